@@ -1,0 +1,6 @@
+"""Content: models, loader and the validated tree."""
+
+from ivr.content.loader import ContentError, load_content
+from ivr.content.tree import Content, Tree
+
+__all__ = ["Content", "ContentError", "Tree", "load_content"]

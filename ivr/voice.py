@@ -1,0 +1,147 @@
+"""The webhook blueprint: thin views that verify, parse, call the engine and render TwiML."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, abort, current_app, request
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr import engine
+from ivr.engine import CallerInput, CallState, Line, Step
+from ivr.privacy import caller_ref
+from ivr.signature import is_loopback, verify
+from ivr.twiml import SayVoice, Voice, render
+
+log = logging.getLogger("ivr.voice")
+bp = Blueprint("voice", __name__, url_prefix="/voice")
+
+
+class Runtime:
+    """What the views need, built once per app: the engine line, the voice, the settings."""
+
+    def __init__(self, line: Line, config: dict[str, Any], voice: Voice | None = None) -> None:
+        self.line = line
+        self.voice: Voice = voice or SayVoice()
+        self.timeout = int(config["GATHER_TIMEOUT"])
+        self.dial_timeout = int(config["DIAL_TIMEOUT"])
+        self.salt = str(config["HASH_SALT"])
+        # Rendered once at start-up so that an error reply can never fail itself.
+        self.safe_reply = self.twiml(self._safe_step())
+
+    def _safe_step(self) -> Step:
+        state = CallState(node=self.line.content.tree.root, lang=self.line.content.default_language)
+        sorry = self.line.prompts(state.lang).phrases.state_lost
+        step = engine.next_step(self.line, state, CallerInput(digits="#"))
+        return Step(step.kind, (sorry, *step.say), step.state, "error", step.hints)
+
+    def twiml(self, step: Step) -> str:
+        """Render a step to a TwiML string."""
+        response: VoiceResponse = render(
+            step,
+            self.line.prompts(step.state.lang),
+            step_url=lambda s, extra: _url("/voice/step", s, extra),
+            dial_url=lambda s, extra: _url("/voice/dial", s, extra),
+            voice=self.voice,
+            timeout=self.timeout,
+            dial_timeout=self.dial_timeout,
+        )
+        return str(response)
+
+
+def _url(path: str, state: CallState, extra: dict[str, str]) -> str:
+    return f"{path}?{urlencode({**engine.state_to_query(state), **extra})}"
+
+
+def runtime() -> Runtime:
+    """The app's runtime (set by create_app)."""
+    rt: Runtime = current_app.extensions["ivr"]
+    return rt
+
+
+def _reply(step: Step) -> Response:
+    rt = runtime()
+    log.info(
+        "call=%s caller=%s event=%s node=%s part=%d",
+        request.values.get("CallSid", "-")[:64],
+        caller_ref(request.values.get("From"), rt.salt),
+        step.event,
+        step.state.node,
+        step.state.part,
+    )
+    return Response(rt.twiml(step), mimetype="text/xml")
+
+
+@bp.before_request
+def _check_signature() -> None:
+    cfg = current_app.config
+    if cfg["DEV_SKIP_SIGNATURE"] and is_loopback(request.remote_addr):
+        log.warning("SIGNATURE CHECK SKIPPED (IVR_DEV_SKIP_SIGNATURE=1) for %s", request.path)
+        return
+    url = request.url
+    if cfg["PUBLIC_BASE_URL"]:
+        url = cfg["PUBLIC_BASE_URL"] + request.full_path.rstrip("?")
+    verdict = verify(
+        url,
+        request.form,
+        request.headers,
+        auth_token=cfg["TWILIO_AUTH_TOKEN"],
+        shared_keys=cfg["SHARED_KEYS"],
+    )
+    if not verdict.ok:
+        log.warning("rejected %s %s: %s", request.method, request.path, verdict.reason)
+        abort(403)
+
+
+@bp.post("")
+def incoming() -> Response:
+    """Twilio's voice URL: a new call starts here."""
+    return _reply(engine.start(runtime().line))
+
+
+def _state_or_restart() -> tuple[CallState | None, Step | None]:
+    rt = runtime()
+    state = engine.state_from_query(rt.line, request.args)
+    if state is None:
+        log.warning("bad call state in %s; returning caller to the main menu", request.full_path[:200])
+        return None, rt._safe_step()
+    return state, None
+
+
+@bp.post("/step")
+def step() -> Response:
+    """A Gather's action (keys or speech) or its no-input fallback (t=1)."""
+    state, fallback = _state_or_restart()
+    if state is None:
+        assert fallback is not None
+        return _reply(fallback)
+    inp = CallerInput(
+        digits=request.form.get("Digits", "").strip()[:32],
+        speech=request.form.get("SpeechResult", "")[:500],
+        silent=request.args.get("t") == "1",
+    )
+    return _reply(engine.next_step(runtime().line, state, inp))
+
+
+@bp.post("/dial")
+def dial() -> Response:
+    """A <Dial>'s action: the transfer ended; bring the caller back unless it was answered."""
+    state, fallback = _state_or_restart()
+    if state is None:
+        assert fallback is not None
+        return _reply(fallback)
+    status = request.form.get("DialCallStatus", "failed")[:32] or "failed"
+    return _reply(engine.next_step(runtime().line, state, CallerInput(dial_status=status)))
+
+
+@bp.errorhandler(Exception)
+def _on_error(exc: Exception) -> Response:
+    """Any unexpected failure: apologise and offer the main menu rather than Twilio's error."""
+    from werkzeug.exceptions import HTTPException
+
+    if isinstance(exc, HTTPException):
+        return exc  # type: ignore[return-value]
+    log.exception("webhook failed on %s; sent the safe reply", request.path)
+    return Response(runtime().safe_reply, mimetype="text/xml")
