@@ -16,9 +16,11 @@ def normalise(text: str) -> str:
     return " ".join(re.findall(r"\w+", folded))
 
 
-def _contains(words: list[str], phrase: list[str]) -> bool:
+def _end_of(words: list[str], phrase: list[str]) -> int | None:
+    """Where the last occurrence of phrase ends in words, or None."""
     n = len(phrase)
-    return n > 0 and any(words[i : i + n] == phrase for i in range(len(words) - n + 1))
+    ends = [i + n for i in range(len(words) - n + 1) if n and words[i : i + n] == phrase]
+    return ends[-1] if ends else None
 
 
 def match(
@@ -40,11 +42,13 @@ def match(
             return core[0]
         for digit, names in numbers.items():
             if core[0] in {normalise(n) for n in names}:
-                return digit
-    best: tuple[int, str] | None = None
+                return str(digit)
+    # Longest phrase wins; on a tie, the one said last ("tell me about treatment").
+    best: tuple[int, int, str] | None = None
     for result, phrases in choices.items():
         for phrase in phrases:
             tokens = normalise(phrase).split()
-            if _contains(words, tokens) and (best is None or len(tokens) > best[0]):
-                best = (len(tokens), result)
-    return best[1] if best else None
+            end = _end_of(words, tokens)
+            if end is not None and (best is None or (len(tokens), end) > best[:2]):
+                best = (len(tokens), end, result)
+    return best[2] if best else None

@@ -104,9 +104,6 @@ def _read(path: Path) -> str:
 
 def load_tree(knowledge_dir: Path) -> Tree:
     """Load tree.yaml and every section, then check references, reachability and depth."""
-    tree_path = knowledge_dir / "tree.yaml"
-    data, node = _parse_yaml(tree_path, _read(tree_path))
-    tree_file = _validate(TreeFile, data, tree_path, node)
     problems: list[str] = []
     sections: dict[str, Section] = {}
     for path in sorted((knowledge_dir / "sections").glob("*.md")):
@@ -114,6 +111,12 @@ def load_tree(knowledge_dir: Path) -> Tree:
             sections[path.stem] = load_section(path)
         except ContentError as exc:
             problems.extend(exc.problems)
+    tree_path = knowledge_dir / "tree.yaml"
+    try:
+        data, node = _parse_yaml(tree_path, _read(tree_path))
+        tree_file = _validate(TreeFile, data, tree_path, node)
+    except ContentError as exc:
+        raise ContentError([*exc.problems, *problems]) from exc
 
     def at(*loc: int | str) -> str:
         return f"{tree_path}:{_line_of(node, loc)}"
@@ -127,8 +130,12 @@ def load_tree(knowledge_dir: Path) -> Tree:
     parent: dict[str, str] = {}
     for mid, menu in tree_file.menus.items():
         said: dict[str, str] = {}
+        keys: set[str] = set()
         for i, option in enumerate(menu.options):
             where = at("menus", mid, "options", i)
+            if option.key in keys:
+                problems.append(f"{where}: duplicate key {option.key!r} in menu {mid!r}")
+            keys.add(option.key)
             if option.key in RESERVED_KEYS:
                 problems.append(f"{where}: key {option.key!r} is reserved")
             if option.goto not in tree_file.menus and option.goto not in sections:

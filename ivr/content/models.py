@@ -123,16 +123,6 @@ class Menu(Strict):
     intro: NonEmpty | None = None
     options: list[Option] = Field(min_length=1, max_length=MAX_OPTIONS)
 
-    @field_validator("options")
-    @classmethod
-    def _unique_keys(cls, options: list[Option]) -> list[Option]:
-        seen: set[str] = set()
-        for option in options:
-            if option.key in seen:
-                raise ValueError(f"duplicate key {option.key!r}")
-            seen.add(option.key)
-        return options
-
 
 class TreeFile(Strict):
     """The contents of knowledge/tree.yaml."""

@@ -1,0 +1,235 @@
+"""A phone that talks to the line like Twilio does: signed webhooks, TwiML followed verb by verb."""
+
+from __future__ import annotations
+
+import secrets
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlencode, urljoin
+
+from twilio.request_validator import RequestValidator
+
+MAX_HOPS = 20  # redirects followed without caller input before the phone calls it a loop
+
+
+class Transport(Protocol):
+    """Sends one webhook request and returns (HTTP status, body)."""
+
+    def post(self, url: str, params: Mapping[str, str], headers: Mapping[str, str]) -> tuple[int, str]:
+        """POST form params to an absolute URL."""
+
+
+class FlaskTransport:
+    """Calls a Flask app in-process through its test client."""
+
+    def __init__(self, app: Any) -> None:
+        self.client = app.test_client()
+
+    def post(self, url: str, params: Mapping[str, str], headers: Mapping[str, str]) -> tuple[int, str]:
+        """POST through the test client."""
+        response = self.client.post(url, data=dict(params), headers=dict(headers))
+        return response.status_code, response.get_data(as_text=True)
+
+
+class HttpTransport:
+    """Calls a running server over real HTTP."""
+
+    def __init__(self, timeout: float = 15.0) -> None:
+        self.timeout = timeout
+
+    def post(self, url: str, params: Mapping[str, str], headers: Mapping[str, str]) -> tuple[int, str]:
+        """POST over HTTP with urllib."""
+        data = urlencode(params).encode()
+        request = urllib.request.Request(url, data=data, headers=dict(headers), method="POST")
+        request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return response.status, response.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode("utf-8", "replace")
+
+
+@dataclass
+class Heard:
+    """One thing the caller heard: spoken text (<Say>) or an audio URL (<Play>)."""
+
+    verb: str
+    text: str
+    in_gather: bool
+
+
+@dataclass
+class Turn:
+    """What happened between two caller actions."""
+
+    heard: list[Heard] = field(default_factory=list)
+    requests: list[tuple[str, int]] = field(default_factory=list)  # (url, status)
+    documents: list[ET.Element] = field(default_factory=list)
+    gather: ET.Element | None = None
+    dialed: list[str] = field(default_factory=list)
+    ended: bool = False
+    error: str | None = None
+
+    @property
+    def says(self) -> list[str]:
+        """The spoken texts, in order."""
+        return [h.text for h in self.heard]
+
+    @property
+    def text(self) -> str:
+        """Everything said, as one string (for reading, not for asserting verbs)."""
+        return " ".join(self.says)
+
+
+class Phone:
+    """One simulated call. Each action returns the Turn the caller experienced."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        base_url: str,
+        auth_token: str,
+        caller: str = "+15005550006",
+        line_number: str = "+15005550001",
+        voice_path: str = "/voice",
+        dial_outcome: str = "no-answer",
+    ) -> None:
+        self.transport = transport
+        self.base_url = base_url.rstrip("/")
+        self.validator = RequestValidator(auth_token)
+        self.call_sid = "CA" + secrets.token_hex(16)
+        self.account_sid = "AC" + secrets.token_hex(16)
+        self.caller = caller
+        self.line_number = line_number
+        self.voice_path = voice_path
+        self.dial_outcome = dial_outcome
+        self.gather: ET.Element | None = None
+        self.gather_url = ""
+        self.ended = False
+        self._rest: list[ET.Element] = []
+        self._doc_url = ""
+
+    def _base_params(self) -> dict[str, str]:
+        return {
+            "CallSid": self.call_sid,
+            "AccountSid": self.account_sid,
+            "From": self.caller,
+            "To": self.line_number,
+            "Caller": self.caller,
+            "Called": self.line_number,
+            "CallStatus": "in-progress",
+            "Direction": "inbound",
+            "ApiVersion": "2010-04-01",
+        }
+
+    def signed_headers(self, url: str, params: Mapping[str, str]) -> dict[str, str]:
+        """Headers Twilio would send: the HMAC-SHA1 signature of URL plus sorted params."""
+        return {"X-Twilio-Signature": self.validator.compute_signature(url, params)}
+
+    def _request(self, turn: Turn, url: str, extra: Mapping[str, str]) -> ET.Element | None:
+        absolute = urljoin(self._doc_url or self.base_url + "/", url)
+        params = {**self._base_params(), **extra}
+        status, body = self.transport.post(absolute, params, self.signed_headers(absolute, params))
+        turn.requests.append((absolute, status))
+        if status != 200:
+            turn.error = f"HTTP {status} from {absolute}"
+            return None
+        try:
+            root = ET.fromstring(body)
+        except ET.ParseError as exc:
+            turn.error = f"invalid TwiML from {absolute}: {exc}"
+            return None
+        if root.tag != "Response":
+            turn.error = f"TwiML root is <{root.tag}>, not <Response>"
+            return None
+        self._doc_url = absolute
+        turn.documents.append(root)
+        return root
+
+    def _run(self, turn: Turn, verbs: list[ET.Element]) -> Turn:
+        """Execute verbs as Twilio does, until a Gather waits for input or the call ends."""
+        hops = 0
+        while True:
+            next_request: tuple[str, dict[str, str]] | None = None
+            for i, verb in enumerate(verbs):
+                if verb.tag in ("Say", "Play"):
+                    turn.heard.append(Heard(verb.tag, (verb.text or "").strip(), False))
+                elif verb.tag == "Pause":
+                    continue
+                elif verb.tag == "Gather":
+                    for child in verb:
+                        if child.tag in ("Say", "Play"):
+                            turn.heard.append(Heard(child.tag, (child.text or "").strip(), True))
+                    self.gather, self._rest = verb, verbs[i + 1 :]
+                    self.gather_url = self._doc_url
+                    turn.gather = verb
+                    return turn
+                elif verb.tag == "Redirect":
+                    next_request = ((verb.text or "").strip(), {})
+                    break
+                elif verb.tag == "Dial":
+                    number = (verb.text or "").strip() or ",".join(c.text or "" for c in verb)
+                    turn.dialed.append(number)
+                    if verb.get("action"):
+                        next_request = (verb.get("action", ""), {"DialCallStatus": self.dial_outcome})
+                        break
+                elif verb.tag in ("Hangup", "Reject"):
+                    break
+                else:
+                    turn.error = f"unknown verb <{verb.tag}>"
+                    break
+            if next_request is None or turn.error:
+                self.ended = turn.ended = True
+                self.gather = None
+                return turn
+            hops += 1
+            if hops > MAX_HOPS:
+                turn.error = "redirect loop"
+                self.ended = turn.ended = True
+                return turn
+            root = self._request(turn, *next_request)
+            if root is None:
+                self.ended = turn.ended = True
+                return turn
+            verbs = list(root)
+
+    def dial(self) -> Turn:
+        """Place the call: Twilio POSTs the voice URL."""
+        turn = Turn()
+        root = self._request(turn, self.base_url + self.voice_path, {})
+        if root is None:
+            self.ended = turn.ended = True
+            return turn
+        return self._run(turn, list(root))
+
+    def _answer(self, extra: dict[str, str]) -> Turn:
+        if self.gather is None or self.ended:
+            raise RuntimeError("the line is not waiting for input")
+        turn = Turn()
+        action = self.gather.get("action") or self.gather_url
+        self._doc_url = self.gather_url
+        root = self._request(turn, action, extra)
+        if root is None:
+            self.ended = turn.ended = True
+            return turn
+        return self._run(turn, list(root))
+
+    def press(self, digits: str) -> Turn:
+        """Press keys while a Gather waits (numDigits or the finish key ends the entry)."""
+        return self._answer({"Digits": digits, "FinishedOnKey": ""})
+
+    def say(self, speech: str, confidence: float = 0.92) -> Turn:
+        """Speak while a Gather waits (Twilio sends the recognised text)."""
+        return self._answer({"SpeechResult": speech, "Confidence": f"{confidence:.2f}"})
+
+    def wait(self) -> Turn:
+        """Stay silent: the Gather times out and Twilio goes on with the verbs after it."""
+        if self.gather is None or self.ended:
+            raise RuntimeError("the line is not waiting for input")
+        self._doc_url = self.gather_url
+        return self._run(Turn(), self._rest)

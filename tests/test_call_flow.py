@@ -1,0 +1,323 @@
+"""Walk real call scripts through signed webhooks and check what the caller hears and can do."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+
+from ivr.config import REPO_ROOT
+from ivr.content import load_content
+from ivr.simulator import Phone
+from tests.conftest import OPERATOR, SignedClient, make_app
+from tests.twiml_helpers import gather, node_of, query, spoken, verbs
+
+CONTENT = load_content(REPO_ROOT)
+TREE = CONTENT.tree
+PHRASES = CONTENT.prompts["en"].phrases
+ALL_NODES = TREE.nodes()
+
+
+def step_path(node: str, part: int = 0, silences: int = 0, extra: str = "") -> str:
+    return f"/voice/step?n={node}&p={part}&s={silences}&m=0&l=en{extra}"
+
+
+def press(signed: SignedClient, node: str, digits: str, part: int = 0) -> ET.Element:
+    status, root = signed.post(step_path(node, part), {"Digits": digits})
+    assert status == 200 and root is not None
+    return root
+
+
+def test_call_opens_with_welcome_disclaimer_keys_and_main_menu(signed: SignedClient) -> None:
+    status, root = signed.post("/voice")
+    assert status == 200 and root is not None
+    assert verbs(root) == ["Gather", "Redirect"]
+    g = gather(root)
+    assert g.get("input") == "dtmf speech"
+    assert g.get("numDigits") == "1"
+    assert g.get("method") == "POST"
+    assert int(g.get("timeout", "0")) >= 5
+    said = spoken(root)
+    assert said[:3] == [PHRASES.welcome, PHRASES.disclaimer, PHRASES.keys_intro]
+    assert "not a diagnosis" in PHRASES.disclaimer
+    options = [s for s in said if s.startswith("For ")]
+    assert options == [f"For {o.label}, press {o.key}." for o in TREE.menus["main"].options]
+    assert "For symptoms, press 2." in options
+    assert query(g.get("action", ""))["n"] == "main"
+
+
+def test_hints_come_from_option_labels_and_reserved_words(signed: SignedClient) -> None:
+    _, root = signed.post("/voice")
+    assert root is not None
+    hints = [h.strip() for h in gather(root).get("hints", "").split(",")]
+    for word in ["symptoms", "causes", "treatment", "go back", "operator", "repeat", "main menu"]:
+        assert word in hints
+
+
+def test_every_gather_is_followed_by_a_no_input_redirect(signed: SignedClient) -> None:
+    _, root = signed.post("/voice")
+    assert root is not None
+    redirect = root.find("Redirect")
+    assert redirect is not None and redirect.get("method") == "POST"
+    assert query(redirect.text or "") == {**query(gather(root).get("action", "")), "t": "1"}
+
+
+@pytest.mark.parametrize("node", ALL_NODES)
+def test_nine_repeats_where_you_are(signed: SignedClient, node: str) -> None:
+    first = press(signed, TREE.back_of(node), TREE.keys_to(node)[-1]) if node != TREE.root else None
+    again = press(signed, node, "9")
+    assert node_of(again) == node
+    assert TREE.title(node) in spoken(again)
+    if first is not None:
+        assert spoken(again) == spoken(first)
+
+
+@pytest.mark.parametrize("node", ALL_NODES)
+def test_star_goes_back_to_the_menu_above(signed: SignedClient, node: str) -> None:
+    root = press(signed, node, "*")
+    assert node_of(root) == TREE.back_of(node)
+    if node == TREE.root:
+        assert PHRASES.at_main_menu in spoken(root)
+    else:
+        assert TREE.title(TREE.back_of(node)) in spoken(root)
+
+
+@pytest.mark.parametrize("node", ALL_NODES)
+def test_hash_goes_to_the_main_menu(signed: SignedClient, node: str) -> None:
+    root = press(signed, node, "#")
+    assert node_of(root) == TREE.root
+    assert TREE.menus[TREE.root].title in spoken(root)
+
+
+@pytest.mark.parametrize("node", ALL_NODES)
+def test_zero_without_an_operator_says_so_and_offers_the_menu_again(signed: SignedClient, node: str) -> None:
+    root = press(signed, node, "0")
+    assert root.find("Dial") is None
+    assert spoken(root)[0] == PHRASES.operator_unavailable
+    assert node_of(root) == node
+
+
+@pytest.mark.parametrize("node", ALL_NODES)
+def test_zero_with_an_operator_dials_them(node: str) -> None:
+    signed = SignedClient(make_app(OPERATOR_NUMBER=OPERATOR))
+    status, root = signed.post(step_path(node), {"Digits": "0"})
+    assert status == 200 and root is not None
+    assert verbs(root) == ["Say", "Dial"]
+    dial = root.find("Dial")
+    assert dial is not None and (dial.text or "").strip() == OPERATOR
+    assert query(dial.get("action", ""))["n"] == node
+    assert spoken(root) == [PHRASES.connecting]
+
+
+@pytest.mark.parametrize("outcome", ["busy", "no-answer", "failed", "canceled"])
+def test_failed_transfer_returns_the_caller_to_where_they_were(outcome: str) -> None:
+    signed = SignedClient(make_app(OPERATOR_NUMBER=OPERATOR))
+    status, root = signed.post("/voice/dial?n=causes&p=1&s=0&m=0&l=en", {"DialCallStatus": outcome})
+    assert status == 200 and root is not None
+    assert spoken(root)[0] == PHRASES.dial_failed
+    assert node_of(root) == "causes"
+    assert query(gather(root).get("action", ""))["p"] == "1"
+
+
+def test_answered_transfer_ends_politely_when_the_person_hangs_up() -> None:
+    signed = SignedClient(make_app(OPERATOR_NUMBER=OPERATOR))
+    _, root = signed.post("/voice/dial?n=main&p=0&s=0&m=0&l=en", {"DialCallStatus": "completed"})
+    assert root is not None
+    assert verbs(root) == ["Say", "Hangup"]
+    assert spoken(root) == [PHRASES.goodbye]
+
+
+def test_no_input_reprompts_shorter_twice_then_ends_politely(phone: Phone) -> None:
+    first = phone.dial()
+    retries = [phone.wait(), phone.wait()]
+    for turn in retries:
+        assert turn.says[0] == PHRASES.no_input
+        assert turn.gather is not None and not turn.ended
+        assert len(" ".join(turn.says)) < len(first.text)
+        assert TREE.menus["main"].title not in turn.says
+        assert "For symptoms, press 2." in turn.says
+    last = phone.wait()
+    assert last.ended and last.error is None
+    assert last.says == [PHRASES.goodbye]
+    assert last.documents[-1][-1].tag == "Hangup"
+
+
+def test_no_input_offers_a_person_before_ending(phone_for: Callable[[Flask], Phone]) -> None:
+    phone = phone_for(make_app(OPERATOR_NUMBER=OPERATOR))
+    phone.dial()
+    phone.wait()
+    phone.wait()
+    offer = phone.wait()
+    assert offer.says == [PHRASES.final_offer]
+    assert offer.gather is not None
+    transfer = phone.press("0")
+    assert transfer.dialed == [OPERATOR]
+    phone2 = phone_for(make_app(OPERATOR_NUMBER=OPERATOR))
+    phone2.dial()
+    for _ in range(3):
+        phone2.wait()
+    bye = phone2.wait()
+    assert bye.ended and bye.says == [PHRASES.goodbye]
+
+
+def test_any_key_after_silence_resets_the_retries(phone: Phone) -> None:
+    phone.dial()
+    phone.wait()
+    phone.wait()
+    phone.press("2")
+    assert not phone.wait().ended
+    assert not phone.wait().ended
+
+
+@pytest.mark.parametrize("digit", ["6", "7", "8"])
+def test_invalid_key_says_it_is_not_an_option_and_reprompts(signed: SignedClient, digit: str) -> None:
+    root = press(signed, "main", digit)
+    said = spoken(root)
+    assert said[0] == PHRASES.not_an_option.format(heard=digit)
+    assert node_of(root) == "main"
+    assert "For causes, press 3." in said
+
+
+def test_invalid_key_in_a_section(signed: SignedClient) -> None:
+    root = press(signed, "symptoms", "4")
+    assert spoken(root)[0] == PHRASES.not_an_option.format(heard="4")
+    assert node_of(root) == "symptoms"
+
+
+def test_second_miss_in_a_row_adds_help(phone: Phone) -> None:
+    phone.dial()
+    once = phone.press("7")
+    assert PHRASES.help not in once.says
+    twice = phone.say("blah blah")
+    assert twice.says[0] == PHRASES.not_understood.format(heard="blah blah")
+    assert PHRASES.help in twice.says
+
+
+@pytest.mark.parametrize(
+    ("speech", "node"),
+    [
+        ("symptoms", "symptoms"),
+        ("Causes.", "causes"),
+        ("what are the causes please", "causes"),
+        ("I'd like to hear about treatment", "treatment"),
+        ("what are they", "about"),
+        ("two", "symptoms"),
+        ("press 3", "causes"),
+        ("types", "categories"),
+    ],
+)
+def test_speech_picks_options_from_the_main_menu(phone: Phone, speech: str, node: str) -> None:
+    phone.dial()
+    turn = phone.say(speech)
+    assert turn.gather is not None
+    assert query(turn.gather.get("action", ""))["n"] == node
+    assert TREE.title(node) in turn.says
+
+
+@pytest.mark.parametrize(
+    ("speech", "expect"),
+    [
+        ("go back", "categories"),
+        ("main menu", "main"),
+        ("repeat", "muscle_types"),
+        ("say that again", "muscle_types"),
+        ("help", "muscle_types"),
+    ],
+)
+def test_speech_reaches_the_reserved_actions(phone: Phone, speech: str, expect: str) -> None:
+    phone.dial()
+    phone.say("types")
+    phone.say("muscle")
+    turn = phone.say(speech)
+    assert turn.gather is not None
+    assert query(turn.gather.get("action", ""))["n"] == expect
+    if speech == "help":
+        assert turn.says[0] == PHRASES.help
+
+
+def test_speech_operator_without_an_operator(phone: Phone) -> None:
+    phone.dial()
+    turn = phone.say("can I talk to someone")
+    assert turn.says[0] == PHRASES.operator_unavailable
+
+
+def test_speech_operator_with_an_operator(phone_for: Callable[[Flask], Phone]) -> None:
+    phone = phone_for(make_app(OPERATOR_NUMBER=OPERATOR))
+    phone.dial()
+    assert phone.say("operator").dialed == [OPERATOR]
+
+
+def test_unrecognised_speech_is_read_back_briefly(phone: Phone) -> None:
+    phone.dial()
+    turn = phone.say("the weather in " + "very " * 40 + "far away")
+    assert turn.says[0].startswith("Sorry, I did not understand the weather in")
+    assert len(turn.says[0].split()) < 20
+    assert query((turn.gather or ET.Element("x")).get("action", ""))["n"] == "main"
+
+
+def test_long_sections_are_read_part_by_part(phone: Phone) -> None:
+    phone.dial()
+    parts = TREE.sections["symptoms"].parts
+    assert len(parts) > 1
+    turn = phone.press("2")
+    assert turn.says == ["Symptoms.", parts[0], PHRASES.part_controls]
+    for i in range(1, len(parts)):
+        turn = phone.press("1")
+        assert parts[i] in turn.says
+        if i < len(parts) - 1:
+            assert turn.says[-1] == PHRASES.part_controls
+    assert turn.says[-2:] == [PHRASES.last_part, PHRASES.last_part_controls]
+    beyond = phone.press("1")
+    assert beyond.says == [PHRASES.no_more_parts, PHRASES.last_part_controls]
+    again = phone.press("9")
+    assert parts[-1] in again.says
+    assert phone.say("next").says[0] == PHRASES.no_more_parts
+
+
+def test_every_part_is_short_enough_to_hold_in_mind() -> None:
+    for section in TREE.sections.values():
+        for part in section.parts:
+            assert len(part.split()) <= 50, (section.id, part)
+
+
+def test_garbage_state_takes_the_caller_to_the_main_menu(signed: SignedClient) -> None:
+    for path in [
+        "/voice/step",
+        "/voice/step?n=nowhere",
+        "/voice/step?n=symptoms&p=99",
+        "/voice/step?n=main&p=x",
+        "/voice/step?n=main&s=-1",
+        "/voice/step?n=main&l=xx",
+    ]:
+        status, root = signed.post(path, {"Digits": "2"})
+        assert status == 200 and root is not None, path
+        assert spoken(root)[0] == PHRASES.state_lost
+        assert node_of(root) == "main"
+
+
+def test_missing_and_odd_fields_are_handled(signed: SignedClient) -> None:
+    for params in [{}, {"Digits": ""}, {"Digits": "12345"}, {"SpeechResult": "\u202e\x00?"}, {"Digits": "٣"}]:
+        status, root = signed.post(step_path("main"), params)
+        assert status == 200 and root is not None, params
+        assert verbs(root) in (["Gather", "Redirect"], ["Say", "Hangup"])
+
+
+def test_an_internal_failure_still_gets_spoken_safe_twiml(app: Flask, signed: SignedClient) -> None:
+    class BrokenVoice:
+        def speak(self, verb: object, text: str, prompts: object) -> None:
+            raise RuntimeError("voice failed")
+
+    app.extensions["ivr"].voice = BrokenVoice()
+    status, root = signed.post("/voice")
+    assert status == 200 and root is not None
+    assert spoken(root)[0] == PHRASES.state_lost
+    assert node_of(root) == "main"
+
+
+def test_get_is_not_allowed(client: object) -> None:
+    from flask.testing import FlaskClient
+
+    assert isinstance(client, FlaskClient)
+    assert client.get("/voice").status_code == 405
