@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,11 @@ from flask import Flask
 
 from ivr import config
 from ivr.content import load_content
+from ivr.content.lint import review_findings
 from ivr.engine import Line
 from ivr.signature import parse_shared_keys
+from ivr.store import DatabaseUrlError, Store, default_url
+from ivr.twiml import Voice
 
 log = logging.getLogger("ivr")
 
@@ -24,12 +28,30 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     _secrets(app)
     content = load_content(Path(app.config["CONTENT_DIR"]), app.config["DEFAULT_LANGUAGE"])
-    line = Line(content=content, operator_number=app.config["OPERATOR_NUMBER"])
+    line = Line(
+        content=content,
+        operator_number=app.config["OPERATOR_NUMBER"],
+        emergency_number=app.config["EMERGENCY_NUMBER"],
+        emergency_transfer=app.config["EMERGENCY_TRANSFER"],
+    )
 
     from ivr import voice
+    from ivr.audio import cli as audio_cli
+    from ivr.audio import web as audio_web
+    from ivr.content import cli as content_cli
+    from ivr.simulator import cli as simulator_cli
+    from ivr.store import cli as store_cli
 
-    app.extensions["ivr"] = voice.Runtime(line, app.config)
+    app.extensions["ivr"] = voice.Runtime(line, app.config, _audio_voice(app, line))
     app.register_blueprint(voice.bp)
+    app.cli.add_command(content_cli.content)
+    for finding in review_findings(content, Path(app.config["CONTENT_DIR"]), date.today()):
+        log.warning("content review: %s: %s", finding.where, finding.message)
+    app.register_blueprint(audio_web.bp)
+    app.cli.add_command(audio_cli.audio)
+    app.cli.add_command(simulator_cli.call)
+    app.extensions["store"] = _store(app)
+    app.cli.add_command(store_cli.db)
 
     @app.get("/")
     def index() -> tuple[str, int, dict[str, str]]:
@@ -40,6 +62,41 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         )
 
     return app
+
+
+def _audio_voice(app: Flask, line: Line) -> Voice | None:
+    """<Play> of pre-rendered audio when AUDIO_BASE_URL is set; None means Twilio's <Say>."""
+    if not app.config["AUDIO_BASE_URL"]:
+        return None
+    from ivr.audio.cache import AudioSettings, plan
+    from ivr.audio.voice import PlayVoice
+
+    settings = AudioSettings.from_config(app.config)
+    todo = plan(line, settings)
+    log.log(
+        logging.WARNING if todo.missing else logging.INFO,
+        "AUDIO_BASE_URL is set: %d of %d sentences have audio in %s; the rest use <Say>%s",
+        len(todo.items) - len(todo.missing),
+        len(todo.items),
+        settings.audio_dir,
+        " (run `flask --app app audio render`)" if todo.missing else "",
+    )
+    return PlayVoice(app.config["AUDIO_BASE_URL"], settings)
+
+
+def _store(app: Flask) -> Store:
+    """The database, migrated to head now; if it is down, the line starts anyway without it."""
+    url = app.config["DATABASE_URL"]
+    if not url:
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        url = default_url(app.instance_path)
+    try:
+        store = Store.from_url(url, migrate=app.config["DB_MIGRATE_ON_START"])
+    except DatabaseUrlError as exc:
+        raise SystemExit(str(exc)) from exc
+    if app.config["DB_MIGRATE_ON_START"]:
+        store.prepare()
+    return store
 
 
 def _secrets(app: Flask) -> None:

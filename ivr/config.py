@@ -27,10 +27,21 @@ def from_env() -> dict[str, Any]:
         "TWILIO_WEBHOOK_KEYS": os.environ.get("TWILIO_WEBHOOK_KEYS", ""),
         "PUBLIC_BASE_URL": (os.environ.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
         "OPERATOR_NUMBER": os.environ.get("IVR_OPERATOR_NUMBER") or None,
+        "EMERGENCY_NUMBER": os.environ.get("IVR_EMERGENCY_NUMBER") or "112",
+        "EMERGENCY_TRANSFER": os.environ.get("IVR_EMERGENCY_TRANSFER") or None,
         "GATHER_TIMEOUT": _int("IVR_GATHER_TIMEOUT", 8),
         "DIAL_TIMEOUT": _int("IVR_DIAL_TIMEOUT", 30),
         "DEV_SKIP_SIGNATURE": os.environ.get("IVR_DEV_SKIP_SIGNATURE", "") == "1",
         "HASH_SALT": os.environ.get("IVR_HASH_SALT") or None,
+        # sqlite:///path or postgresql://…; unset: an SQLite file in the instance folder.
+        "DATABASE_URL": os.environ.get("DATABASE_URL") or None,
+        # 0: don't migrate at start (e.g. before `flask db downgrade`); run `flask db upgrade` by hand.
+        "DB_MIGRATE_ON_START": os.environ.get("IVR_DB_MIGRATE_ON_START", "1") != "0",
+        # Pre-rendered audio: <Play> from here when set and rendered, else Twilio's <Say>.
+        "AUDIO_BASE_URL": (os.environ.get("AUDIO_BASE_URL") or "").rstrip("/") or None,
+        "AUDIO_DIR": os.environ.get("IVR_AUDIO_DIR") or str(REPO_ROOT / "audio-cache"),
+        "TTS_RATE": _int("IVR_TTS_RATE", 150),
+        "TTS_VOICE": os.environ.get("IVR_TTS_VOICE") or None,
     }
 
 

@@ -1,4 +1,4 @@
-"""Keep caller numbers out of logs: a salted, keyed hash stands in for them."""
+"""Keep caller numbers out of logs and the database: a salted, keyed hash stands in for them."""
 
 from __future__ import annotations
 
@@ -6,9 +6,13 @@ import hashlib
 import hmac
 
 
+def caller_hash(number: str, salt: str) -> str:
+    """The full pseudonym of a phone number (HMAC-SHA256 with the salt, 64 hex digits), for storage."""
+    return hmac.new(salt.encode(), number.strip().encode(), hashlib.sha256).hexdigest()
+
+
 def caller_ref(number: str | None, salt: str) -> str:
     """A short stable pseudonym for a phone number (HMAC-SHA256 with the salt)."""
     if not number:
         return "unknown"
-    digest = hmac.new(salt.encode(), number.strip().encode(), hashlib.sha256).hexdigest()
-    return "caller-" + digest[:12]
+    return "caller-" + caller_hash(number, salt)[:12]

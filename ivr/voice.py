@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -29,19 +30,21 @@ class Runtime:
         self.dial_timeout = int(config["DIAL_TIMEOUT"])
         self.salt = str(config["HASH_SALT"])
         # Rendered once at start-up so that an error reply can never fail itself.
-        self.safe_reply = self.twiml(self._safe_step())
+        self.safe_reply = self.twiml(self.safe_step())
 
-    def _safe_step(self) -> Step:
+    def safe_step(self) -> Step:
+        """Sorry, a person if there is one, then the main menu: the reply when anything went wrong."""
         state = CallState(node=self.line.content.tree.root, lang=self.line.content.default_language)
-        sorry = self.line.prompts(state.lang).phrases.state_lost
+        p = self.line.prompts(state.lang).phrases
+        person = (p.final_person,) if self.line.operator_number else ()
         step = engine.next_step(self.line, state, CallerInput(digits="#"))
-        return Step(step.kind, (sorry, *step.say), step.state, "error", step.hints)
+        return replace(step, say=(p.state_lost, *person, *step.say), event="error")
 
     def twiml(self, step: Step) -> str:
         """Render a step to a TwiML string."""
         response: VoiceResponse = render(
             step,
-            self.line.prompts(step.state.lang),
+            self.line.prompts,
             step_url=lambda s, extra: _url("/voice/step", s, extra),
             dial_url=lambda s, extra: _url("/voice/dial", s, extra),
             voice=self.voice,
@@ -106,7 +109,7 @@ def _state_or_restart() -> tuple[CallState | None, Step | None]:
     state = engine.state_from_query(rt.line, request.args)
     if state is None:
         log.warning("bad call state in %s; returning caller to the main menu", request.full_path[:200])
-        return None, rt._safe_step()
+        return None, rt.safe_step()
     return state, None
 
 
@@ -134,6 +137,18 @@ def dial() -> Response:
         return _reply(fallback)
     status = request.form.get("DialCallStatus", "failed")[:32] or "failed"
     return _reply(engine.next_step(runtime().line, state, CallerInput(dial_status=status)))
+
+
+@bp.post("/fallback")
+def fallback() -> Response:
+    """Twilio's fallback URL, called when a webhook failed: apologise, offer a person, main menu."""
+    log.error(
+        "Twilio fell back: call=%s error=%s url=%s",
+        request.form.get("CallSid", "-")[:64],
+        request.form.get("ErrorCode", "-")[:16],
+        request.form.get("ErrorUrl", "-")[:200],
+    )
+    return Response(runtime().safe_reply, mimetype="text/xml")
 
 
 @bp.errorhandler(Exception)

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from psycopg import sql
+from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
 
 from ivr import create_app
 from ivr.config import REPO_ROOT
 from ivr.simulator import FlaskTransport, Phone
+from ivr.store import Store
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 BASE_URL = "http://localhost"
@@ -91,3 +97,76 @@ def content_copy(tmp_path: Path) -> Iterator[Path]:
     for name in ("prompts", "knowledge"):
         shutil.copytree(REPO_ROOT / name, tmp_path / name)
     yield tmp_path
+
+
+# Databases: the same tests run on real SQLite and real PostgreSQL.
+
+# The server CI and developers have on 127.0.0.1; a throw-away database is made in it per session.
+POSTGRES_ADMIN_URL = os.environ.get("IVR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_database_for_apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Apps made by tests use a throw-away SQLite file, never instance/ nor the shell's DATABASE_URL."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DATABASE_URL", f"sqlite:///{tmp_path_factory.mktemp('appdb') / 'ivr.sqlite3'}")
+        mp.delenv("IVR_DB_MIGRATE_ON_START", raising=False)
+        yield
+
+
+def _libpq_url(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A PostgreSQL database made for this test session and dropped after it.
+
+    An unreachable server fails the PostgreSQL tests; only IVR_SKIP_POSTGRES=1 skips them.
+    """
+    if os.environ.get("IVR_SKIP_POSTGRES") == "1":
+        pytest.skip("IVR_SKIP_POSTGRES=1: PostgreSQL tests skipped on purpose")
+    admin = _libpq_url(POSTGRES_ADMIN_URL)
+    name = f"ivr_test_{secrets.token_hex(6)}"
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.OperationalError as exc:
+        pytest.fail(
+            f"PostgreSQL at {make_url(admin).render_as_string(hide_password=True)} is not reachable: {exc}\n"
+            "Start it, point IVR_TEST_POSTGRES_URL at one, or set IVR_SKIP_POSTGRES=1 to skip on purpose.",
+            pytrace=False,
+        )
+    try:
+        yield str(make_url(admin).set(database=name).render_as_string(hide_password=False))
+    finally:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database on each backend: an SQLite file, or a fresh schema of the session's database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ivr.sqlite3'}"
+        return
+    base: str = request.getfixturevalue("postgres_database")
+    schema = f"t_{secrets.token_hex(6)}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        yield str(
+            make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(False)
+        )
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    """A Store on a database migrated to head, on each backend."""
+    made = Store.from_url(database_url)
+    assert made.prepare()
+    yield made
+    made.dispose()

@@ -43,8 +43,8 @@ def test_call_opens_with_welcome_disclaimer_keys_and_main_menu(signed: SignedCli
     assert said[:3] == [PHRASES.welcome, PHRASES.disclaimer, PHRASES.keys_intro]
     assert "not a diagnosis" in PHRASES.disclaimer
     options = [s for s in said if s.startswith("For ")]
-    assert options == [f"For {o.label}, press {o.key}." for o in TREE.menus["main"].options]
-    assert "For symptoms, press 2." in options
+    assert options == [f"For {o.label['en']}, press {o.key}." for o in TREE.menus["main"].options]
+    assert "For symptoms and causes, press 2." in options
     assert query(g.get("action", ""))["n"] == "main"
 
 
@@ -69,7 +69,7 @@ def test_nine_repeats_where_you_are(signed: SignedClient, node: str) -> None:
     first = press(signed, TREE.back_of(node), TREE.keys_to(node)[-1]) if node != TREE.root else None
     again = press(signed, node, "9")
     assert node_of(again) == node
-    assert TREE.title(node) in spoken(again)
+    assert TREE.title(node, "en") in spoken(again)
     if first is not None:
         assert spoken(again) == spoken(first)
 
@@ -81,14 +81,14 @@ def test_star_goes_back_to_the_menu_above(signed: SignedClient, node: str) -> No
     if node == TREE.root:
         assert PHRASES.at_main_menu in spoken(root)
     else:
-        assert TREE.title(TREE.back_of(node)) in spoken(root)
+        assert TREE.title(TREE.back_of(node), "en") in spoken(root)
 
 
 @pytest.mark.parametrize("node", ALL_NODES)
 def test_hash_goes_to_the_main_menu(signed: SignedClient, node: str) -> None:
     root = press(signed, node, "#")
     assert node_of(root) == TREE.root
-    assert TREE.menus[TREE.root].title in spoken(root)
+    assert TREE.menus[TREE.root].title["en"] in spoken(root)
 
 
 @pytest.mark.parametrize("node", ALL_NODES)
@@ -129,37 +129,45 @@ def test_answered_transfer_ends_politely_when_the_person_hangs_up() -> None:
     assert spoken(root) == [PHRASES.goodbye]
 
 
-def test_no_input_reprompts_shorter_twice_then_ends_politely(phone: Phone) -> None:
+def test_no_input_reprompts_shorter_waiting_longer_then_warns_and_ends(phone: Phone) -> None:
     first = phone.dial()
-    retries = [phone.wait(), phone.wait()]
-    for turn in retries:
+    assert first.gather is not None
+    timeouts = [int(first.gather.get("timeout", "0"))]
+    for _ in range(2):
+        turn = phone.wait()
         assert turn.says[0] == PHRASES.no_input
         assert turn.gather is not None and not turn.ended
         assert len(" ".join(turn.says)) < len(first.text)
-        assert TREE.menus["main"].title not in turn.says
-        assert "For symptoms, press 2." in turn.says
+        assert TREE.menus["main"].title["en"] not in turn.says
+        assert "For symptoms and causes, press 2." in turn.says
+        timeouts.append(int(turn.gather.get("timeout", "0")))
+    assert timeouts[0] < timeouts[1] < timeouts[2], "each silence buys the caller more time"
+    warning = phone.wait()
+    assert warning.says == [PHRASES.final_warning], "no person to offer when none is configured"
+    assert warning.gather is not None
     last = phone.wait()
     assert last.ended and last.error is None
     assert last.says == [PHRASES.goodbye]
     assert last.documents[-1][-1].tag == "Hangup"
 
 
-def test_no_input_offers_a_person_before_ending(phone_for: Callable[[Flask], Phone]) -> None:
+def test_the_warning_offers_a_person_when_one_is_configured(phone_for: Callable[[Flask], Phone]) -> None:
     phone = phone_for(make_app(OPERATOR_NUMBER=OPERATOR))
     phone.dial()
     phone.wait()
     phone.wait()
     offer = phone.wait()
-    assert offer.says == [PHRASES.final_offer]
-    assert offer.gather is not None
-    transfer = phone.press("0")
-    assert transfer.dialed == [OPERATOR]
-    phone2 = phone_for(make_app(OPERATOR_NUMBER=OPERATOR))
-    phone2.dial()
+    assert offer.says == [PHRASES.final_warning, PHRASES.final_person]
+    assert phone.press("0").dialed == [OPERATOR]
+
+
+def test_the_warning_says_how_to_keep_going_and_it_works(phone: Phone) -> None:
+    phone.dial()
     for _ in range(3):
-        phone2.wait()
-    bye = phone2.wait()
-    assert bye.ended and bye.says == [PHRASES.goodbye]
+        phone.wait()
+    kept = phone.press("9")
+    assert not kept.ended
+    assert "For symptoms and causes, press 2." in kept.says
 
 
 def test_any_key_after_silence_resets_the_retries(phone: Phone) -> None:
@@ -171,13 +179,16 @@ def test_any_key_after_silence_resets_the_retries(phone: Phone) -> None:
     assert not phone.wait().ended
 
 
-@pytest.mark.parametrize("digit", ["6", "7", "8"])
-def test_invalid_key_says_it_is_not_an_option_and_reprompts(signed: SignedClient, digit: str) -> None:
-    root = press(signed, "main", digit)
+@pytest.mark.parametrize(("node", "digit"), [("main", "8"), ("symptoms_causes", "3"), ("muscle_types", "4")])
+def test_invalid_key_says_it_is_not_an_option_and_reprompts(
+    signed: SignedClient, node: str, digit: str
+) -> None:
+    root = press(signed, node, digit)
     said = spoken(root)
     assert said[0] == PHRASES.not_an_option.format(heard=digit)
-    assert node_of(root) == "main"
-    assert "For causes, press 3." in said
+    assert node_of(root) == node
+    first = TREE.menus[node].options[0]
+    assert f"For {first.label['en']}, press {first.key}." in said
 
 
 def test_invalid_key_in_a_section(signed: SignedClient) -> None:
@@ -188,7 +199,7 @@ def test_invalid_key_in_a_section(signed: SignedClient) -> None:
 
 def test_second_miss_in_a_row_adds_help(phone: Phone) -> None:
     phone.dial()
-    once = phone.press("7")
+    once = phone.press("8")
     assert PHRASES.help not in once.says
     twice = phone.say("blah blah")
     assert twice.says[0] == PHRASES.not_understood.format(heard="blah blah")
@@ -203,9 +214,11 @@ def test_second_miss_in_a_row_adds_help(phone: Phone) -> None:
         ("what are the causes please", "causes"),
         ("I'd like to hear about treatment", "treatment"),
         ("what are they", "about"),
-        ("two", "symptoms"),
-        ("press 3", "causes"),
+        ("two", "symptoms_causes"),
+        ("press 3", "categories"),
         ("types", "categories"),
+        ("myopathies", "myopathies"),
+        ("tell me about the symptoms", "symptoms"),
     ],
 )
 def test_speech_picks_options_from_the_main_menu(phone: Phone, speech: str, node: str) -> None:
@@ -213,7 +226,7 @@ def test_speech_picks_options_from_the_main_menu(phone: Phone, speech: str, node
     turn = phone.say(speech)
     assert turn.gather is not None
     assert query(turn.gather.get("action", ""))["n"] == node
-    assert TREE.title(node) in turn.says
+    assert TREE.title(node, "en") in turn.says
 
 
 @pytest.mark.parametrize(
@@ -259,16 +272,21 @@ def test_unrecognised_speech_is_read_back_briefly(phone: Phone) -> None:
 
 def test_long_sections_are_read_part_by_part(phone: Phone) -> None:
     phone.dial()
-    parts = TREE.sections["symptoms"].parts
+    parts = TREE.section("symptoms", "en").parts
     assert len(parts) > 1
-    turn = phone.press("2")
+    phone.press("2")
+    turn = phone.press("1")
     assert turn.says == ["Symptoms.", parts[0], PHRASES.part_controls]
     for i in range(1, len(parts)):
         turn = phone.press("1")
         assert parts[i] in turn.says
         if i < len(parts) - 1:
             assert turn.says[-1] == PHRASES.part_controls
-    assert turn.says[-2:] == [PHRASES.last_part, PHRASES.last_part_controls]
+    assert turn.says[-3] == PHRASES.last_part
+    reviewed = TREE.section("symptoms", "en").meta.reviewed_on
+    month = CONTENT.prompts["en"].months[reviewed.month - 1]
+    assert turn.says[-2] == f"This information was last reviewed in {month} {reviewed.year}."
+    assert turn.says[-1] == PHRASES.last_part_controls
     beyond = phone.press("1")
     assert beyond.says == [PHRASES.no_more_parts, PHRASES.last_part_controls]
     again = phone.press("9")
@@ -277,7 +295,8 @@ def test_long_sections_are_read_part_by_part(phone: Phone) -> None:
 
 
 def test_every_part_is_short_enough_to_hold_in_mind() -> None:
-    for section in TREE.sections.values():
+    for by_lang in TREE.sections.values():
+        section = by_lang["en"]
         for part in section.parts:
             assert len(part.split()) <= 50, (section.id, part)
 
@@ -321,3 +340,24 @@ def test_get_is_not_allowed(client: object) -> None:
 
     assert isinstance(client, FlaskClient)
     assert client.get("/voice").status_code == 405
+
+
+@pytest.mark.parametrize("operator", [None, OPERATOR])
+def test_fallback_apologises_offers_a_person_and_the_main_menu(operator: str | None) -> None:
+    signed = SignedClient(make_app(OPERATOR_NUMBER=operator))
+    status, root = signed.post(
+        "/voice/fallback", {"ErrorCode": "11200", "ErrorUrl": "https://x.example/voice/step?n=\u0000"}
+    )
+    assert status == 200 and root is not None
+    said = spoken(root)
+    assert said[0] == PHRASES.state_lost
+    assert (PHRASES.final_person in said) is (operator is not None)
+    assert node_of(root) == TREE.root
+    assert verbs(root) == ["Gather", "Redirect"]
+
+
+def test_fallback_is_signed_too(client: object) -> None:
+    from flask.testing import FlaskClient
+
+    assert isinstance(client, FlaskClient)
+    assert client.post("/voice/fallback", data={"ErrorCode": "11200"}).status_code == 403

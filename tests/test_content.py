@@ -22,6 +22,13 @@ def line_of(path: Path, needle: str) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
 
 
+def option_line(path: Path, needle: str) -> int:
+    """The line of the "- key:" that starts the option containing needle."""
+    lines = path.read_text().splitlines()
+    at = line_of(path, needle) - 1
+    return next(i + 1 for i in range(at, -1, -1) if lines[i].lstrip().startswith("- key:"))
+
+
 def test_the_real_content_loads() -> None:
     content = make_app().extensions["ivr"].line.content
     assert content.tree.root == "main"
@@ -33,12 +40,12 @@ Breaker = Callable[[Path], tuple[str, str]]  # edits a content copy; returns (fi
 
 def unknown_goto(root: Path) -> tuple[str, str]:
     edit(root / "knowledge/tree.yaml", "goto: causes", "goto: causez")
-    return f"tree.yaml:{line_of(root / 'knowledge/tree.yaml', 'goto: causez') - 3}", "'causez' is not a menu"
+    return f"tree.yaml:{option_line(root / 'knowledge/tree.yaml', 'goto: causez')}", "'causez' is not a menu"
 
 
 def duplicate_key(root: Path) -> tuple[str, str]:
     edit(root / "knowledge/tree.yaml", 'key: "3"', 'key: "2"')
-    return "tree.yaml:17", "duplicate key '2' in menu 'main'"
+    return f"tree.yaml:{option_line(root / 'knowledge/tree.yaml', 'goto: categories')}", "duplicate key '2'"
 
 
 def six_options(root: Path) -> tuple[str, str]:
@@ -46,7 +53,7 @@ def six_options(root: Path) -> tuple[str, str]:
     edit(
         tree,
         "        goto: treatment\n",
-        '        goto: treatment\n      - key: "6"\n        label: extra\n        goto: junction\n',
+        "        goto: treatment\n" + '      - {key: "1", label: {en: extra}, goto: junction}\n' * 2,
     )
     return "tree.yaml", "at most 5 items"
 
@@ -57,24 +64,27 @@ def empty_text(root: Path) -> tuple[str, str]:
 
 
 def empty_section(root: Path) -> tuple[str, str]:
-    path = root / "knowledge/sections/junction.md"
+    path = root / "knowledge/sections/en/junction.md"
     front_matter = path.read_text().split("---\n")[1]
     path.write_text("---\n" + front_matter + "---\n\n")
     return "junction.md", "no text"
 
 
 def unreachable(root: Path) -> tuple[str, str]:
-    (root / "knowledge/sections/orphan.md").write_text("---\ntitle: Orphan.\nsource: x\n---\nAlone.\n")
+    (root / "knowledge/sections/en/orphan.md").write_text(
+        "---\ntitle: Orphan.\nsource: x\nreviewer: y\n"
+        "reviewed_on: 2026-01-01\nreview_by: 2027-01-01\n---\nAlone.\n"
+    )
     return "orphan.md", "'orphan' cannot be reached"
 
 
 def reserved_key(root: Path) -> tuple[str, str]:
-    edit(root / "knowledge/tree.yaml", 'key: "5"', 'key: "9"')
+    edit(root / "knowledge/tree.yaml", 'key: "4"', 'key: "9"')
     return "tree.yaml", "key"
 
 
 def unknown_field(root: Path) -> tuple[str, str]:
-    edit(root / "knowledge/tree.yaml", "    title: Treatment.", "    title: Treatment.\n    colour: blue")
+    edit(root / "knowledge/tree.yaml", "      en: Treatment.", "      en: Treatment.\n    colour: blue")
     line = line_of(root / "knowledge/tree.yaml", "colour: blue")
     return f"tree.yaml:{line}", "Extra inputs are not permitted"
 
@@ -100,7 +110,8 @@ def too_deep(root: Path) -> tuple[str, str]:
     edit(
         tree,
         "  nerve_types:\n",
-        '  deeper:\n    title: Deeper.\n    options:\n      - key: "1"\n        label: dystrophies\n'
+        "  deeper:\n    title: {en: Deeper.}\n    options:\n"
+        '      - key: "1"\n        label: {en: dystrophies}\n'
         "        goto: muscular_dystrophies\n  nerve_types:\n",
     )
     return "muscular_dystrophies.md", "takes 4 key presses"
@@ -108,18 +119,18 @@ def too_deep(root: Path) -> tuple[str, str]:
 
 def two_parents(root: Path) -> tuple[str, str]:
     edit(root / "knowledge/tree.yaml", "        goto: drug_therapy", "        goto: symptoms")
-    return "tree.yaml", "'symptoms' is already reached from 'main'"
+    return "tree.yaml", "'symptoms' is already reached from 'symptoms_causes'"
 
 
 def missing_front_matter(root: Path) -> tuple[str, str]:
-    path = root / "knowledge/sections/causes.md"
+    path = root / "knowledge/sections/en/causes.md"
     path.write_text("Just text.\n")
     return "causes.md:1", "front matter"
 
 
 def ambiguous_phrase(root: Path) -> tuple[str, str]:
-    edit(root / "knowledge/tree.yaml", "say: [causes, cause,", "say: [symptoms, causes, cause,")
-    return "tree.yaml", "phrase 'symptoms' also picks option '2'"
+    edit(root / "knowledge/tree.yaml", "en: [causes, cause,", "en: [symptoms, causes, cause,")
+    return "tree.yaml", "phrase 'symptoms' also picks option '1'"
 
 
 def missing_prompt_field(root: Path) -> tuple[str, str]:

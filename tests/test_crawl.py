@@ -10,7 +10,7 @@ from flask import Flask
 
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
-from ivr.engine import MAX_SILENCES
+from ivr.engine import EMERGENCY, MAX_SILENCES
 from ivr.simulator import FlaskTransport, Phone, Turn
 from tests.conftest import AUTH_TOKEN, BASE_URL, OPERATOR, make_app
 from tests.twiml_helpers import query
@@ -88,10 +88,11 @@ def crawl(app: Flask) -> Crawl:
 def test_crawl_reaches_every_node_and_part_with_no_server_error() -> None:
     result = crawl(make_app(OPERATOR_NUMBER=OPERATOR))
     expected = {(m, "0") for m in TREE.menus} | {
-        (s, str(i)) for s, sec in TREE.sections.items() for i in range(len(sec.parts))
+        (s, str(i)) for s in TREE.sections for i in range(TREE.part_count(s))
     }
+    expected.add((EMERGENCY, "0"))
     assert set(result.seen) == expected
-    assert result.counts["nodes"] == len(TREE.nodes())
+    assert result.counts["nodes"] == len(TREE.nodes()) + 1
     assert result.counts["transfers"] == len(expected)  # 0 reaches a person from every state
     print(f"\ncrawl: {dict(result.counts)}")
 

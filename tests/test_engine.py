@@ -41,8 +41,12 @@ def test_normalise_folds_case_punctuation_and_width() -> None:
 
 
 def test_state_round_trips_through_the_url() -> None:
-    state = CallState(node="symptoms", part=2, silences=1, misses=1, lang="en")
-    assert state_from_query(LINE, state_to_query(state)) == state
+    for state in [
+        CallState(node="symptoms", part=2, silences=1, misses=1, lang="en"),
+        CallState(node="main", rate="slow", patience=2, visited=0b101),
+        CallState(node="_emergency", ret="causes", rate="fast"),
+    ]:
+        assert state_from_query(LINE, state_to_query(state)) == state
 
 
 @pytest.mark.parametrize(
@@ -50,7 +54,13 @@ def test_state_round_trips_through_the_url() -> None:
     [
         {},
         {"n": "nope"},
-        {"n": "symptoms", "p": "4"},
+        {"n": "symptoms", "p": "9"},
+        {"n": "main", "r": "3"},
+        {"n": "main", "w": "7"},
+        {"n": "main", "v": "zz"},
+        {"n": "main", "v": "ffffffff"},
+        {"n": "_emergency", "b": "nowhere"},
+        {"n": "_nothing"},
         {"n": "main", "p": "1"},
         {"n": "main", "s": "9"},
         {"n": "main", "m": "-1"},
@@ -65,7 +75,7 @@ def test_invalid_states_are_rejected(query: dict[str, str]) -> None:
 def test_start_says_welcome_then_main_menu() -> None:
     step = start(LINE)
     assert step.kind is Kind.GATHER
-    assert step.state == CallState(node="main")
+    assert step.state.node == "main" and step.state.part == 0 and step.state.rate == "normal"
     assert step.say[0] == LINE.prompts("en").phrases.welcome
 
 
@@ -74,7 +84,7 @@ def test_engine_is_pure_and_repeatable() -> None:
     a = next_step(LINE, state, CallerInput(digits="2"))
     b = next_step(LINE, state, CallerInput(digits="2"))
     assert a == b
-    assert a.state.node == "symptoms"
+    assert a.state.node == "symptoms_causes"
 
 
 def _is_module(name: str) -> bool:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from ivr.content.models import RESERVED_KEYS, Prompts, Section, SectionMeta, TreeFile
+from ivr.content.models import RESERVED_KEYS, Menu, Prompts, Section, SectionMeta, TreeFile
 from ivr.content.tree import Content, Tree
 
 M = TypeVar("M", bound=BaseModel)
@@ -77,7 +77,7 @@ def load_prompts(path: Path) -> Prompts:
     return _validate(Prompts, data, path, node)
 
 
-def load_section(path: Path) -> Section:
+def load_section(path: Path, lang: str) -> Section:
     """Load one Markdown section: YAML front matter, then parts separated by blank lines."""
     text = _read(path)
     match = _FRONT_MATTER.match(text)
@@ -90,9 +90,7 @@ def load_section(path: Path) -> Section:
     if not parts:
         body_line = text[: match.end()].count("\n") + 1
         raise ContentError([f"{path}:{body_line}: section has no text after its front matter"])
-    return _validate(
-        Section, {"id": path.stem, "title": meta.title, "source": meta.source, "parts": parts}, path, None
-    )
+    return _validate(Section, {"id": path.stem, "lang": lang, "meta": meta, "parts": parts}, path, None)
 
 
 def _read(path: Path) -> str:
@@ -102,15 +100,52 @@ def _read(path: Path) -> str:
         raise ContentError([f"{path}:1: cannot read: {exc}"]) from exc
 
 
-def load_tree(knowledge_dir: Path) -> Tree:
-    """Load tree.yaml and every section, then check references, reachability and depth."""
+def _load_sections(
+    sections_dir: Path, langs: Sequence[str]
+) -> tuple[dict[str, dict[str, Section]], list[str]]:
+    """Every section in every language; each must exist, with as many parts, in all of them."""
     problems: list[str] = []
-    sections: dict[str, Section] = {}
-    for path in sorted((knowledge_dir / "sections").glob("*.md")):
-        try:
-            sections[path.stem] = load_section(path)
-        except ContentError as exc:
-            problems.extend(exc.problems)
+    sections: dict[str, dict[str, Section]] = {}
+    for lang in langs:
+        for path in sorted((sections_dir / lang).glob("*.md")):
+            try:
+                sections.setdefault(path.stem, {})[lang] = load_section(path, lang)
+            except ContentError as exc:
+                problems.extend(exc.problems)
+    for lang_dir in sorted(p for p in sections_dir.iterdir() if p.is_dir()) if sections_dir.is_dir() else []:
+        if lang_dir.name not in langs:
+            problems.append(f"{lang_dir}:1: no prompts/{lang_dir.name}.yaml for these sections")
+    for sid, by_lang in sections.items():
+        for lang in langs:
+            if lang not in by_lang:
+                problems.append(
+                    f"{sections_dir / lang / (sid + '.md')}:1: missing: the {lang!r} text of {sid!r}"
+                )
+        counts = {lang: len(s.parts) for lang, s in by_lang.items()}
+        if len(set(counts.values())) > 1:
+            first = next(iter(by_lang.values()))
+            problems.append(
+                f"{sections_dir / first.lang / (sid + '.md')}:1: {sid!r} has different numbers of parts"
+                f" per language: {counts}"
+            )
+    return sections, problems
+
+
+def _texts(menu: Menu) -> list[tuple[tuple[str | int, ...], dict[str, Any]]]:
+    """Every per-language field of a menu, with its location inside the menu."""
+    found: list[tuple[tuple[str | int, ...], dict[str, Any]]] = [(("title",), menu.title)]
+    if menu.intro is not None:
+        found.append((("intro",), menu.intro))
+    for i, option in enumerate(menu.options):
+        found.append((("options", i, "label"), option.label))
+        if option.say:
+            found.append((("options", i, "say"), option.say))
+    return found
+
+
+def load_tree(knowledge_dir: Path, langs: Sequence[str] = ("en",)) -> Tree:
+    """Load tree.yaml and every section, then check languages, references, reachability and depth."""
+    sections, problems = _load_sections(knowledge_dir / "sections", langs)
     tree_path = knowledge_dir / "tree.yaml"
     try:
         data, node = _parse_yaml(tree_path, _read(tree_path))
@@ -129,7 +164,12 @@ def load_tree(knowledge_dir: Path) -> Tree:
 
     parent: dict[str, str] = {}
     for mid, menu in tree_file.menus.items():
-        said: dict[str, str] = {}
+        for loc, text in _texts(menu):
+            if missing := [lang for lang in langs if lang not in text]:
+                problems.append(f"{at('menus', mid, *loc)}: missing language(s) {missing}")
+            if unknown := sorted(set(text) - set(langs)):
+                problems.append(f"{at('menus', mid, *loc)}: unknown language(s) {unknown}")
+        said: dict[tuple[str, str], str] = {}
         keys: set[str] = set()
         for i, option in enumerate(menu.options):
             where = at("menus", mid, "options", i)
@@ -149,21 +189,24 @@ def load_tree(knowledge_dir: Path) -> Tree:
                 )
             else:
                 parent[option.goto] = mid
-            for phrase in [option.label, *option.say]:
-                norm = " ".join(phrase.lower().split())
-                if said.get(norm, option.key) != option.key:
-                    problems.append(f"{where}: phrase {phrase!r} also picks option {said[norm]!r}")
-                said[norm] = option.key
+            for lang in langs:
+                for phrase in [option.label.get(lang, ""), *option.say.get(lang, [])]:
+                    norm = " ".join(phrase.lower().split())
+                    if norm and said.get((lang, norm), option.key) != option.key:
+                        problems.append(
+                            f"{where}: phrase {phrase!r} also picks option {said[(lang, norm)]!r}"
+                        )
+                    said[(lang, norm)] = option.key
 
     tree = Tree(root=tree_file.root, menus=dict(tree_file.menus), sections=sections, parent=parent)
     if not problems:
-        problems.extend(_reachability(tree, tree_path, node))
+        problems.extend(_reachability(tree, tree_path, node, langs[0]))
     if problems:
         raise ContentError(problems)
     return tree
 
 
-def _reachability(tree: Tree, tree_path: Path, node: yaml.Node | None) -> list[str]:
+def _reachability(tree: Tree, tree_path: Path, node: yaml.Node | None, lang: str) -> list[str]:
     """Every node must be reachable from the root within MAX_KEY_PRESSES, with no cycles."""
     problems = []
     for nid in tree.nodes():
@@ -179,7 +222,7 @@ def _reachability(tree: Tree, tree_path: Path, node: yaml.Node | None) -> list[s
         where = (
             f"{tree_path}:{_line_of(node, ('menus', nid))}"
             if nid in tree.menus
-            else f"{tree_path.parent / 'sections' / (nid + '.md')}:1"
+            else f"{tree_path.parent / 'sections' / lang / (nid + '.md')}:1"
         )
         if cur != tree.root:
             problems.append(f"{where}: {nid!r} cannot be reached from the root menu {tree.root!r}")
@@ -194,7 +237,6 @@ def load_content(root: Path, default_language: str = "en") -> Content:
     """Load every content file under root (prompts/ and knowledge/) or raise ContentError."""
     problems: list[str] = []
     prompts = {}
-    tree: Tree | None = None
     for path in sorted((root / "prompts").glob("*.yaml")):
         try:
             prompts[path.stem] = load_prompts(path)
@@ -202,8 +244,10 @@ def load_content(root: Path, default_language: str = "en") -> Content:
             problems.extend(exc.problems)
     if default_language not in prompts and not problems:
         problems.append(f"{root / 'prompts' / (default_language + '.yaml')}:1: missing prompts file")
+    langs = [default_language, *sorted(set(prompts) - {default_language})]
+    tree: Tree | None = None
     try:
-        tree = load_tree(root / "knowledge")
+        tree = load_tree(root / "knowledge", langs)
     except ContentError as exc:
         problems.extend(exc.problems)
     if problems or tree is None:

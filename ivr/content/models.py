@@ -3,43 +3,66 @@
 from __future__ import annotations
 
 import string
+from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 NodeId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
-OptionKey = Literal["1", "2", "3", "4", "5", "6", "7", "8"]
+OptionKey = Literal["1", "2", "3", "4"]
 MAX_OPTIONS = 5
-# The same keys do the same thing in every menu and section.
-RESERVED_KEYS: dict[str, str] = {"9": "repeat", "*": "back", "#": "main", "0": "operator"}
-
-# Placeholders each phrase may use; a phrase that needs one must contain it.
-PHRASE_FIELDS: dict[str, tuple[set[str], set[str]]] = {
-    # name: (allowed placeholders, required placeholders)
-    "welcome": (set(), set()),
-    "disclaimer": (set(), set()),
-    "keys_intro": (set(), set()),
-    "help": (set(), set()),
-    "option": ({"label", "key"}, {"label", "key"}),
-    "speech_hint": (set(), set()),
-    "no_input": (set(), set()),
-    "not_an_option": ({"heard"}, {"heard"}),
-    "not_understood": ({"heard"}, {"heard"}),
-    "part_controls": (set(), set()),
-    "last_part": (set(), set()),
-    "last_part_controls": (set(), set()),
-    "no_more_parts": (set(), set()),
-    "at_main_menu": (set(), set()),
-    "final_offer": (set(), set()),
-    "goodbye": (set(), set()),
-    "connecting": (set(), set()),
-    "operator_unavailable": (set(), set()),
-    "dial_failed": (set(), set()),
-    "state_lost": (set(), set()),
+# The same keys do the same thing in every menu and section. 5 is emergency because it carries
+# the raised dot every keypad has: the easiest key to find by touch.
+RESERVED_KEYS: dict[str, str] = {
+    "5": "emergency",
+    "6": "help",
+    "7": "rate",
+    "9": "repeat",
+    "*": "back",
+    "#": "main",
+    "0": "operator",
 }
 
-ACTIONS = ("repeat", "back", "main", "operator", "help", "next")
+# Placeholders each phrase may use; a phrase that needs one must contain it.
+_FIXED: tuple[set[str], set[str]] = (set(), set())
+PHRASE_FIELDS: dict[str, tuple[set[str], set[str]]] = {
+    # name: (allowed placeholders, required placeholders)
+    "welcome": _FIXED,
+    "welcome_back": _FIXED,
+    "disclaimer": _FIXED,
+    "keys_intro": _FIXED,
+    "help": _FIXED,
+    "help_line": ({"action", "key"}, {"action", "key"}),
+    "help_speech": _FIXED,
+    "option": ({"label", "key"}, {"label", "key"}),
+    "speech_hint": _FIXED,
+    "no_input": _FIXED,
+    "not_an_option": ({"heard"}, {"heard"}),
+    "not_understood": ({"heard"}, {"heard"}),
+    "part_controls": _FIXED,
+    "last_part": _FIXED,
+    "last_part_controls": _FIXED,
+    "reviewed": ({"month", "year"}, {"month", "year"}),
+    "no_more_parts": _FIXED,
+    "at_main_menu": _FIXED,
+    "final_warning": _FIXED,
+    "final_person": _FIXED,
+    "more_time": _FIXED,
+    "rate_slow": _FIXED,
+    "rate_normal": _FIXED,
+    "rate_fast": _FIXED,
+    "goodbye": _FIXED,
+    "connecting": _FIXED,
+    "operator_unavailable": _FIXED,
+    "dial_failed": _FIXED,
+    "state_lost": _FIXED,
+    "emergency_advice": ({"number"}, {"number"}),
+    "emergency_transfer": _FIXED,
+    "emergency_back": _FIXED,
+    "choose_language": ({"key"}, {"key"}),
+    "language_set": _FIXED,
+}
 
 
 class Strict(BaseModel):
@@ -52,9 +75,12 @@ class Phrases(Strict):
     """Every system phrase the line speaks."""
 
     welcome: NonEmpty
+    welcome_back: NonEmpty
     disclaimer: NonEmpty
     keys_intro: NonEmpty
     help: NonEmpty
+    help_line: NonEmpty
+    help_speech: NonEmpty
     option: NonEmpty
     speech_hint: NonEmpty
     no_input: NonEmpty
@@ -63,14 +89,25 @@ class Phrases(Strict):
     part_controls: NonEmpty
     last_part: NonEmpty
     last_part_controls: NonEmpty
+    reviewed: NonEmpty
     no_more_parts: NonEmpty
     at_main_menu: NonEmpty
-    final_offer: NonEmpty
+    final_warning: NonEmpty
+    final_person: NonEmpty
+    more_time: NonEmpty
+    rate_slow: NonEmpty
+    rate_normal: NonEmpty
+    rate_fast: NonEmpty
     goodbye: NonEmpty
     connecting: NonEmpty
     operator_unavailable: NonEmpty
     dial_failed: NonEmpty
     state_lost: NonEmpty
+    emergency_advice: NonEmpty
+    emergency_transfer: NonEmpty
+    emergency_back: NonEmpty
+    choose_language: NonEmpty
+    language_set: NonEmpty
 
     @field_validator("*")
     @classmethod
@@ -94,6 +131,25 @@ class SpeechWords(Strict):
     operator: list[NonEmpty] = Field(min_length=1)
     help: list[NonEmpty] = Field(min_length=1)
     next: list[NonEmpty] = Field(min_length=1)
+    slower: list[NonEmpty] = Field(min_length=1)
+    faster: list[NonEmpty] = Field(min_length=1)
+    emergency: list[NonEmpty] = Field(min_length=1)
+    more_time: list[NonEmpty] = Field(min_length=1)
+    language: list[NonEmpty] = Field(min_length=1)
+
+
+class HelpActions(Strict):
+    """How help names each action, option first: "To repeat" (then ", press 9")."""
+
+    next: NonEmpty
+    repeat: NonEmpty
+    back: NonEmpty
+    main: NonEmpty
+    operator: NonEmpty
+    help: NonEmpty
+    rate: NonEmpty
+    emergency: NonEmpty
+    language: NonEmpty
 
 
 class Prompts(Strict):
@@ -101,26 +157,34 @@ class Prompts(Strict):
 
     language: NonEmpty
     voice: NonEmpty | None = None
+    name: list[NonEmpty] = Field(min_length=1)  # what callers call this language, for speech
     phrases: Phrases
-    key_names: dict[Literal["*", "#"], NonEmpty]
+    actions: HelpActions
+    key_names: dict[Annotated[str, StringConstraints(pattern=r"^[*#]$")], NonEmpty]
+    months: list[NonEmpty] = Field(min_length=12, max_length=12)
+    lexicon: dict[NonEmpty, NonEmpty] = Field(default_factory=dict)
     speech: SpeechWords
     numbers: dict[Literal["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"], list[NonEmpty]]
+
+
+Lang = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")]
+Text = dict[Lang, NonEmpty]  # the same words in each language
 
 
 class Option(Strict):
     """One menu choice: the key, what it is called, the words that pick it, where it goes."""
 
     key: OptionKey
-    label: NonEmpty
-    say: list[NonEmpty] = Field(default_factory=list)
+    label: Text
+    say: dict[Lang, list[NonEmpty]] = Field(default_factory=dict)
     goto: NodeId
 
 
 class Menu(Strict):
     """A menu of up to five options."""
 
-    title: NonEmpty
-    intro: NonEmpty | None = None
+    title: Text
+    intro: Text | None = None
     options: list[Option] = Field(min_length=1, max_length=MAX_OPTIONS)
 
 
@@ -132,16 +196,30 @@ class TreeFile(Strict):
 
 
 class SectionMeta(Strict):
-    """Front matter of a knowledge section file."""
+    """Front matter of a knowledge section file: its title and its clinical governance."""
 
     title: NonEmpty
     source: NonEmpty
+    reviewer: NonEmpty
+    reviewed_on: date
+    review_by: date
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> SectionMeta:
+        if self.review_by <= self.reviewed_on:
+            raise ValueError("review_by must come after reviewed_on")
+        return self
 
 
 class Section(Strict):
-    """A knowledge section: a title and short parts spoken one at a time."""
+    """A knowledge section in one language: a title and short parts spoken one at a time."""
 
     id: NodeId
-    title: NonEmpty
-    source: NonEmpty
+    lang: Lang
+    meta: SectionMeta
     parts: tuple[NonEmpty, ...] = Field(min_length=1)
+
+    @property
+    def title(self) -> str:
+        """The spoken title."""
+        return self.meta.title

@@ -6,14 +6,15 @@ import secrets
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlencode, urljoin
 
 from twilio.request_validator import RequestValidator
 
 MAX_HOPS = 20  # redirects followed without caller input before the phone calls it a loop
+DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed")
 
 
 class Transport(Protocol):
@@ -21,6 +22,14 @@ class Transport(Protocol):
 
     def post(self, url: str, params: Mapping[str, str], headers: Mapping[str, str]) -> tuple[int, str]:
         """POST form params to an absolute URL."""
+
+
+@runtime_checkable
+class Downloader(Protocol):
+    """A transport that can also fetch a file, as Twilio fetches a <Play> URL."""
+
+    def get(self, url: str) -> tuple[int, bytes]:
+        """GET an absolute URL; return (HTTP status, body bytes)."""
 
 
 class FlaskTransport:
@@ -33,6 +42,11 @@ class FlaskTransport:
         """POST through the test client."""
         response = self.client.post(url, data=dict(params), headers=dict(headers))
         return response.status_code, response.get_data(as_text=True)
+
+    def get(self, url: str) -> tuple[int, bytes]:
+        """GET through the test client."""
+        response = self.client.get(url)
+        return response.status_code, response.get_data()
 
 
 class HttpTransport:
@@ -52,6 +66,14 @@ class HttpTransport:
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode("utf-8", "replace")
 
+    def get(self, url: str) -> tuple[int, bytes]:
+        """GET over HTTP with urllib."""
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
 
 @dataclass
 class Heard:
@@ -60,6 +82,8 @@ class Heard:
     verb: str
     text: str
     in_gather: bool
+    language: str | None = None  # the <Say language=...>, which names its audio in the cache
+    prosody_rate: str | None = None  # an SSML <prosody rate=...> inside the <Say>, e.g. "80%"
 
 
 @dataclass
@@ -71,6 +95,7 @@ class Turn:
     documents: list[ET.Element] = field(default_factory=list)
     gather: ET.Element | None = None
     dialed: list[str] = field(default_factory=list)
+    dial_outcomes: list[str] = field(default_factory=list)  # DialCallStatus sent for each <Dial>
     ended: bool = False
     error: str | None = None
 
@@ -98,6 +123,7 @@ class Phone:
         line_number: str = "+15005550001",
         voice_path: str = "/voice",
         dial_outcome: str = "no-answer",
+        on_dial: Callable[[str, Turn], str] | None = None,
     ) -> None:
         self.transport = transport
         self.base_url = base_url.rstrip("/")
@@ -108,6 +134,8 @@ class Phone:
         self.line_number = line_number
         self.voice_path = voice_path
         self.dial_outcome = dial_outcome
+        # Asked for each <Dial>'s outcome with the number and the turn so far; else dial_outcome.
+        self.on_dial = on_dial
         self.gather: ET.Element | None = None
         self.gather_url = ""
         self.ended = False
@@ -158,13 +186,13 @@ class Phone:
             next_request: tuple[str, dict[str, str]] | None = None
             for i, verb in enumerate(verbs):
                 if verb.tag in ("Say", "Play"):
-                    turn.heard.append(Heard(verb.tag, (verb.text or "").strip(), False))
+                    turn.heard.append(_heard(verb, in_gather=False))
                 elif verb.tag == "Pause":
                     continue
                 elif verb.tag == "Gather":
                     for child in verb:
                         if child.tag in ("Say", "Play"):
-                            turn.heard.append(Heard(child.tag, (child.text or "").strip(), True))
+                            turn.heard.append(_heard(child, in_gather=True))
                     self.gather, self._rest = verb, verbs[i + 1 :]
                     self.gather_url = self._doc_url
                     turn.gather = verb
@@ -174,9 +202,13 @@ class Phone:
                     break
                 elif verb.tag == "Dial":
                     number = (verb.text or "").strip() or ",".join(c.text or "" for c in verb)
+                    outcome = self.on_dial(number, turn) if self.on_dial else self.dial_outcome
+                    if outcome not in DIAL_OUTCOMES:
+                        raise ValueError(f"dial outcome {outcome!r} is not one of {DIAL_OUTCOMES}")
                     turn.dialed.append(number)
+                    turn.dial_outcomes.append(outcome)
                     if verb.get("action"):
-                        next_request = (verb.get("action", ""), {"DialCallStatus": self.dial_outcome})
+                        next_request = (verb.get("action", ""), self._dial_params(outcome))
                         break
                 elif verb.tag in ("Hangup", "Reject"):
                     break
@@ -198,6 +230,13 @@ class Phone:
                 return turn
             verbs = list(root)
 
+    def _dial_params(self, outcome: str) -> dict[str, str]:
+        """What Twilio posts to a <Dial action>: the status, and the leg's sid once answered."""
+        params = {"DialCallStatus": outcome}
+        if outcome == "completed":
+            params.update(DialCallSid="CA" + secrets.token_hex(16), DialCallDuration="42")
+        return params
+
     def dial(self) -> Turn:
         """Place the call: Twilio POSTs the voice URL."""
         turn = Turn()
@@ -207,11 +246,14 @@ class Phone:
             return turn
         return self._run(turn, list(root))
 
-    def _answer(self, extra: dict[str, str]) -> Turn:
+    def _waiting(self) -> ET.Element:
         if self.gather is None or self.ended:
             raise RuntimeError("the line is not waiting for input")
+        return self.gather
+
+    def _answer(self, extra: dict[str, str]) -> Turn:
         turn = Turn()
-        action = self.gather.get("action") or self.gather_url
+        action = self._waiting().get("action") or self.gather_url
         self._doc_url = self.gather_url
         root = self._request(turn, action, extra)
         if root is None:
@@ -220,16 +262,50 @@ class Phone:
         return self._run(turn, list(root))
 
     def press(self, digits: str) -> Turn:
-        """Press keys while a Gather waits (numDigits or the finish key ends the entry)."""
-        return self._answer({"Digits": digits, "FinishedOnKey": ""})
+        """Press keys while a Gather waits, with Twilio's numDigits and finishOnKey rules."""
+        gather = self._waiting()
+        if "dtmf" not in _inputs(gather):
+            return self.wait()  # a speech-only Gather does not hear keys
+        finish = gather.get("finishOnKey", "#")  # Twilio's default finish key is #
+        finished = ""
+        if finish and finish in digits:
+            digits, finished = digits[: digits.index(finish)], finish
+        if gather.get("numDigits"):
+            digits = digits[: int(gather.get("numDigits", "0"))]
+        if not digits:
+            # The finish key before any digit: Twilio skips the action and falls through.
+            return self.wait()
+        return self._answer({"Digits": digits, "FinishedOnKey": finished})
 
     def say(self, speech: str, confidence: float = 0.92) -> Turn:
         """Speak while a Gather waits (Twilio sends the recognised text)."""
+        if "speech" not in _inputs(self._waiting()) or not speech.strip():
+            return self.wait()  # nothing recognised: the Gather times out
         return self._answer({"SpeechResult": speech, "Confidence": f"{confidence:.2f}"})
 
     def wait(self) -> Turn:
         """Stay silent: the Gather times out and Twilio goes on with the verbs after it."""
-        if self.gather is None or self.ended:
-            raise RuntimeError("the line is not waiting for input")
+        self._waiting()
         self._doc_url = self.gather_url
         return self._run(Turn(), self._rest)
+
+    def hangup(self) -> None:
+        """The caller hangs up: nothing more is requested."""
+        self.ended = True
+        self.gather = None
+
+    def fetch(self, url: str) -> tuple[int, bytes] | None:
+        """GET a URL the line referred to (a <Play>), relative to the last document; None if unsupported."""
+        if not isinstance(self.transport, Downloader):
+            return None
+        return self.transport.get(urljoin(self._doc_url or self.base_url + "/", url))
+
+
+def _inputs(gather: ET.Element) -> set[str]:
+    return set(gather.get("input", "dtmf").split())
+
+
+def _heard(verb: ET.Element, *, in_gather: bool) -> Heard:
+    prosody = verb.find("prosody")
+    rate = prosody.get("rate") if prosody is not None else None
+    return Heard(verb.tag, "".join(verb.itertext()).strip(), in_gather, verb.get("language"), rate)

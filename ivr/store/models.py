@@ -1,0 +1,160 @@
+"""The tables, as SQLAlchemy 2.0 typed declarative models. Changes need an Alembic migration."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Dialect, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Phone numbers appear in clear in two columns only, callbacks.callback_number and
+# sms_outbox.to_number, because staff must call back and Twilio must send. Everywhere else a caller
+# is the salted HMAC from ivr.privacy.caller_hash.
+HASH_LEN = 64
+SID_LEN = 64
+NUMBER_LEN = 32
+LANG_LEN = 16
+SMS_STATUSES = ("queued", "sent", "failed")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite keeps no zone, so it is implied)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse naive datetimes; store UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass an aware one (datetime.now(UTC))")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Give back an aware UTC datetime."""
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# BIGINT ids on PostgreSQL; SQLite only auto-increments a column declared exactly INTEGER.
+Id = Annotated[int, mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)]
+CallSid = Annotated[str, mapped_column(String(SID_LEN), index=True)]
+
+
+class Base(DeclarativeBase):
+    """Declarative base with constraint names Alembic can refer to (SQLite batch migrations)."""
+
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012
+
+
+class Caller(Base):
+    """A caller known by pseudonym only, with what they chose last time."""
+
+    __tablename__ = "callers"
+
+    caller_hash: Mapped[str] = mapped_column(String(HASH_LEN), primary_key=True)
+    language: Mapped[str | None] = mapped_column(String(LANG_LEN))
+    rate: Mapped[str | None] = mapped_column(String(16))
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+
+
+class Call(Base):
+    """One phone call: when, how it ended, in which language."""
+
+    __tablename__ = "calls"
+
+    call_sid: Mapped[str] = mapped_column(String(SID_LEN), primary_key=True)
+    caller_hash: Mapped[str | None] = mapped_column(String(HASH_LEN), index=True)
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]
+    duration_seconds: Mapped[int | None]
+    status: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str | None] = mapped_column(String(LANG_LEN))
+
+
+class JourneyEvent(Base):
+    """One step of a call's way through the menus (no foreign key: events outlive a lost call row)."""
+
+    __tablename__ = "journey_events"
+
+    id: Mapped[Id]
+    call_sid: Mapped[CallSid]
+    at: Mapped[datetime]
+    event: Mapped[str] = mapped_column(String(32))
+    node: Mapped[str] = mapped_column(String(64))
+    part: Mapped[int]
+    detail: Mapped[str | None] = mapped_column(String(200))
+
+
+class Callback(Base):
+    """A caller asked to be called back: the number is kept in clear for staff, for that only."""
+
+    __tablename__ = "callbacks"
+
+    id: Mapped[Id]
+    call_sid: Mapped[CallSid]
+    caller_hash: Mapped[str | None] = mapped_column(String(HASH_LEN))
+    callback_number: Mapped[str] = mapped_column(String(NUMBER_LEN))
+    specialty: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(LANG_LEN))
+    requested_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+    done_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class Recording(Base):
+    """A voice message a caller left, for staff to review."""
+
+    __tablename__ = "recordings"
+
+    id: Mapped[Id]
+    call_sid: Mapped[CallSid]
+    recording_url: Mapped[str] = mapped_column(String(500))
+    duration_seconds: Mapped[int | None]
+    specialty: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    reviewed_at: Mapped[datetime | None]
+
+
+class SmsOutbox(Base):
+    """A text message to send through Twilio; the number is in clear because sending needs it."""
+
+    __tablename__ = "sms_outbox"
+    __table_args__ = (CheckConstraint(f"status IN {SMS_STATUSES!r}", name="status"),)
+
+    id: Mapped[Id]
+    call_sid: Mapped[str | None] = mapped_column(String(SID_LEN), index=True)
+    to_number: Mapped[str] = mapped_column(String(NUMBER_LEN))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    twilio_sid: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class StaffUser(Base):
+    """Someone who works the call centre; the password only as a hash."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[Id]
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]

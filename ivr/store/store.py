@@ -1,0 +1,555 @@
+"""The Store: the small typed API the web layer uses. A database outage never breaks a call."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from ivr.store import migrate as migrations
+from ivr.store.db import BEGIN_OPTION, is_sqlite, make_engine, normalise_url, safe_url
+from ivr.store.models import Base, Call, Callback, Caller, JourneyEvent, Recording, SmsOutbox
+
+T = TypeVar("T")
+log = logging.getLogger("ivr.store")
+
+# Only what ivr.privacy makes may stand for a caller: the full digest, or the short log reference.
+_PSEUDONYM = re.compile(r"[0-9a-f]{64}|caller-[0-9a-f]{12}")
+# Seven digits or more, separators allowed: what a phone number in free text looks like.
+_PHONE_LIKE = re.compile(r"\+?\d(?:[\s().-]?\d){6,}")
+# After a failed connection, calls skip the database this long instead of each waiting to fail.
+RETRY_AFTER_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Prefs:
+    """What a caller chose last time."""
+
+    language: str | None
+    rate: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    """One call as stored."""
+
+    call_sid: str
+    caller_hash: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    duration_seconds: int | None
+    status: str
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One journey event of a call."""
+
+    at: datetime
+    event: str
+    node: str
+    part: int
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRow:
+    """A callback request."""
+
+    id: int
+    call_sid: str
+    caller_hash: str | None
+    callback_number: str
+    specialty: str | None
+    language: str | None
+    requested_at: datetime
+    done_at: datetime | None
+    done_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingRow:
+    """A recorded message."""
+
+    id: int
+    call_sid: str
+    recording_url: str
+    duration_seconds: int | None
+    specialty: str | None
+    created_at: datetime
+    reviewed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SmsRow:
+    """A text message in the outbox."""
+
+    id: int
+    call_sid: str | None
+    to_number: str
+    body: str
+    status: str
+    twilio_sid: str | None
+    error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class Store:
+    """Reads and writes for the line; every method returns a safe default if the database fails."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        migrate: Callable[[Engine], None] | None = None,
+        retry_after: float = RETRY_AFTER_S,
+    ) -> None:
+        self.engine = engine
+        self.retry_after = retry_after
+        self._migrate = migrate
+        self._schema_ready = migrate is None
+        self._schema_lock = threading.Lock()
+        self._down_until = 0.0
+
+    @classmethod
+    def from_url(cls, url: str, *, migrate: bool = True, retry_after: float = RETRY_AFTER_S) -> Store:
+        """A store on DATABASE_URL; with migrate, the schema is brought to head before first use."""
+        return cls(
+            make_engine(normalise_url(url)),
+            migrate=migrations.upgrade if migrate else None,
+            retry_after=retry_after,
+        )
+
+    @property
+    def url(self) -> str:
+        """The database URL, password hidden."""
+        return safe_url(self.engine.url)
+
+    def prepare(self) -> bool:
+        """Migrate now (at app start); False, logged, if the database can't be reached."""
+        try:
+            self._ensure_schema()
+        except SQLAlchemyError as exc:
+            if not _is_outage(exc):
+                raise
+            log.error(
+                "database %s unavailable at start (%s): the line works without it, losing writes"
+                " (logged) until it is back; migrations will be retried then",
+                self.url,
+                _describe(exc),
+            )
+            return False
+        return True
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()
+
+    # Preferences and calls: used during a call.
+
+    def get_prefs(self, caller_hash: str) -> Prefs | None:
+        """The caller's saved language and rate; None if unknown (or the database is away)."""
+        key = _pseudonym(caller_hash)
+        if key is None:
+            return None
+
+        def work(conn: Connection) -> Prefs | None:
+            row = conn.execute(select(Caller.language, Caller.rate).where(Caller.caller_hash == key)).first()
+            return Prefs(row.language, row.rate) if row else None
+
+        return self._read("get_prefs", {"caller": _ref(key)}, work, None)
+
+    def save_prefs(self, caller_hash: str, *, language: str | None = None, rate: str | None = None) -> bool:
+        """Remember the caller's choices; a None argument leaves that choice as it was."""
+        key = _pseudonym(caller_hash)
+        if key is None:
+            return False
+        fields = {"caller": _ref(key), "language": language, "rate": rate}
+        values = {
+            "language": _fit(Caller.language, language),
+            "rate": _fit(Caller.rate, rate),
+        }
+        changed = {name: value for name, value in values.items() if value is not None}
+
+        def work(conn: Connection) -> bool:
+            now = _now()
+            stmt = _insert(conn, Caller).values(caller_hash=key, first_seen=now, last_seen=now, **changed)
+            conn.execute(
+                stmt.on_conflict_do_update(index_elements=["caller_hash"], set_={**changed, "last_seen": now})
+            )
+            return True
+
+        return self._write("save_prefs", fields, work, False)
+
+    def call_started(self, call_sid: str, caller_hash: str | None, language: str | None) -> bool:
+        """Record a new call (a repeated webhook for the same call is harmless)."""
+        key = _pseudonym(caller_hash) if caller_hash else None
+        fields = {"call_sid": call_sid, "caller": _ref(key), "language": language}
+
+        def work(conn: Connection) -> bool:
+            now = _now()
+            conn.execute(
+                _insert(conn, Call)
+                .values(
+                    call_sid=_fit(Call.call_sid, call_sid),
+                    caller_hash=key,
+                    started_at=now,
+                    status="in-progress",
+                    language=_fit(Call.language, language),
+                )
+                .on_conflict_do_nothing(index_elements=["call_sid"])
+            )
+            if key:
+                conn.execute(
+                    _insert(conn, Caller)
+                    .values(caller_hash=key, first_seen=now, last_seen=now)
+                    .on_conflict_do_update(index_elements=["caller_hash"], set_={"last_seen": now})
+                )
+            return True
+
+        return self._write("call_started", fields, work, False)
+
+    def record_event(
+        self, call_sid: str, event: str, node: str, part: int, detail: str | None = None
+    ) -> bool:
+        """Append one step of the caller's journey; digits that could be a phone number are masked."""
+        detail = _fit(JourneyEvent.detail, _mask(detail) if detail else None)
+        fields = {"call_sid": call_sid, "event": event, "node": node, "part": part, "detail": detail}
+
+        def work(conn: Connection) -> bool:
+            conn.execute(
+                _insert(conn, JourneyEvent).values(
+                    call_sid=_fit(JourneyEvent.call_sid, call_sid),
+                    at=_now(),
+                    event=_fit(JourneyEvent.event, event),
+                    node=_fit(JourneyEvent.node, node),
+                    part=part,
+                    detail=detail,
+                )
+            )
+            return True
+
+        return self._write("record_event", fields, work, False)
+
+    def call_ended(self, call_sid: str, status: str, duration_seconds: int | None) -> bool:
+        """Record how a call ended (the call row is made if its start was lost)."""
+        fields = {"call_sid": call_sid, "status": status, "duration_seconds": duration_seconds}
+
+        def work(conn: Connection) -> bool:
+            ended = _now()
+            values = {
+                "ended_at": ended,
+                "duration_seconds": duration_seconds,
+                "status": _fit(Call.status, status),
+            }
+            started = ended - timedelta(seconds=duration_seconds or 0)
+            stmt = _insert(conn, Call).values(
+                call_sid=_fit(Call.call_sid, call_sid), started_at=started, **values
+            )
+            conn.execute(stmt.on_conflict_do_update(index_elements=["call_sid"], set_=values))
+            return True
+
+        return self._write("call_ended", fields, work, False)
+
+    def get_call(self, call_sid: str) -> CallRow | None:
+        """One call, or None."""
+
+        def work(conn: Connection) -> CallRow | None:
+            row = conn.execute(select(*_columns(Call)).where(Call.call_sid == call_sid)).first()
+            return CallRow(**row._mapping) if row else None
+
+        return self._read("get_call", {"call_sid": call_sid}, work, None)
+
+    def events_for(self, call_sid: str) -> list[EventRow]:
+        """A call's journey, in the order it happened."""
+
+        def work(conn: Connection) -> list[EventRow]:
+            cols = (
+                JourneyEvent.at,
+                JourneyEvent.event,
+                JourneyEvent.node,
+                JourneyEvent.part,
+                JourneyEvent.detail,
+            )
+            rows = conn.execute(
+                select(*cols).where(JourneyEvent.call_sid == call_sid).order_by(JourneyEvent.id)
+            )
+            return [EventRow(**row._mapping) for row in rows]
+
+        return self._read("events_for", {"call_sid": call_sid}, work, [])
+
+    # Call-centre work: callbacks, recordings, text messages.
+
+    def add_callback(
+        self,
+        call_sid: str,
+        caller_hash: str | None,
+        callback_number: str,
+        *,
+        specialty: str | None = None,
+        language: str | None = None,
+    ) -> int | None:
+        """Queue a callback for staff; its id, or None if it could not be saved."""
+        key = _pseudonym(caller_hash) if caller_hash else None
+        # The number itself never reaches the log: Twilio's log of this call_sid has it.
+        fields = {"call_sid": call_sid, "caller": _ref(key), "specialty": specialty, "language": language}
+
+        def work(conn: Connection) -> int | None:
+            return _inserted_id(
+                conn,
+                _insert(conn, Callback).values(
+                    call_sid=_fit(Callback.call_sid, call_sid),
+                    caller_hash=key,
+                    callback_number=_fit(Callback.callback_number, callback_number.strip()),
+                    specialty=_fit(Callback.specialty, specialty),
+                    language=_fit(Callback.language, language),
+                    requested_at=_now(),
+                ),
+            )
+
+        return self._write("add_callback", fields, work, None)
+
+    def open_callbacks(self, limit: int = 100) -> list[CallbackRow]:
+        """Callbacks not yet done, oldest first."""
+
+        def work(conn: Connection) -> list[CallbackRow]:
+            stmt = (
+                select(*_columns(Callback))
+                .where(Callback.done_at.is_(None))
+                .order_by(Callback.id)
+                .limit(limit)
+            )
+            return [CallbackRow(**row._mapping) for row in conn.execute(stmt)]
+
+        return self._read("open_callbacks", {}, work, [])
+
+    def callback_done(self, callback_id: int, done_by: str) -> bool:
+        """Mark a callback done; False if it was already done or does not exist."""
+        fields = {"callback_id": callback_id, "done_by": done_by}
+
+        def work(conn: Connection) -> bool:
+            stmt = (
+                update(Callback)
+                .where(Callback.id == callback_id, Callback.done_at.is_(None))
+                .values(done_at=_now(), done_by=_fit(Callback.done_by, done_by))
+            )
+            return conn.execute(stmt).rowcount == 1
+
+        return self._write("callback_done", fields, work, False)
+
+    def add_recording(
+        self,
+        call_sid: str,
+        recording_url: str,
+        *,
+        duration_seconds: int | None = None,
+        specialty: str | None = None,
+    ) -> int | None:
+        """Keep a recorded message for review; its id, or None if it could not be saved."""
+        fields = {"call_sid": call_sid, "recording_url": recording_url, "specialty": specialty}
+
+        def work(conn: Connection) -> int | None:
+            return _inserted_id(
+                conn,
+                _insert(conn, Recording).values(
+                    call_sid=_fit(Recording.call_sid, call_sid),
+                    recording_url=_fit(Recording.recording_url, recording_url),
+                    duration_seconds=duration_seconds,
+                    specialty=_fit(Recording.specialty, specialty),
+                    created_at=_now(),
+                ),
+            )
+
+        return self._write("add_recording", fields, work, None)
+
+    def recordings(self, *, unreviewed_only: bool = True, limit: int = 100) -> list[RecordingRow]:
+        """Recorded messages, oldest first."""
+
+        def work(conn: Connection) -> list[RecordingRow]:
+            stmt = select(*_columns(Recording)).order_by(Recording.id).limit(limit)
+            if unreviewed_only:
+                stmt = stmt.where(Recording.reviewed_at.is_(None))
+            return [RecordingRow(**row._mapping) for row in conn.execute(stmt)]
+
+        return self._read("recordings", {}, work, [])
+
+    def queue_sms(self, call_sid: str | None, to_number: str, body: str) -> int | None:
+        """Put a text message in the outbox; its id, or None if it could not be saved."""
+        fields = {"call_sid": call_sid, "chars": len(body)}
+
+        def work(conn: Connection) -> int | None:
+            return _inserted_id(
+                conn,
+                _insert(conn, SmsOutbox).values(
+                    call_sid=_fit(SmsOutbox.call_sid, call_sid),
+                    to_number=_fit(SmsOutbox.to_number, to_number.strip()),
+                    body=body,
+                    status="queued",
+                    created_at=_now(),
+                ),
+            )
+
+        return self._write("queue_sms", fields, work, None)
+
+    def queued_sms(self, limit: int = 100) -> list[SmsRow]:
+        """Messages waiting to be sent, oldest first."""
+
+        def work(conn: Connection) -> list[SmsRow]:
+            stmt = select(*_columns(SmsOutbox)).where(SmsOutbox.status == "queued").order_by(SmsOutbox.id)
+            return [SmsRow(**row._mapping) for row in conn.execute(stmt.limit(limit))]
+
+        return self._read("queued_sms", {}, work, [])
+
+    def sms_sent(self, sms_id: int, twilio_sid: str) -> bool:
+        """Mark a queued message sent, with Twilio's message SID."""
+        values = {"status": "sent", "twilio_sid": _fit(SmsOutbox.twilio_sid, twilio_sid), "sent_at": _now()}
+        return self._sms_outcome("sms_sent", sms_id, values)
+
+    def sms_failed(self, sms_id: int, error: str) -> bool:
+        """Mark a queued message failed, with the reason."""
+        values = {"status": "failed", "error": _fit(SmsOutbox.error, _mask(error))}
+        return self._sms_outcome("sms_failed", sms_id, values)
+
+    def _sms_outcome(self, what: str, sms_id: int, values: dict[str, Any]) -> bool:
+        def work(conn: Connection) -> bool:
+            stmt = (
+                update(SmsOutbox).where(SmsOutbox.id == sms_id, SmsOutbox.status == "queued").values(values)
+            )
+            return conn.execute(stmt).rowcount == 1
+
+        return self._write(what, {"sms_id": sms_id, "status": values["status"]}, work, False)
+
+    # The safety net.
+
+    def _write(
+        self, what: str, fields: Mapping[str, object], work: Callable[[Connection], T], default: T
+    ) -> T:
+        return self._guarded(what, fields, work, default, write=True)
+
+    def _read(
+        self, what: str, fields: Mapping[str, object], work: Callable[[Connection], T], default: T
+    ) -> T:
+        return self._guarded(what, fields, work, default, write=False)
+
+    def _guarded(
+        self,
+        what: str,
+        fields: Mapping[str, object],
+        work: Callable[[Connection], T],
+        default: T,
+        *,
+        write: bool,
+    ) -> T:
+        wait = self._down_until - time.monotonic()
+        if wait > 0:
+            self._report(what, fields, f"database unavailable, next try in {wait:.1f} s", write=write)
+            return default
+        try:
+            self._ensure_schema()
+            with self.engine.connect() as conn:
+                if write and is_sqlite(conn):
+                    conn = conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+                with conn.begin():
+                    return work(conn)
+        except SQLAlchemyError as exc:
+            if _is_outage(exc):
+                self._down_until = time.monotonic() + self.retry_after
+            self._report(what, fields, _describe(exc), write=write)
+        except Exception:
+            # Not the database's fault, but still no reason to drop the caller.
+            log.exception("store %s failed %s", what, _fields(fields))
+        return default
+
+    def _ensure_schema(self) -> None:
+        if self._schema_ready or self._migrate is None:
+            return
+        with self._schema_lock:
+            if not self._schema_ready:
+                self._migrate(self.engine)
+                self._schema_ready = True
+
+    def _report(self, what: str, fields: Mapping[str, object], reason: str, *, write: bool) -> None:
+        if write:
+            log.warning("LOST WRITE %s %s: %s", what, _fields(fields), reason)
+        else:
+            log.warning("read failed %s %s: %s; went on without it", what, _fields(fields), reason)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _pseudonym(value: str | None) -> str | None:
+    """The value if it is a pseudonym ivr.privacy made; anything else (a number!) is never stored."""
+    if value is not None and _PSEUDONYM.fullmatch(value):
+        return value
+    if value not in (None, "", "unknown"):
+        # Said without the value: it may well be a phone number.
+        log.error("refused a caller_hash that is not a pseudonym from ivr.privacy.caller_hash: not stored")
+    return None
+
+
+def _ref(key: str | None) -> str:
+    """The short form the webhook logs use, so that log lines and rows can be matched."""
+    if not key:
+        return "unknown"
+    return key if key.startswith("caller-") else "caller-" + key[:12]
+
+
+def _mask(text: str) -> str:
+    return _PHONE_LIKE.sub("<number>", text)
+
+
+def _fields(fields: Mapping[str, object]) -> str:
+    return " ".join(f"{name}={value}" for name, value in fields.items())
+
+
+def _fit(column: Any, value: str | None) -> str | None:
+    """Cut a string to its column's length: a long value must not lose the whole row."""
+    length = getattr(column.type, "length", None)
+    return value[:length] if value is not None and length else value
+
+
+def _columns(model: type[Base]) -> list[Any]:
+    return list(model.__table__.columns)
+
+
+def _insert(conn: Connection, model: type[Base]) -> sqlite.Insert | postgresql.Insert:
+    return sqlite.insert(model) if is_sqlite(conn) else postgresql.insert(model)
+
+
+def _inserted_id(conn: Connection, stmt: sqlite.Insert | postgresql.Insert) -> int:
+    key = conn.execute(stmt).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def _is_outage(exc: SQLAlchemyError) -> bool:
+    """The database can't be reached (as opposed to one statement failing, or waiting for a lock)."""
+    if isinstance(exc, InterfaceError | PoolTimeoutError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError):
+        text = str(exc.orig).lower()
+        return not any(word in text for word in ("locked", "busy", "canceling statement"))
+    return False
+
+
+def _describe(exc: SQLAlchemyError) -> str:
+    """Exception class and first line only: the rest can hold the statement's parameters."""
+    source: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = str(source).strip().splitlines()
+    return f"{type(exc).__name__}: {_mask(lines[0] if lines else type(source).__name__)[:300]}"

@@ -1,0 +1,103 @@
+"""`flask content lint`: the real content passes; stale, long-winded or key-first content fails."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from flask import Flask
+
+from ivr.config import REPO_ROOT
+from ivr.content import load_content
+from tests.test_content import edit
+
+
+def run_lint(app: Flask, *args: str) -> Result:
+    return app.test_cli_runner().invoke(args=["content", "lint", *args])
+
+
+def test_the_real_content_passes(app: Flask) -> None:
+    result = run_lint(app, "--today", date.today().isoformat())
+    assert result.exit_code == 0, result.output
+    assert "0 error(s)" in result.output
+
+
+def test_content_past_its_review_date_fails(app: Flask) -> None:
+    content = load_content(REPO_ROOT)
+    latest = max(s.meta.review_by for by_lang in content.tree.sections.values() for s in by_lang.values())
+    day_after = date.fromordinal(latest.toordinal() + 1).isoformat()
+    result = run_lint(app, "--today", day_after)
+    assert result.exit_code == 1
+    assert "past its review date" in result.output
+    assert "knowledge/sections/en/symptoms.md" in result.output
+
+
+def test_review_due_soon_is_a_warning_only(app: Flask, content_copy: Path) -> None:
+    path = content_copy / "knowledge/sections/en/junction.md"
+    edit(path, "review_by: 2027-11-25", "review_by: 2027-01-10")
+    result = run_lint(app, "--dir", str(content_copy), "--today", "2027-01-01")
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning:" in result.output and "junction.md" in result.output and "due for review" in result.output
+    )
+
+
+def test_the_app_warns_at_start_up_about_overdue_reviews(
+    content_copy: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.conftest import make_app
+
+    edit(
+        content_copy / "knowledge/sections/en/junction.md",
+        "reviewed_on: 2026-11-25",
+        "reviewed_on: 2020-01-01",
+    )
+    edit(content_copy / "knowledge/sections/en/junction.md", "review_by: 2027-11-25", "review_by: 2021-01-01")
+    make_app(CONTENT_DIR=str(content_copy))
+    assert any(
+        "junction.md" in r.getMessage() and "past its review date" in r.getMessage() for r in caplog.records
+    )
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "message"),
+    [
+        (
+            "knowledge/sections/en/junction.md",
+            "This is where",
+            "This is the place in the body where the long nerve fibre that carries the signal from the brain "
+            "finally reaches the muscle and passes on its message so that the muscle can tighten. "
+            "This is where",
+            "a sentence of 3",
+        ),
+        (
+            "prompts/en.yaml",
+            "option: For {label}, press {key}.",
+            "option: Press {key} for {label}.",
+            "choice first",
+        ),
+        (
+            "prompts/en.yaml",
+            'help_line: "{action}, press {key}."',
+            'help_line: "Press {key} {action}."',
+            "first",
+        ),
+        (
+            "prompts/en.yaml",
+            "  no_more_parts: That was the last part.",
+            "  no_more_parts: Press 9. Last part.",
+            "key",
+        ),
+        ("knowledge/tree.yaml", "goto: causes", "goto: nowhere", "'nowhere' is not a menu or a section"),
+    ],
+)
+def test_broken_fixtures_fail_the_lint(
+    app: Flask, content_copy: Path, file: str, old: str, new: str, message: str
+) -> None:
+    edit(content_copy / file, old, new)
+    result = run_lint(app, "--dir", str(content_copy))
+    assert result.exit_code == 1, result.output
+    assert message in result.output
+    assert Path(file).name in result.output

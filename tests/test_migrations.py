@@ -1,0 +1,156 @@
+"""Migrations on real SQLite and PostgreSQL: empty to head and back, in step with the models, concurrent."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from flask import Flask
+from sqlalchemy import inspect
+
+import ivr
+from ivr.config import from_env
+from ivr.store import DatabaseUrlError, Store, default_url, make_engine, migrate, normalise_url
+from ivr.store.models import Base
+from tests.conftest import SignedClient, make_app
+
+WORKERS = 4
+TABLES = {"callers", "calls", "journey_events", "callbacks", "recordings", "sms_outbox", "staff_users"}
+
+
+def _tables(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_from_empty_to_head_and_downgrade_to_base(database_url: str) -> None:
+    engine = make_engine(database_url)
+    assert migrate.current(engine) is None
+    assert _tables(database_url) == set()
+
+    migrate.upgrade(engine)
+    assert migrate.current(engine) == migrate.head()
+    assert _tables(database_url) == TABLES | {"alembic_version"}
+    indexes = {ix["name"] for ix in inspect(engine).get_indexes("journey_events")}
+    assert "ix_journey_events_call_sid" in indexes
+
+    migrate.downgrade(engine, "base")
+    assert migrate.current(engine) is None
+    assert _tables(database_url) & TABLES == set()
+
+    # And up again: downgrade left nothing behind that gets in the way.
+    migrate.upgrade(engine)
+    assert migrate.current(engine) == migrate.head()
+    engine.dispose()
+
+
+def test_migrations_build_exactly_what_the_models_describe(database_url: str) -> None:
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    engine.dispose()
+    assert diff == [], f"models and migrations differ; write a migration (flask db revision -m ...): {diff}"
+
+
+def _upgrade_in_child(url: str, start: Any) -> None:
+    engine = make_engine(url)
+    start.wait(30)
+    migrate.upgrade(engine)
+    engine.dispose()
+
+
+def test_several_workers_migrating_at_once_agree(database_url: str) -> None:
+    # gunicorn starts its workers together, and each one migrates at start.
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(WORKERS)
+    workers = [ctx.Process(target=_upgrade_in_child, args=(database_url, start)) for _ in range(WORKERS)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [w.exitcode for w in workers] == [0] * WORKERS
+    engine = make_engine(database_url)
+    assert migrate.current(engine) == migrate.head()
+    engine.dispose()
+    assert _tables(database_url) >= TABLES
+
+
+def test_app_start_migrates_and_the_db_commands_work(database_url: str) -> None:
+    app = make_app(DATABASE_URL=database_url)
+    store: Store = app.extensions["store"]
+    assert migrate.current(store.engine) == migrate.head()
+    runner = app.test_cli_runner()
+
+    result = runner.invoke(args=["db", "current"])
+    assert result.exit_code == 0, result.output
+    assert f"at {migrate.head()} (up to date)" in result.output
+
+    result = runner.invoke(args=["db", "downgrade", "base"])
+    assert result.exit_code == 0, result.output
+    assert "at base (empty)" in result.output
+    assert _tables(database_url) & TABLES == set()
+    result = runner.invoke(args=["db", "current"])
+    assert f"at base (empty) (behind: head is {migrate.head()})" in result.output
+
+    result = runner.invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert f"at {migrate.head()}" in result.output
+    assert _tables(database_url) >= TABLES
+    store.dispose()
+
+
+def test_migrate_on_start_can_be_turned_off(database_url: str) -> None:
+    app = make_app(DATABASE_URL=database_url, DB_MIGRATE_ON_START=False)
+    assert migrate.current(app.extensions["store"].engine) is None
+    app.extensions["store"].dispose()
+
+
+def test_app_starts_and_answers_calls_with_the_database_down(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, logger="ivr.store")
+    app = make_app(DATABASE_URL="postgresql://postgres@127.0.0.1:1/ivr")
+    assert "unavailable at start" in caplog.text
+    status, root = SignedClient(app).post("/voice")
+    assert status == 200 and root is not None and root.tag == "Response"
+    result = app.test_cli_runner().invoke(args=["db", "current"])
+    assert result.exit_code == 1
+    assert "127.0.0.1:1" in result.output and "Connection refused" in result.output
+
+
+def test_database_url_forms() -> None:
+    assert normalise_url("postgres://u:p@db:5432/ivr").drivername == "postgresql+psycopg"
+    assert normalise_url("postgresql://u@db/ivr").drivername == "postgresql+psycopg"
+    assert normalise_url("postgresql+psycopg://u@db/ivr").drivername == "postgresql+psycopg"
+    assert normalise_url("postgres://u:p@db:5432/ivr").password == "p"
+    assert normalise_url("sqlite:////var/lib/ivr/ivr.sqlite3").database == "/var/lib/ivr/ivr.sqlite3"
+    for wrong in ("mysql://u@db/ivr", "postgresql+psycopg2://u@db/ivr", "not a url"):
+        with pytest.raises(DatabaseUrlError):
+            normalise_url(wrong)
+    with pytest.raises(SystemExit, match="DATABASE_URL"):
+        make_app(DATABASE_URL="mysql://u@db/ivr")
+
+
+def test_default_database_is_sqlite_in_the_instance_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL")
+    assert from_env()["DATABASE_URL"] is None
+    assert default_url(tmp_path) == f"sqlite:///{tmp_path.resolve()}/ivr.sqlite3"
+    monkeypatch.setenv("DATABASE_URL", "postgres://db/ivr")
+    assert from_env()["DATABASE_URL"] == "postgres://db/ivr"
+
+    app = Flask(__name__, instance_path=str(tmp_path / "instance"))
+    app.config.update(DATABASE_URL=None, DB_MIGRATE_ON_START=True)
+    store = ivr._store(app)
+    assert store.url == default_url(tmp_path / "instance")
+    assert migrate.current(store.engine) == migrate.head()
+    assert (tmp_path / "instance" / "ivr.sqlite3").is_file()
+    store.dispose()
