@@ -274,15 +274,14 @@ def start(line: Line, lang: str | None = None, rate: str | None = None, *, retur
     return _welcome(line, state, "start", returning=returning)
 
 
-def _welcome(
-    line: Line, state: CallState, event: str, *, returning: bool = False, pre: tuple[str, ...] = ()
-) -> Step:
+def _welcome(line: Line, state: CallState, event: str, *, returning: bool = False) -> Step:
     p = line.prompts(state.lang).phrases
     hello = p.welcome_back if returning else p.welcome
     state = replace(state, visited=state.visited | line.menu_bit(state.node))
-    return _gather(
-        line, state, (*pre, hello, p.disclaimer, p.keys_intro, *_prompt(line, state, full=True)), event
-    )
+    # Straight from the disclaimer to the options (the menu's title would only delay them), and the
+    # list of keys after the options: a caller can pick a topic as soon as possible.
+    menu = _prompt(line, state, full=True)[1:]
+    return _gather(line, state, (hello, p.disclaimer, *menu, p.keys_intro), event)
 
 
 def _choices(line: Line, state: CallState) -> dict[str, list[str]]:
@@ -331,7 +330,7 @@ def _resolve(line: Line, state: CallState, inp: CallerInput) -> tuple[str, str] 
     # Topics further down count too ("symptoms" from the main menu); on a tie the nearer one wins.
     for level in _deeper(line, state.node):
         choices.update({f"goto:{n}": _option_words(line, n, state.lang) for n in level})
-    found = speech.match(inp.speech, choices, p.numbers)
+    found = speech.match(inp.speech, choices, p.numbers, p.fillers)
     if found is None:
         return None
     if ":" not in found:  # a spoken digit behaves like the key
@@ -381,7 +380,9 @@ def _silence(line: Line, state: CallState) -> Step:
     silences = state.silences + 1
     waited = replace(state, silences=silences, patience=min(state.patience + 1, len(PATIENCE) - 1))
     if state.node == LANGUAGE and silences > 1:
-        # Someone who cannot choose still gets the information, in the default language.
+        # Someone who cannot choose keeps the language they have and still gets the information.
+        if state.ret:
+            return _arrive(line, replace(waited, node=state.ret, silences=0), "language:kept")
         return _welcome(line, replace(waited, node=line.content.tree.root, silences=0), "language:default")
     if silences <= MAX_SILENCES:
         return _gather(line, waited, (p.no_input, *_prompt(line, waited, full=False)), "no_input")
@@ -416,13 +417,11 @@ def _key(line: Line, state: CallState, key: str, heard: str) -> Step:
 
 
 def _set_language(line: Line, state: CallState, ret: str) -> Step:
-    """A language was chosen: confirm in it, then welcome (at call start) or go back to where they were."""
-    said = line.prompts(state.lang).phrases.language_set
-    if not ret:
-        return _welcome(
-            line, replace(state, node=line.content.tree.root, ret=""), f"language:{state.lang}", pre=(said,)
-        )
+    """A language was chosen: welcome in it (at call start), or confirm and go back to where they were."""
+    if not ret:  # at the start of a call, the welcome in the chosen language is confirmation enough
+        return _welcome(line, replace(state, node=line.content.tree.root, ret=""), f"language:{state.lang}")
     back = replace(state, node=ret, part=0, ret="")
+    said = line.prompts(state.lang).phrases.language_set
     return _gather(line, back, (said, *_prompt(line, back, full=True)), f"language:{state.lang}")
 
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-_FILLERS = frozenset({"press", "number", "option", "key", "please", "the", "um", "uh", "er"})
-
 
 def normalise(text: str) -> str:
-    """Lower-case words only: punctuation and accents folded, spaces collapsed."""
+    """Lower-case words only: punctuation folded, spaces collapsed; vowel signs (Devanagari) kept."""
     folded = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(re.findall(r"\w+", folded))
+    # Letters, marks and digits make words: \w alone would split "हिंदी" at its vowel signs.
+    kept = "".join(c if unicodedata.category(c)[0] in "LMN" else " " for c in folded)
+    return " ".join(kept.split())
 
 
 def _end_of(words: list[str], phrase: list[str]) -> int | None:
@@ -27,6 +26,7 @@ def match(
     utterance: str,
     choices: Mapping[str, Iterable[str]],
     numbers: Mapping[Any, Iterable[str]],
+    fillers: Iterable[str] = (),
 ) -> str | None:
     """The choice whose phrase is the longest found in the utterance, or a spoken digit.
 
@@ -36,7 +36,8 @@ def match(
     words = normalise(utterance).split()
     if not words:
         return None
-    core = [w for w in words if w not in _FILLERS]
+    skip = {normalise(f) for f in fillers}
+    core = [w for w in words if w not in skip]
     if len(core) == 1:
         if core[0].isdigit() and len(core[0]) == 1:
             return core[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
@@ -11,12 +12,15 @@ from flask import Blueprint, Response, abort, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import engine
-from ivr.engine import CallerInput, CallState, Line, Step
-from ivr.privacy import caller_ref
+from ivr.engine import LANGUAGE, CallerInput, CallState, Line, Step
+from ivr.privacy import caller_hash, caller_ref
 from ivr.signature import is_loopback, verify
+from ivr.store import current_store
 from ivr.twiml import SayVoice, Voice, render
 
 log = logging.getLogger("ivr.voice")
+_PHONE = re.compile(r"\+?[0-9]{6,15}")  # E.164-ish; Twilio sends "anonymous" etc. for withheld numbers
+KEPT_LANGUAGE = ("language:default", "language:kept")  # not a choice the caller made
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 
 
@@ -64,16 +68,40 @@ def runtime() -> Runtime:
     return rt
 
 
+def _caller_key() -> str | None:
+    """The stored pseudonym of the caller's number; None when the number is withheld or odd."""
+    number = request.form.get("From", "").strip()
+    if not _PHONE.fullmatch(number):
+        return None
+    return caller_hash(number, runtime().salt)
+
+
+def _call_sid() -> str:
+    return request.form.get("CallSid", "")[:64]
+
+
 def _reply(step: Step) -> Response:
+    """Log and record the step (the database may be down: the caller is answered regardless)."""
     rt = runtime()
+    call_sid = _call_sid()
     log.info(
         "call=%s caller=%s event=%s node=%s part=%d",
-        request.values.get("CallSid", "-")[:64],
-        caller_ref(request.values.get("From"), rt.salt),
+        call_sid or "-",
+        caller_ref(request.form.get("From"), rt.salt),
         step.event,
         step.state.node,
         step.state.part,
     )
+    store = current_store()
+    if call_sid:
+        store.record_event(call_sid, step.event, step.state.node, step.state.part)
+    key = _caller_key()
+    if key and step.event.startswith(("language:", "rate:")) and step.event not in KEPT_LANGUAGE:
+        # The caller chose: remember it for their next call.
+        if step.event.startswith("language:"):
+            store.save_prefs(key, language=step.state.lang)
+        else:
+            store.save_prefs(key, rate=step.state.rate)
     return Response(rt.twiml(step), mimetype="text/xml")
 
 
@@ -100,8 +128,33 @@ def _check_signature() -> None:
 
 @bp.post("")
 def incoming() -> Response:
-    """Twilio's voice URL: a new call starts here."""
-    return _reply(engine.start(runtime().line))
+    """Twilio's voice URL: a new call starts here, in the caller's language and speed if known."""
+    key = _caller_key()
+    prefs = current_store().get_prefs(key) if key else None
+    step = engine.start(
+        runtime().line,
+        prefs.language if prefs else None,
+        prefs.rate if prefs else None,
+        returning=prefs is not None and prefs.language is not None,
+    )
+    if _call_sid():
+        current_store().call_started(
+            _call_sid(), key, None if step.state.node == LANGUAGE else step.state.lang
+        )
+    return _reply(step)
+
+
+@bp.post("/status")
+def status() -> Response:
+    """Twilio's status callback: the call ended; record how and how long."""
+    call_sid = _call_sid()
+    try:
+        duration: int | None = int(request.form.get("CallDuration", ""))
+    except ValueError:
+        duration = None
+    if call_sid:
+        current_store().call_ended(call_sid, request.form.get("CallStatus", "unknown")[:32], duration)
+    return Response(status=204)
 
 
 def _state_or_restart() -> tuple[CallState | None, Step | None]:

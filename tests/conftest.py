@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import yaml
 from flask import Flask
 from flask.testing import FlaskClient
 from psycopg import sql
@@ -20,7 +21,7 @@ from twilio.request_validator import RequestValidator
 
 from ivr import create_app
 from ivr.config import REPO_ROOT
-from ivr.simulator import FlaskTransport, Phone
+from ivr.simulator import FlaskTransport, Phone, Turn
 from ivr.store import Store
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
@@ -58,12 +59,13 @@ class SignedClient:
     def __init__(self, app: Flask, token: str = AUTH_TOKEN) -> None:
         self.client = app.test_client()
         self.validator = RequestValidator(token)
+        self.caller = f"+1555{secrets.randbelow(10**7):07d}"  # a new caller: the line remembers numbers
 
     def post(
         self, path: str, params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None
     ) -> tuple[int, ET.Element | None]:
         """POST signed; return the status and the parsed TwiML (None for a non-XML body)."""
-        form = {"CallSid": "CAtest", "From": "+15005550006", "To": "+15005550001", **(params or {})}
+        form = {"CallSid": "CAtest", "From": self.caller, "To": "+15005550001", **(params or {})}
         signature = self.validator.compute_signature(BASE_URL + path, form)
         response = self.client.post(
             path, data=form, headers={"X-Twilio-Signature": signature, **(headers or {})}
@@ -89,6 +91,32 @@ def phone_for() -> Callable[[Flask], Phone]:
         return Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN)
 
     return make
+
+
+def answer(phone: Phone, lang_key: str = "1") -> Turn:
+    """Dial as a new caller and pick a language (1 English, 2 Hindi) at the language menu."""
+    chooser = phone.dial()
+    assert chooser.gather is not None and "n=_language" in chooser.gather.get("action", ""), chooser.says
+    return phone.press(lang_key)
+
+
+def english_only_copy(root: Path) -> Path:
+    """Copy the real content to root with English alone: no Hindi prompts, sections or tree texts."""
+    for name in ("prompts", "knowledge"):
+        shutil.copytree(REPO_ROOT / name, root / name)
+    (root / "prompts" / "hi.yaml").unlink()
+    shutil.rmtree(root / "knowledge" / "sections" / "hi")
+
+    def drop(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: drop(v) for k, v in node.items() if k != "hi"}
+        if isinstance(node, list):
+            return [drop(v) for v in node]
+        return node
+
+    tree = root / "knowledge" / "tree.yaml"
+    tree.write_text(yaml.safe_dump(drop(yaml.safe_load(tree.read_text())), allow_unicode=True))
+    return root
 
 
 @pytest.fixture

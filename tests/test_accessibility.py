@@ -13,7 +13,7 @@ from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.engine import EMERGENCY
 from ivr.simulator import Phone, Turn
-from tests.conftest import make_app
+from tests.conftest import answer, make_app
 from tests.twiml_helpers import query
 
 CONTENT = load_content(REPO_ROOT)
@@ -38,7 +38,7 @@ def where(turn: Turn) -> dict[str, str]:
 
 
 def test_seven_cycles_slower_faster_normal_and_it_sticks(phone: Phone) -> None:
-    phone.dial()
+    answer(phone)
     slow = phone.press("7")
     assert slow.says[0] == P.rate_slow
     assert prosody_rates(slow) == {"80%"}
@@ -54,14 +54,14 @@ def test_seven_cycles_slower_faster_normal_and_it_sticks(phone: Phone) -> None:
     ("words", "rate", "said"), [("slower please", "80%", "rate_slow"), ("faster", "125%", "rate_fast")]
 )
 def test_rate_by_voice(phone: Phone, words: str, rate: str, said: str) -> None:
-    phone.dial()
+    answer(phone)
     turn = phone.say(words)
     assert turn.says[0] == getattr(P, said)
     assert prosody_rates(turn) == {rate}
 
 
 def test_asking_for_more_time_makes_the_line_wait_longer(phone: Phone) -> None:
-    first = phone.dial()
+    first = answer(phone)
     assert first.gather is not None
     before = int(first.gather.get("timeout", "0"))
     turn = phone.say("hold on")
@@ -72,7 +72,7 @@ def test_asking_for_more_time_makes_the_line_wait_longer(phone: Phone) -> None:
 
 
 def test_menus_are_said_in_full_the_first_time_and_shorter_after(phone: Phone) -> None:
-    phone.dial()
+    answer(phone)
     first = phone.press("3")
     intro = TREE.menus["categories"].intro
     assert intro is not None
@@ -92,7 +92,7 @@ def help_lines(turn: Turn) -> list[str]:
 
 
 def test_help_at_the_main_menu_lists_the_keys_that_work_there(phone: Phone) -> None:
-    phone.dial()
+    answer(phone)
     turn = phone.press("6")
     assert turn.says[0] == P.help
     lines = help_lines(turn)
@@ -111,7 +111,7 @@ def test_help_at_the_main_menu_lists_the_keys_that_work_there(phone: Phone) -> N
 
 
 def test_help_in_a_topic_adds_next_part_and_back(phone: Phone) -> None:
-    phone.dial()
+    answer(phone)
     phone.press("2")
     phone.press("1")
     turn = phone.say("help")
@@ -130,7 +130,7 @@ PATHS = {"main menu": "", "a menu two down": "32", "a topic": "21", "a topic, th
 )
 def test_emergency_from_anywhere(phone_for: Callable[[Flask], Phone], path: str, trigger: str) -> None:
     phone = phone_for(make_app(EMERGENCY_NUMBER="108", EMERGENCY_TRANSFER=EMERGENCY_LINE))
-    phone.dial()
+    answer(phone)
     for key in path:
         phone.press(key)
     before = where(phone.press("9"))
@@ -146,7 +146,7 @@ def test_emergency_from_anywhere(phone_for: Callable[[Flask], Phone], path: str,
 
 
 def test_emergency_star_goes_back_to_where_the_caller_was(phone: Phone) -> None:
-    phone.dial()
+    answer(phone)
     phone.press("2")
     phone.press("1")
     phone.press("1")
@@ -157,7 +157,7 @@ def test_emergency_star_goes_back_to_where_the_caller_was(phone: Phone) -> None:
 
 
 def test_emergency_without_a_transfer_line_gives_the_advice_only(phone: Phone) -> None:
-    phone.dial()
+    answer(phone)
     turn = phone.press("5")
     assert turn.says == [P.emergency_advice.format(number="1 1 2"), P.emergency_back]
     refused = phone.press("1")
@@ -168,7 +168,7 @@ def test_emergency_without_a_transfer_line_gives_the_advice_only(phone: Phone) -
 def test_failed_emergency_transfer_repeats_the_advice(phone_for: Callable[[Flask], Phone]) -> None:
     phone = phone_for(make_app(EMERGENCY_TRANSFER=EMERGENCY_LINE))
     phone.dial_outcome = "busy"
-    phone.dial()
+    answer(phone)
     phone.press("5")
     turn = phone.press("1")
     assert turn.dialed == [EMERGENCY_LINE]
@@ -177,7 +177,7 @@ def test_failed_emergency_transfer_repeats_the_advice(phone_for: Callable[[Flask
 
 
 def test_the_symptoms_topic_flags_breathing_and_swallowing_as_urgent(phone: Phone) -> None:
-    phone.dial()
+    answer(phone)
     phone.press("2")
     heard = [phone.press("1").text]
     for _ in range(TREE.part_count("symptoms") - 1):
@@ -188,7 +188,7 @@ def test_the_symptoms_topic_flags_breathing_and_swallowing_as_urgent(phone: Phon
 
 
 def test_each_topic_ends_with_when_it_was_reviewed(phone: Phone) -> None:
-    phone.dial()
+    answer(phone)
     phone.press("3")
     phone.press("4")
     turn = phone.press("9")
@@ -205,6 +205,8 @@ def test_the_lexicon_changes_how_terms_are_spoken(content_copy: Path) -> None:
     section.write_text(
         section.read_text() + "\nNMD is short for neuromuscular disorder. NMDs is not a term.\n"
     )
+    hindi = content_copy / "knowledge/sections/hi/junction.md"
+    hindi.write_text(hindi.read_text() + "\nNMD यानी न्यूरोमस्कुलर बीमारी।\n")
     app = make_app(CONTENT_DIR=str(content_copy))
     from tests.conftest import SignedClient
 

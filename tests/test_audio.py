@@ -22,7 +22,7 @@ from ivr.audio.catalog import PHRASES, fixed_phrase_names, sentences
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.content.models import RESERVED_KEYS
-from ivr.engine import RATES, CallerInput, CallState, Kind, Line
+from ivr.engine import LANGUAGE, RATES, CallerInput, CallState, Kind, Line
 from ivr.lexicon import spoken_form
 from ivr.simulator import Phone
 from tests.conftest import OPERATOR, SignedClient, make_app
@@ -200,7 +200,9 @@ def test_the_catalog_holds_every_sentence_the_engine_can_say_except_read_backs(l
     catalog = {(s.text, s.lang) for s in sentences(line)}
     said = _engine_says(line)
     # Only the phrases that read back what the caller did cannot be rendered ahead.
-    templates = [PROMPTS.phrases.not_an_option, PROMPTS.phrases.not_understood]
+    templates = [
+        t for p in line.content.prompts.values() for t in (p.phrases.not_an_option, p.phrases.not_understood)
+    ]
     patterns = [re.compile(re.escape(t).replace(re.escape("{heard}"), ".+")) for t in templates]
     read_backs = {s for s in said - catalog if any(p.fullmatch(s[0]) for p in patterns)}
     assert read_backs, "the walk should have produced some read-backs"
@@ -208,7 +210,8 @@ def test_the_catalog_holds_every_sentence_the_engine_can_say_except_read_backs(l
     # And nothing in the catalog is made up: every entry is a phrase or something a node says.
     for s in sentences(line):
         if s.source == PHRASES:
-            assert s.text in {spoken(getattr(PROMPTS.phrases, n)) for n in fixed_phrase_names()}
+            phrases = line.content.prompts[s.lang].phrases
+            assert s.text in {spoken(getattr(phrases, n)) for n in fixed_phrase_names()}
         else:
             said_there = engine.fixed_sentences(line, s.source, s.lang)
             assert s.text in {spoken(t) for t, _ in said_there}
@@ -263,10 +266,10 @@ def test_a_full_render_makes_one_good_wav_per_sentence(rendered: tuple[AudioSett
     assert (len(report.rendered), report.cached) == (len(catalog), 0)
     assert report.elapsed < 60
     files = sorted(p.name for p in settings.audio_dir.iterdir())
-    assert files == sorted(cache.path_for(s.text, PROMPTS, settings).name for s in catalog)
+    assert files == sorted(cache.path_for(s.text, CONTENT.prompts[s.lang], settings).name for s in catalog)
     total = 0.0
     for s in catalog:
-        path = cache.path_for(s.text, PROMPTS, settings)
+        path = cache.path_for(s.text, CONTENT.prompts[s.lang], settings)
         total += tts.check_wav(path, s.text, settings.rate)
     assert report.seconds == pytest.approx(total)
 
@@ -330,6 +333,8 @@ def test_the_render_command_renders_every_rate_of_what_is_missing(content_copy: 
         "      - {key: '1', label: {en: causes}, goto: causes}\n",
         "utf-8",
     )
+    (content_copy / "prompts" / "hi.yaml").unlink()  # and one language
+    shutil.rmtree(content_copy / "knowledge" / "sections" / "hi")
     for md in (content_copy / "knowledge" / "sections").rglob("*.md"):
         if md.stem != "causes":
             md.unlink()
@@ -367,6 +372,14 @@ def test_the_render_command_renders_every_rate_of_what_is_missing(content_copy: 
 # --- <Play> in TwiML and the audio route ------------------------------------------------------
 
 
+def _english_welcome(app: Flask) -> tuple[ET.Element, list[str]]:
+    """A new caller picks English: the reply, and what the engine says it holds."""
+    status, root = SignedClient(app).post(state_path(CallState(node=LANGUAGE)), {"Digits": "1"})
+    assert status == 200 and root is not None
+    step = engine.next_step(app.extensions["ivr"].line, CallState(node=LANGUAGE), CallerInput(digits="1"))
+    return root, [spoken(t) for t in step.say]
+
+
 def _voiced(root: ET.Element) -> list[tuple[str, str]]:
     return [(child.tag, (child.text or "").strip()) for child in gather(root) if child.tag in ("Say", "Play")]
 
@@ -376,10 +389,8 @@ def test_with_audio_the_gather_plays_each_sentence_from_the_app(
 ) -> None:
     settings = rendered[0]
     app = audio_app(settings, AUDIO_BASE_URL=BASE)
-    status, root = SignedClient(app).post("/voice")
-    assert status == 200 and root is not None
+    root, said = _english_welcome(app)
     voiced = _voiced(root)
-    said = [spoken(t) for t in engine.start(app.extensions["ivr"].line).say]
     assert [tag for tag, _ in voiced] == ["Play"] * len(said)
     assert root.find("Say") is None and root.find("Play") is None  # all of it inside the Gather
     client = app.test_client()
@@ -410,9 +421,7 @@ def test_without_an_audio_base_url_the_line_says_everything(
     rendered: tuple[AudioSettings, Report],
 ) -> None:
     app = audio_app(rendered[0])  # audio is rendered, but AUDIO_BASE_URL is not set
-    status, root = SignedClient(app).post("/voice")
-    assert status == 200 and root is not None
-    said = [spoken(t) for t in engine.start(app.extensions["ivr"].line).say]
+    root, said = _english_welcome(app)
     assert _voiced(root) == [("Say", text) for text in said]
     assert list(root.iter("Play")) == []
 
@@ -435,9 +444,7 @@ def test_a_sentence_with_no_cached_audio_falls_back_to_say(tmp_path: Path) -> No
     welcome = spoken(PROMPTS.phrases.welcome)
     tts.synthesize(welcome, cache.path_for(welcome, PROMPTS, settings), rate=RATE)
     app = audio_app(settings, AUDIO_BASE_URL=BASE)
-    status, root = SignedClient(app).post("/voice")
-    assert status == 200 and root is not None
-    said = [spoken(t) for t in engine.start(app.extensions["ivr"].line).say]
+    root, said = _english_welcome(app)
     assert said[0] == welcome
     expected = [("Play", f"{BASE}/audio/{cache.path_for(welcome, PROMPTS, settings).name}")]
     expected += [("Say", text) for text in said[1:]]

@@ -23,7 +23,7 @@ from ivr.simulator.asr import (
     phrases_from_hints,
     words,
 )
-from tests.conftest import AUTH_TOKEN, BASE_URL, OPERATOR, make_app
+from tests.conftest import AUTH_TOKEN, BASE_URL, OPERATOR, english_only_copy, make_app
 from tests.twiml_helpers import query
 
 MIN_ROUTED = 0.8  # measured 0.88 over the 156 phrases the main menu accepts, with the klatt voice
@@ -77,8 +77,8 @@ def test_replies_are_resampled_to_what_the_model_needs(speak: Callable[[str], Pa
     assert 0.4 < seconds < tts.wav_seconds(source)
 
 
-def test_the_grammar_is_the_menus_words_from_the_content(recogniser: Recogniser) -> None:
-    app = make_app()
+def test_the_grammar_is_the_menus_words_from_the_content(recogniser: Recogniser, en_app: AppMaker) -> None:
+    app = en_app()
     root = line_of(app).content.tree.root
     wanted = {" ".join(words(p)) for p in content_phrases(app, root)} - {""}
     grammar = recogniser.grammar(content_phrases(app, root))
@@ -95,6 +95,16 @@ def test_the_grammar_is_the_menus_words_from_the_content(recogniser: Recogniser)
     # Twilio splits hints at commas, so a label with a comma arrives as its pieces.
     with_commas = {" ".join(words(p)) for p in content_phrases(app, root) if "," in p}
     assert set(grammar.phrases) - with_commas <= hinted
+
+
+AppMaker = Callable[..., Flask]
+
+
+@pytest.fixture(scope="module")
+def en_app(tmp_path_factory: pytest.TempPathFactory) -> AppMaker:
+    """Apps on the real content in English alone: the offline recogniser's model is English."""
+    root = english_only_copy(tmp_path_factory.mktemp("english-only"))
+    return lambda **overrides: make_app(**{"CONTENT_DIR": str(root), **overrides})
 
 
 def go(app: Flask, path: list[str]) -> tuple[Phone, Turn]:
@@ -116,9 +126,9 @@ def submenu(app: Flask) -> tuple[str, str]:
     [("symptoms", False), ("causes", False), ("go back", True), ("main menu", True), ("operator", False)],
 )
 def test_a_spoken_reply_recognised_offline_takes_the_caller_where_the_words_lead(
-    recogniser: Recogniser, speak: Callable[[str], Path], spoken: str, from_submenu: bool
+    recogniser: Recogniser, speak: Callable[[str], Path], spoken: str, from_submenu: bool, en_app: AppMaker
 ) -> None:
-    app = make_app(OPERATOR_NUMBER=OPERATOR)
+    app = en_app(OPERATOR_NUMBER=OPERATOR)
     key, menu = submenu(app)
     caller, turn = go(app, [key] if from_submenu else [])
     here = node_of(turn)
@@ -144,9 +154,12 @@ def test_a_spoken_reply_recognised_offline_takes_the_caller_where_the_words_lead
 
 
 def test_recognition_accuracy_over_every_phrase_of_the_main_menu(
-    recogniser: Recogniser, speak: Callable[[str], Path], record_property: Callable[[str, object], None]
+    recogniser: Recogniser,
+    speak: Callable[[str], Path],
+    record_property: Callable[[str, object], None],
+    en_app: AppMaker,
 ) -> None:
-    app = make_app()
+    app = en_app()
     line = line_of(app)
     state = CallState(node=line.content.tree.root)
     phrases = content_phrases(app, state.node)
@@ -174,20 +187,22 @@ def test_recognition_accuracy_over_every_phrase_of_the_main_menu(
     assert routed / total >= MIN_ROUTED, misses
 
 
-def test_silence_is_not_recognised_as_a_reply(recogniser: Recogniser, tmp_path: Path) -> None:
+def test_silence_is_not_recognised_as_a_reply(
+    recogniser: Recogniser, tmp_path: Path, en_app: AppMaker
+) -> None:
     quiet = tmp_path / "silence.wav"
     with wave.open(str(quiet), "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(22050)
         wav.writeframes(b"\0\0" * 22050)
-    app = make_app()
+    app = en_app()
     heard = recogniser.hear(quiet, content_phrases(app, line_of(app).content.tree.root))
     assert not heard.complete
 
 
-def test_the_call_command_can_hear_the_callers_words_offline(tmp_path: Path) -> None:
-    app = make_app(AUDIO_DIR=str(tmp_path), AUDIO_BASE_URL=None)
+def test_the_call_command_can_hear_the_callers_words_offline(tmp_path: Path, en_app: AppMaker) -> None:
+    app = en_app(AUDIO_DIR=str(tmp_path), AUDIO_BASE_URL=None)
     key, menu = submenu(app)
     root = line_of(app).content.tree.root
     result = app.test_cli_runner().invoke(args=["call", "--hear", "--quiet", "--keys", f"{key},say:go back"])

@@ -11,7 +11,7 @@ from flask import Flask
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.simulator import Phone
-from tests.conftest import OPERATOR, SignedClient, make_app
+from tests.conftest import OPERATOR, SignedClient, answer, make_app
 from tests.twiml_helpers import gather, node_of, query, spoken, verbs
 
 CONTENT = load_content(REPO_ROOT)
@@ -30,26 +30,43 @@ def press(signed: SignedClient, node: str, digits: str, part: int = 0) -> ET.Ele
     return root
 
 
-def test_call_opens_with_welcome_disclaimer_keys_and_main_menu(signed: SignedClient) -> None:
+def test_a_new_caller_first_chooses_a_language_each_offered_in_its_own(signed: SignedClient) -> None:
     status, root = signed.post("/voice")
+    assert status == 200 and root is not None
+    assert verbs(root) == ["Gather", "Redirect"]
+    assert node_of(root) == "_language"
+    says = [(s.get("language"), (s.text or "").strip()) for s in gather(root).iter("Say")]
+    assert says == [
+        ("en-IN", CONTENT.prompts["en"].phrases.choose_language.format(key=1)),
+        ("hi-IN", CONTENT.prompts["hi"].phrases.choose_language.format(key=2)),
+    ]
+
+
+def test_call_opens_with_welcome_disclaimer_main_menu_then_keys(signed: SignedClient) -> None:
+    status, root = signed.post("/voice/step?n=_language&p=0&s=0&m=0&l=en", {"Digits": "1"})
     assert status == 200 and root is not None
     assert verbs(root) == ["Gather", "Redirect"]
     g = gather(root)
     assert g.get("input") == "dtmf speech"
     assert g.get("numDigits") == "1"
+    assert g.get("finishOnKey") == "", "otherwise # (main menu) would end the Gather with no digits"
     assert g.get("method") == "POST"
+    assert g.get("language") == "en-IN"
     assert int(g.get("timeout", "0")) >= 5
     said = spoken(root)
-    assert said[:3] == [PHRASES.welcome, PHRASES.disclaimer, PHRASES.keys_intro]
+    assert said[:2] == [PHRASES.welcome, PHRASES.disclaimer]
     assert "not a diagnosis" in PHRASES.disclaimer
     options = [s for s in said if s.startswith("For ")]
     assert options == [f"For {o.label['en']}, press {o.key}." for o in TREE.menus["main"].options]
     assert "For symptoms and causes, press 2." in options
+    assert said[-1] == PHRASES.keys_intro, "the keys come after the options, once"
+    for key in ["press 9", "press star", "press hash", "press 0"]:
+        assert key in PHRASES.keys_intro
     assert query(g.get("action", ""))["n"] == "main"
 
 
 def test_hints_come_from_option_labels_and_reserved_words(signed: SignedClient) -> None:
-    _, root = signed.post("/voice")
+    _, root = signed.post("/voice/step?n=main&p=0&s=0&m=0&l=en", {"Digits": "#"})
     assert root is not None
     hints = [h.strip() for h in gather(root).get("hints", "").split(",")]
     for word in ["symptoms", "causes", "treatment", "go back", "operator", "repeat", "main menu"]:
@@ -57,7 +74,7 @@ def test_hints_come_from_option_labels_and_reserved_words(signed: SignedClient) 
 
 
 def test_every_gather_is_followed_by_a_no_input_redirect(signed: SignedClient) -> None:
-    _, root = signed.post("/voice")
+    _, root = signed.post("/voice/step?n=main&p=0&s=0&m=0&l=en", {"Digits": "#"})
     assert root is not None
     redirect = root.find("Redirect")
     assert redirect is not None and redirect.get("method") == "POST"
@@ -77,10 +94,11 @@ def test_nine_repeats_where_you_are(signed: SignedClient, node: str) -> None:
 @pytest.mark.parametrize("node", ALL_NODES)
 def test_star_goes_back_to_the_menu_above(signed: SignedClient, node: str) -> None:
     root = press(signed, node, "*")
-    assert node_of(root) == TREE.back_of(node)
-    if node == TREE.root:
-        assert PHRASES.at_main_menu in spoken(root)
+    if node == TREE.root:  # above the main menu is the choice of language
+        assert node_of(root) == "_language"
+        assert spoken(root)[0] == PHRASES.choose_language.format(key=1)
     else:
+        assert node_of(root) == TREE.back_of(node)
         assert TREE.title(TREE.back_of(node), "en") in spoken(root)
 
 
@@ -130,7 +148,7 @@ def test_answered_transfer_ends_politely_when_the_person_hangs_up() -> None:
 
 
 def test_no_input_reprompts_shorter_waiting_longer_then_warns_and_ends(phone: Phone) -> None:
-    first = phone.dial()
+    first = answer(phone)
     assert first.gather is not None
     timeouts = [int(first.gather.get("timeout", "0"))]
     for _ in range(2):
@@ -153,7 +171,7 @@ def test_no_input_reprompts_shorter_waiting_longer_then_warns_and_ends(phone: Ph
 
 def test_the_warning_offers_a_person_when_one_is_configured(phone_for: Callable[[Flask], Phone]) -> None:
     phone = phone_for(make_app(OPERATOR_NUMBER=OPERATOR))
-    phone.dial()
+    answer(phone)
     phone.wait()
     phone.wait()
     offer = phone.wait()
@@ -162,7 +180,7 @@ def test_the_warning_offers_a_person_when_one_is_configured(phone_for: Callable[
 
 
 def test_the_warning_says_how_to_keep_going_and_it_works(phone: Phone) -> None:
-    phone.dial()
+    answer(phone)
     for _ in range(3):
         phone.wait()
     kept = phone.press("9")
@@ -171,7 +189,7 @@ def test_the_warning_says_how_to_keep_going_and_it_works(phone: Phone) -> None:
 
 
 def test_any_key_after_silence_resets_the_retries(phone: Phone) -> None:
-    phone.dial()
+    answer(phone)
     phone.wait()
     phone.wait()
     phone.press("2")
@@ -198,7 +216,7 @@ def test_invalid_key_in_a_section(signed: SignedClient) -> None:
 
 
 def test_second_miss_in_a_row_adds_help(phone: Phone) -> None:
-    phone.dial()
+    answer(phone)
     once = phone.press("8")
     assert PHRASES.help not in once.says
     twice = phone.say("blah blah")
@@ -222,7 +240,7 @@ def test_second_miss_in_a_row_adds_help(phone: Phone) -> None:
     ],
 )
 def test_speech_picks_options_from_the_main_menu(phone: Phone, speech: str, node: str) -> None:
-    phone.dial()
+    answer(phone)
     turn = phone.say(speech)
     assert turn.gather is not None
     assert query(turn.gather.get("action", ""))["n"] == node
@@ -240,7 +258,7 @@ def test_speech_picks_options_from_the_main_menu(phone: Phone, speech: str, node
     ],
 )
 def test_speech_reaches_the_reserved_actions(phone: Phone, speech: str, expect: str) -> None:
-    phone.dial()
+    answer(phone)
     phone.say("types")
     phone.say("muscle")
     turn = phone.say(speech)
@@ -251,19 +269,19 @@ def test_speech_reaches_the_reserved_actions(phone: Phone, speech: str, expect: 
 
 
 def test_speech_operator_without_an_operator(phone: Phone) -> None:
-    phone.dial()
+    answer(phone)
     turn = phone.say("can I talk to someone")
     assert turn.says[0] == PHRASES.operator_unavailable
 
 
 def test_speech_operator_with_an_operator(phone_for: Callable[[Flask], Phone]) -> None:
     phone = phone_for(make_app(OPERATOR_NUMBER=OPERATOR))
-    phone.dial()
+    answer(phone)
     assert phone.say("operator").dialed == [OPERATOR]
 
 
 def test_unrecognised_speech_is_read_back_briefly(phone: Phone) -> None:
-    phone.dial()
+    answer(phone)
     turn = phone.say("the weather in " + "very " * 40 + "far away")
     assert turn.says[0].startswith("Sorry, I did not understand the weather in")
     assert len(turn.says[0].split()) < 20
@@ -271,7 +289,7 @@ def test_unrecognised_speech_is_read_back_briefly(phone: Phone) -> None:
 
 
 def test_long_sections_are_read_part_by_part(phone: Phone) -> None:
-    phone.dial()
+    answer(phone)
     parts = TREE.section("symptoms", "en").parts
     assert len(parts) > 1
     phone.press("2")

@@ -71,6 +71,10 @@ def empty_section(root: Path) -> tuple[str, str]:
 
 
 def unreachable(root: Path) -> tuple[str, str]:
+    (root / "knowledge/sections/hi/orphan.md").write_text(
+        "---\ntitle: अकेला।\nsource: x\nreviewer: y\n"
+        "reviewed_on: 2026-01-01\nreview_by: 2027-01-01\n---\nअकेला।\n"
+    )
     (root / "knowledge/sections/en/orphan.md").write_text(
         "---\ntitle: Orphan.\nsource: x\nreviewer: y\n"
         "reviewed_on: 2026-01-01\nreview_by: 2027-01-01\n---\nAlone.\n"
@@ -110,8 +114,8 @@ def too_deep(root: Path) -> tuple[str, str]:
     edit(
         tree,
         "  nerve_types:\n",
-        "  deeper:\n    title: {en: Deeper.}\n    options:\n"
-        '      - key: "1"\n        label: {en: dystrophies}\n'
+        "  deeper:\n    title: {en: Deeper., hi: गहरा।}\n    options:\n"
+        '      - key: "1"\n        label: {en: dystrophies, hi: डिस्ट्रॉफी}\n'
         "        goto: muscular_dystrophies\n  nerve_types:\n",
     )
     return "muscular_dystrophies.md", "takes 4 key presses"

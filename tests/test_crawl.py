@@ -6,13 +6,14 @@ import xml.etree.ElementTree as ET
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
+import pytest
 from flask import Flask
 
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
-from ivr.engine import EMERGENCY, MAX_SILENCES
+from ivr.engine import EMERGENCY, LANGUAGE, MAX_SILENCES
 from ivr.simulator import FlaskTransport, Phone, Turn
-from tests.conftest import AUTH_TOKEN, BASE_URL, OPERATOR, make_app
+from tests.conftest import AUTH_TOKEN, BASE_URL, OPERATOR, answer, make_app
 from tests.twiml_helpers import query
 
 KEYS = [*"0123456789", "*", "#"]
@@ -48,10 +49,12 @@ def _where(turn: Turn) -> tuple[str, str] | None:
     return q["n"], q["p"]
 
 
-def _play(app: Flask, keys: list[str], result: Crawl) -> Turn:
+def _play(app: Flask, keys: list[str], result: Crawl, lang_key: str) -> Turn:
     phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN)
-    turn = phone.dial()
+    turn = answer(phone, lang_key)
     for key in [None, *keys]:
+        if phone.ended:
+            break
         if key is not None:
             turn = phone.wait() if key == WAIT else phone.press(key)
         result.counts["replies"] += len(turn.requests)
@@ -59,17 +62,17 @@ def _play(app: Flask, keys: list[str], result: Crawl) -> Turn:
     return turn
 
 
-def crawl(app: Flask) -> Crawl:
+def crawl(app: Flask, lang_key: str) -> Crawl:
     """Breadth-first over (node, part) states, trying every key and silence from each."""
     result = Crawl()
-    start = _where(_play(app, [], result))
+    start = _where(_play(app, [], result, lang_key))
     assert start is not None
     result.seen[start] = []
     queue: deque[list[str]] = deque([[]])
     while queue:
         path = queue.popleft()
         for key in [*KEYS, WAIT]:
-            turn = _play(app, [*path, key], result)
+            turn = _play(app, [*path, key], result, lang_key)
             result.counts["paths"] += 1
             result.counts["transfers"] += bool(turn.dialed)
             state = _where(turn)
@@ -77,7 +80,7 @@ def crawl(app: Flask) -> Crawl:
                 result.seen[state] = [*path, key]
                 queue.append([*path, key])
         # Silence until the line gives up: it must end with words, not dead air.
-        ending = _play(app, [*path, *[WAIT] * (MAX_SILENCES + 2)], result)
+        ending = _play(app, [*path, *[WAIT] * (2 * MAX_SILENCES + 4)], result, lang_key)
         assert ending.ended and ending.says, path
         result.counts["hangups"] += 1
     result.counts["states"] = len(result.seen)
@@ -85,14 +88,15 @@ def crawl(app: Flask) -> Crawl:
     return result
 
 
-def test_crawl_reaches_every_node_and_part_with_no_server_error() -> None:
-    result = crawl(make_app(OPERATOR_NUMBER=OPERATOR))
+@pytest.mark.parametrize("lang_key", ["1", "2"], ids=["english", "hindi"])
+def test_crawl_reaches_every_node_and_part_with_no_server_error(lang_key: str) -> None:
+    result = crawl(make_app(OPERATOR_NUMBER=OPERATOR), lang_key)
     expected = {(m, "0") for m in TREE.menus} | {
         (s, str(i)) for s in TREE.sections for i in range(TREE.part_count(s))
     }
-    expected.add((EMERGENCY, "0"))
+    expected |= {(EMERGENCY, "0"), (LANGUAGE, "0")}
     assert set(result.seen) == expected
-    assert result.counts["nodes"] == len(TREE.nodes()) + 1
+    assert result.counts["nodes"] == len(TREE.nodes()) + 2
     assert result.counts["transfers"] == len(expected)  # 0 reaches a person from every state
     print(f"\ncrawl: {dict(result.counts)}")
 

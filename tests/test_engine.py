@@ -33,7 +33,7 @@ NUMBERS = LINE.prompts("en").numbers
 )
 def test_speech_match(utterance: str, expected: str | None) -> None:
     choices = {"back": ["back", "go back"], "main": ["main menu"], "s": ["symptoms", "symptom"]}
-    assert speech.match(utterance, choices, NUMBERS) == expected
+    assert speech.match(utterance, choices, NUMBERS, LINE.prompts("en").fillers) == expected
 
 
 def test_normalise_folds_case_punctuation_and_width() -> None:
@@ -72,8 +72,14 @@ def test_invalid_states_are_rejected(query: dict[str, str]) -> None:
     assert state_from_query(LINE, query) is None
 
 
-def test_start_says_welcome_then_main_menu() -> None:
+def test_a_new_caller_starts_at_the_language_menu() -> None:
     step = start(LINE)
+    assert step.state.node == "_language"
+    assert step.lang_of == ("en", "hi")
+
+
+def test_start_in_a_known_language_says_welcome_then_main_menu() -> None:
+    step = start(LINE, "en")
     assert step.kind is Kind.GATHER
     assert step.state.node == "main" and step.state.part == 0 and step.state.rate == "normal"
     assert step.say[0] == LINE.prompts("en").phrases.welcome

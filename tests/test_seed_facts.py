@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ivr.simulator import Phone
+from tests.conftest import answer
 from tests.twiml_helpers import query
 
 # (keys from the main menu, words the caller must hear in that topic): the article, fact by fact.
@@ -36,7 +37,7 @@ FACTS: list[tuple[str, list[str]]] = [
 
 def listen_to_topic(phone: Phone, keys: str) -> str:
     """Press the keys, then 1 through every part; return everything heard."""
-    turn = phone.dial()
+    turn = answer(phone)
     heard = []
     for key in keys:
         turn = phone.press(key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from ivr.simulator import FlaskTransport, HttpTransport, Phone, Turn
 from ivr.simulator.cli import Action, parse_line, parse_script
 from ivr.simulator.loudspeaker import sound_output
 from ivr.simulator.phone import DIAL_OUTCOMES
-from tests.conftest import AUTH_TOKEN, BASE_URL, OPERATOR, make_app
+from tests.conftest import AUTH_TOKEN, BASE_URL, OPERATOR, english_only_copy, make_app
 from tests.twiml_helpers import query
 
 # ---------------------------------------------------------------- reading a transcript
@@ -92,17 +93,26 @@ def audio_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("sim-audio")
 
 
+@pytest.fixture(scope="module")
+def english_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real content in English alone: these tests are about the phone, so calls start at the menu."""
+    return english_only_copy(tmp_path_factory.mktemp("english-only"))
+
+
 @pytest.fixture
-def sim_app(audio_dir: Path) -> Callable[..., Flask]:
+def sim_app(audio_dir: Path, english_only: Path) -> Callable[..., Flask]:
     def make(**overrides: Any) -> Flask:
-        return make_app(**{"AUDIO_DIR": str(audio_dir), "AUDIO_BASE_URL": None, **overrides})
+        defaults = {"AUDIO_DIR": str(audio_dir), "AUDIO_BASE_URL": None, "CONTENT_DIR": str(english_only)}
+        return make_app(**{**defaults, **overrides})
 
     return make
 
 
 def call(app: Flask, *args: str, input: str | None = None, code: int = 0) -> Transcript:
     """Run `flask call ARGS` against the app; check the exit code and parse the transcript."""
-    result = app.test_cli_runner().invoke(args=["call", *args], input=input)
+    # A new caller each call (the line remembers numbers), unless the test names one.
+    caller = [] if "--from" in args else ["--from", f"+1555{secrets.randbelow(10**7):07d}"]
+    result = app.test_cli_runner().invoke(args=["call", *caller, *args], input=input)
     assert result.exit_code == code, result.output + repr(result.exception)
     return read(result.output)
 

@@ -21,7 +21,7 @@ from ivr.engine import RATES, Line
 from ivr.twiml import PROSODY
 
 # Part of every file's hash: bump it when rendering changes, and everything is rendered again.
-CACHE_FORMAT = "pyttsx3-espeak-ng/1"
+CACHE_FORMAT = "pyttsx3-espeak-ng/2"
 FILE_NAME = re.compile(r"[0-9a-f]{64}\.wav")
 _LEFTOVER = re.compile(r"\.[0-9a-f]{64}\.wav\.\d+\.[0-9a-f]+\.tmp")  # from an interrupted render
 
@@ -50,9 +50,17 @@ def rate_wpm(settings: AudioSettings, rate: str = "normal") -> int:
     return round(settings.rate * float(percent.rstrip("%")) / 100) if percent else settings.rate
 
 
+def voice_for(language: str, settings: AudioSettings) -> str:
+    """The espeak-ng voice for a language ("hi-IN" -> "hi"); TTS_VOICE overrides its own language only."""
+    primary = language.split("-")[0].lower()
+    if settings.voice and settings.voice.split("-")[0].lower() == primary:
+        return settings.voice
+    return primary
+
+
 def audio_key(text: str, language: str, settings: AudioSettings) -> str:
     """The sha256 that names the audio of `text` in `language` with these voice settings."""
-    identity = [CACHE_FORMAT, text, settings.voice or "", settings.rate, language]
+    identity = [CACHE_FORMAT, text, voice_for(language, settings), settings.rate, language]
     return hashlib.sha256(json.dumps(identity, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -76,6 +84,7 @@ class Item:
     path: Path
     rate: str = "normal"
     wpm: int = tts.NORMAL_RATE
+    voice: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,7 +100,13 @@ def plan(source: Line | Content, settings: AudioSettings, rates: tuple[str, ...]
     content = source.content if isinstance(source, Line) else source
     fixed = sentences(source)
     items = [
-        Item(s, path_for(s.text, content.prompts[s.lang], settings, rate), rate, rate_wpm(settings, rate))
+        Item(
+            s,
+            path_for(s.text, content.prompts[s.lang], settings, rate),
+            rate,
+            rate_wpm(settings, rate),
+            voice_for(content.prompts[s.lang].language, settings),
+        )
         for rate in rates
         for s in fixed
     ]
@@ -124,7 +139,7 @@ def render(
     # Threads only wait here: every synthesis runs in its own process (see tts.synthesize).
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
         futures = {
-            pool.submit(tts.synthesize, i.sentence.text, i.path, rate=i.wpm, voice=settings.voice): i
+            pool.submit(tts.synthesize, i.sentence.text, i.path, rate=i.wpm, voice=i.voice): i
             for i in todo.missing
         }
         for future in as_completed(futures):

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from ivr import speech
 from ivr.content.models import RESERVED_KEYS, Menu, Prompts, Section, SectionMeta, TreeFile
 from ivr.content.tree import Content, Tree
 
@@ -191,7 +192,7 @@ def load_tree(knowledge_dir: Path, langs: Sequence[str] = ("en",)) -> Tree:
                 parent[option.goto] = mid
             for lang in langs:
                 for phrase in [option.label.get(lang, ""), *option.say.get(lang, [])]:
-                    norm = " ".join(phrase.lower().split())
+                    norm = speech.normalise(phrase)
                     if norm and said.get((lang, norm), option.key) != option.key:
                         problems.append(
                             f"{where}: phrase {phrase!r} also picks option {said[(lang, norm)]!r}"

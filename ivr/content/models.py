@@ -163,6 +163,7 @@ class Prompts(Strict):
     key_names: dict[Annotated[str, StringConstraints(pattern=r"^[*#]$")], NonEmpty]
     months: list[NonEmpty] = Field(min_length=12, max_length=12)
     lexicon: dict[NonEmpty, NonEmpty] = Field(default_factory=dict)
+    fillers: list[NonEmpty] = Field(default_factory=list)  # words ignored around a spoken number
     speech: SpeechWords
     numbers: dict[Literal["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"], list[NonEmpty]]
 

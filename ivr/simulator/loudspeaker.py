@@ -117,7 +117,8 @@ class Loudspeaker:
         try:
             if memo not in self._seconds:
                 if not path.is_file():
-                    tts.synthesize(heard.text, path, rate=settings.rate, voice=settings.voice)
+                    voice = cache.voice_for(language, settings)
+                    tts.synthesize(heard.text, path, rate=settings.rate, voice=voice)
                     self.rendered += 1
                     self.names[path.name] = heard.text
                 self._seconds[memo] = tts.wav_seconds(path)

@@ -119,7 +119,7 @@ class Phone:
         *,
         base_url: str,
         auth_token: str,
-        caller: str = "+15005550006",
+        caller: str | None = None,
         line_number: str = "+15005550001",
         voice_path: str = "/voice",
         dial_outcome: str = "no-answer",
@@ -130,7 +130,8 @@ class Phone:
         self.validator = RequestValidator(auth_token)
         self.call_sid = "CA" + secrets.token_hex(16)
         self.account_sid = "AC" + secrets.token_hex(16)
-        self.caller = caller
+        # A new caller each time unless told: the line remembers callers by their number.
+        self.caller = caller or f"+1555{secrets.randbelow(10**7):07d}"
         self.line_number = line_number
         self.voice_path = voice_path
         self.dial_outcome = dial_outcome

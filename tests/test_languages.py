@@ -1,0 +1,181 @@
+"""English and Hindi: chosen at the start, remembered per caller, complete in both, switchable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from ivr.config import REPO_ROOT
+from ivr.content import ContentError, load_content
+from ivr.simulator import Phone, Turn
+from tests.conftest import answer, make_app
+from tests.test_content import edit
+from tests.twiml_helpers import query
+
+CONTENT = load_content(REPO_ROOT)
+TREE = CONTENT.tree
+EN, HI = CONTENT.prompts["en"], CONTENT.prompts["hi"]
+
+
+def where(turn: Turn) -> str:
+    assert turn.gather is not None, turn.says
+    return query(turn.gather.get("action", ""))["n"]
+
+
+def spoken_in(turn: Turn) -> set[str | None]:
+    return {h.language for h in turn.heard}
+
+
+def test_a_hindi_call_is_hindi_throughout(phone: Phone) -> None:
+    welcome = answer(phone, "2")
+    assert welcome.says[:2] == [HI.phrases.welcome, HI.phrases.disclaimer]
+    assert spoken_in(welcome) == {"hi-IN"}
+    assert welcome.gather is not None and welcome.gather.get("language") == "hi-IN"
+    said_options = [s for s in welcome.says if s.endswith("दबाएँ।")]
+    for option in TREE.menus["main"].options:
+        assert HI.phrases.option.format(label=option.label["hi"], key=option.key) in said_options
+    phone.press("2")
+    topic = phone.press("1")
+    assert topic.says[:2] == [TREE.section("symptoms", "hi").title, TREE.section("symptoms", "hi").parts[0]]
+    assert spoken_in(topic) == {"hi-IN"}
+    assert phone.press("6").says[0] == HI.phrases.help
+    assert phone.press("5").says[0] == HI.phrases.emergency_advice.format(number="1 1 2")
+
+
+@pytest.mark.parametrize(
+    ("speech", "node"),
+    [("लक्षण", "symptoms"), ("कारण बताइए", "causes"), ("इलाज", "treatment"), ("मायोपैथी", "myopathies")],
+)
+def test_hindi_speech_finds_topics(phone: Phone, speech: str, node: str) -> None:
+    answer(phone, "2")
+    assert where(phone.say(speech)) == node
+
+
+@pytest.mark.parametrize("speech", ["इमरजेंसी", "सांस नहीं आ रही", "मेरी मदद करो"])
+def test_hindi_speech_reaches_emergency_from_a_topic(phone: Phone, speech: str) -> None:
+    answer(phone, "2")
+    phone.press("3")
+    phone.press("4")
+    turn = phone.say(speech)
+    assert turn.says[0] == HI.phrases.emergency_advice.format(number="1 1 2")
+
+
+def test_spoken_hindi_numbers_and_press_words_work(phone: Phone) -> None:
+    answer(phone, "2")
+    assert where(phone.say("दो दबाओ")) == "symptoms_causes"
+
+
+def test_the_language_menu_takes_the_language_by_name(phone: Phone) -> None:
+    phone.dial()
+    assert phone.say("हिंदी").says[0] == HI.phrases.welcome
+    other = Phone(phone.transport, base_url=phone.base_url, auth_token=AUTH)
+    other.dial()
+    assert other.say("English please").says[0] == EN.phrases.welcome
+
+
+AUTH = "test-auth-token-0123456789abcdef"
+
+
+def call_again(phone: Phone) -> Phone:
+    """The same caller (same number) phoning again."""
+    return Phone(phone.transport, base_url=phone.base_url, auth_token=AUTH, caller=phone.caller)
+
+
+def test_the_language_is_remembered_for_the_callers_next_call(phone: Phone) -> None:
+    answer(phone, "2")
+    phone.hangup()
+    again = call_again(phone).dial()
+    assert again.says[0] == HI.phrases.welcome_back, "no language menu the second time"
+    assert where(again) == TREE.root
+    stranger = Phone(phone.transport, base_url=phone.base_url, auth_token=AUTH).dial()
+    assert where(stranger) == "_language"
+
+
+def test_switching_language_mid_call_by_voice_keeps_the_place_and_is_remembered(phone: Phone) -> None:
+    answer(phone, "1")
+    phone.press("2")
+    phone.press("2")  # English "causes"
+    turn = phone.say("Hindi")
+    assert turn.says[0] == HI.phrases.language_set
+    assert where(turn) == "causes"
+    assert TREE.section("causes", "hi").title in turn.says
+    assert call_again(phone).dial().says[0] == HI.phrases.welcome_back
+
+
+def test_star_at_the_main_menu_offers_the_language_menu(phone: Phone) -> None:
+    answer(phone, "1")
+    chooser = phone.press("*")
+    assert where(chooser) == "_language"
+    assert spoken_in(chooser) == {"en-IN", "hi-IN"}
+    hindi = phone.press("2")
+    assert hindi.says[0] == HI.phrases.language_set
+    assert where(hindi) == TREE.root
+
+
+def test_the_speech_rate_is_remembered_too(phone: Phone) -> None:
+    answer(phone, "1")
+    phone.press("7")  # slower
+    phone.hangup()
+    again = call_again(phone).dial()
+    assert again.says[0] == EN.phrases.welcome_back
+    rates = {h.prosody_rate for h in again.heard}
+    assert rates == {"80%"}
+
+
+def test_a_withheld_number_is_never_remembered(phone_for: Callable[[Flask], Phone]) -> None:
+    app = make_app()
+    phone = phone_for(app)
+    phone.caller = "anonymous"
+    answer(phone, "2")
+    again = Phone(phone.transport, base_url=phone.base_url, auth_token=AUTH, caller="anonymous").dial()
+    assert where(again) == "_language"
+
+
+def test_the_number_is_stored_only_as_a_salted_hash(app: Flask, phone_for: Callable[[Flask], Phone]) -> None:
+    phone = phone_for(app)
+    answer(phone, "2")
+    store = app.extensions["store"]
+    with store.engine.connect() as conn:
+        from sqlalchemy import text
+
+        rows = [tuple(r) for r in conn.execute(text("SELECT * FROM callers"))]
+        rows += [tuple(r) for r in conn.execute(text("SELECT * FROM calls"))]
+        rows += [tuple(r) for r in conn.execute(text("SELECT * FROM journey_events"))]
+    digits = phone.caller.lstrip("+")
+    assert rows
+    assert not any(digits in str(value) for row in rows for value in row)
+
+
+@pytest.mark.parametrize(
+    ("breaker", "message"),
+    [
+        (
+            lambda root: (root / "knowledge/sections/hi/causes.md").unlink(),
+            "missing: the 'hi' text of 'causes'",
+        ),
+        (
+            lambda root: edit(root / "prompts/hi.yaml", "  no_more_parts:", "  # no_more_parts:"),
+            "phrases.no_more_parts: Field required",
+        ),
+        (
+            lambda root: edit(root / "knowledge/tree.yaml", "      hi: मुख्य मेनू।\n", ""),
+            "missing language(s) ['hi']",
+        ),
+    ],
+    ids=["section", "prompt", "tree text"],
+)
+def test_a_language_lacking_anything_the_other_has_is_refused(
+    content_copy: Path, breaker: Callable[[Path], object], message: str
+) -> None:
+    breaker(content_copy)
+    with pytest.raises(ContentError) as caught:
+        load_content(content_copy)
+    assert any(message in p for p in caught.value.problems), caught.value.problems
+
+
+def test_both_languages_have_the_same_parts() -> None:
+    for sid, by_lang in TREE.sections.items():
+        assert len(by_lang["en"].parts) == len(by_lang["hi"].parts), sid
