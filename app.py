@@ -1,5 +1,14 @@
 """WSGI entry point: `gunicorn app:app` or `flask --app app run`."""
 
-from ivr import create_app
+import sys
 
-app = create_app()
+from ivr import create_app
+from ivr.content import ContentError
+
+try:
+    app = create_app()
+except ContentError as exc:
+    # The problems, file:line each, without a traceback; 4 is gunicorn's "app failed to load" (a
+    # worker exiting with any other code would be restarted, over and over).
+    print(f"refusing to start: {exc}", file=sys.stderr, flush=True)
+    raise SystemExit(4) from None

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
-from ivr import config
-from ivr.content import load_content
+from ivr import config, guard, health, logs, ratelimit
+from ivr.content import Content, load_content
+from ivr.content.directory import Directory, resolve_numbers
 from ivr.content.lint import review_findings
 from ivr.engine import Line
 from ivr.signature import parse_shared_keys
+from ivr.sms import SmsSender
 from ivr.store import DatabaseUrlError, Store, default_url
 from ivr.twiml import Voice
 
@@ -26,6 +29,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(config.from_env())
     if test_config:
         app.config.from_mapping(test_config)
+    if not app.testing:  # tests leave logging to pytest
+        logs.configure(app.config["LOG_FORMAT"])
     _secrets(app)
     content = load_content(Path(app.config["CONTENT_DIR"]), app.config["DEFAULT_LANGUAGE"])
     line = Line(
@@ -33,9 +38,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         operator_number=app.config["OPERATOR_NUMBER"],
         emergency_number=app.config["EMERGENCY_NUMBER"],
         emergency_transfer=app.config["EMERGENCY_TRANSFER"],
+        directory=_directory(app, content),
     )
 
-    from ivr import voice
+    from ivr import voice, web
     from ivr.audio import cli as audio_cli
     from ivr.audio import web as audio_web
     from ivr.content import cli as content_cli
@@ -44,6 +50,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.extensions["ivr"] = voice.Runtime(line, app.config, _audio_voice(app, line))
     app.register_blueprint(voice.bp)
+    app.register_blueprint(health.bp)
+    guard.init_app(app)
+    ratelimit.init_app(app)
     app.cli.add_command(content_cli.content)
     for finding in review_findings(content, Path(app.config["CONTENT_DIR"]), date.today()):
         log.warning("content review: %s: %s", finding.where, finding.message)
@@ -51,17 +60,28 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.cli.add_command(audio_cli.audio)
     app.cli.add_command(simulator_cli.call)
     app.extensions["store"] = _store(app)
+    if app.config["EVENT_BATCH_MS"] > 0 and not app.testing:
+        app.extensions["store"].batch_events(app.config["EVENT_BATCH_MS"] / 1000)
+    app.extensions["sms"] = SmsSender(
+        app.extensions["store"],
+        app.config["TWILIO_ACCOUNT_SID"],
+        app.config["TWILIO_REST_TOKEN"],
+        app.config["TWILIO_SMS_FROM"],
+        app.config.get("TWILIO_HTTP_CLIENT"),
+    )
     app.cli.add_command(store_cli.db)
 
-    @app.get("/")
-    def index() -> tuple[str, int, dict[str, str]]:
-        return (
-            "Neuromuscular disorders information line: point Twilio's voice URL at /voice.\n",
-            200,
-            {"Content-Type": "text/plain; charset=utf-8"},
-        )
-
+    web.init_app(app)
     return app
+
+
+def _directory(app: Flask, content: Content) -> Directory | None:
+    """The specialist directory, its numbers read from the environment (and OPERATOR_NUMBER)."""
+    if content.directory is None:
+        return None
+    env = {**os.environ, "IVR_OPERATOR_NUMBER": app.config["OPERATOR_NUMBER"] or ""}
+    env.update(app.config.get("DIRECTORY_ENV") or {})
+    return Directory(content.directory, resolve_numbers(content.directory, env))
 
 
 def _audio_voice(app: Flask, line: Line) -> Voice | None:
@@ -111,6 +131,8 @@ def _secrets(app: Flask) -> None:
         )
     if not cfg["HASH_SALT"]:
         cfg["HASH_SALT"] = config.local_secret(app.instance_path, "hash-salt")
+    if not cfg["SECRET_KEY"]:
+        cfg["SECRET_KEY"] = config.local_secret(app.instance_path, "secret-key")
     cfg["SHARED_KEYS"] = parse_shared_keys(cfg["TWILIO_WEBHOOK_KEYS"])
     if cfg["DEV_SKIP_SIGNATURE"]:
         log.warning("IVR_DEV_SKIP_SIGNATURE=1: signatures are NOT checked for requests from this machine")

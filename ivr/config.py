@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,10 @@ def from_env() -> dict[str, Any]:
         "OPERATOR_NUMBER": os.environ.get("IVR_OPERATOR_NUMBER") or None,
         "EMERGENCY_NUMBER": os.environ.get("IVR_EMERGENCY_NUMBER") or "112",
         "EMERGENCY_TRANSFER": os.environ.get("IVR_EMERGENCY_TRANSFER") or None,
+        # Texts go out through Twilio's REST API only when all three are set (else: the outbox).
+        "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID") or None,
+        "TWILIO_REST_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN") or None,
+        "TWILIO_SMS_FROM": os.environ.get("TWILIO_SMS_FROM") or None,
         "GATHER_TIMEOUT": _int("IVR_GATHER_TIMEOUT", 8),
         "DIAL_TIMEOUT": _int("IVR_DIAL_TIMEOUT", 30),
         "DEV_SKIP_SIGNATURE": os.environ.get("IVR_DEV_SKIP_SIGNATURE", "") == "1",
@@ -42,6 +47,22 @@ def from_env() -> dict[str, Any]:
         "AUDIO_DIR": os.environ.get("IVR_AUDIO_DIR") or str(REPO_ROOT / "audio-cache"),
         "TTS_RATE": _int("IVR_TTS_RATE", 150),
         "TTS_VOICE": os.environ.get("IVR_TTS_VOICE") or None,
+        # Signs the staff dashboard's session cookie; unset: generated into instance/secret-key.
+        "SECRET_KEY": os.environ.get("IVR_SECRET_KEY") or None,
+        **_session_cookie(os.environ.get("IVR_SESSION_COOKIE_SECURE", "1") != "0"),
+        **_operations(),
+    }
+
+
+def _session_cookie(secure: bool) -> dict[str, Any]:
+    """Session cookie settings: HTTPS-only unless turned off for plain-HTTP development."""
+    return {
+        # __Host- makes browsers refuse the cookie unless Secure, host-only and Path=/.
+        "SESSION_COOKIE_NAME": "__Host-ivr-session" if secure else "ivr-session",
+        "SESSION_COOKIE_SECURE": secure,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=8),
     }
 
 
@@ -62,3 +83,24 @@ def local_secret(instance_path: str, name: str) -> str:
         finally:
             tmp.unlink()
     return path.read_text().strip()
+
+
+def _operations() -> dict[str, Any]:
+    """Logs and webhook rate limits (ivr/logs.py, ivr/ratelimit.py)."""
+    return {
+        # Journey events are written in batches this often (0: each at once; tests: always at once).
+        "EVENT_BATCH_MS": _int("IVR_EVENT_BATCH_MS", 50),
+        # json (one object per line) or text; tests leave logging to pytest.
+        "LOG_FORMAT": (os.environ.get("LOG_FORMAT") or "json").strip().lower(),
+        # Shared buckets across gunicorn workers; unset: each worker counts on its own.
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        "RATELIMIT_ENABLED": os.environ.get("IVR_RATELIMIT", "1") != "0",
+        # A caller makes about one request every few seconds; these allow far more.
+        "RATELIMIT_CALLER_BURST": _int("IVR_RATELIMIT_CALLER_BURST", 30),
+        "RATELIMIT_CALLER_PER_MINUTE": _int("IVR_RATELIMIT_CALLER_PER_MINUTE", 60),
+        # Twilio's requests for every call come from a few addresses: per IP, allow a busy line.
+        "RATELIMIT_IP_BURST": _int("IVR_RATELIMIT_IP_BURST", 1000),
+        "RATELIMIT_IP_PER_MINUTE": _int("IVR_RATELIMIT_IP_PER_MINUTE", 12000),
+        # Behind N trusted reverse proxies, the client is the Nth address from the right of X-Forwarded-For.
+        "RATELIMIT_PROXY_HOPS": _int("IVR_PROXY_HOPS", 0),
+    }

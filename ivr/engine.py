@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import Enum
 
 from ivr import speech
 from ivr.content import Content
+from ivr.content.directory import Directory
 from ivr.content.models import RESERVED_KEYS, Prompts
 
 MAX_SILENCES = 2  # re-prompts after no input before the line warns that it will end the call
@@ -16,7 +18,8 @@ RATES = ("normal", "slow", "fast")  # the order key 7 cycles through
 PATIENCE = (1.0, 2.0, 3.0)  # gather timeout multipliers: more time after each silence or on request
 LANGUAGE = "_language"  # system node: choose a language
 EMERGENCY = "_emergency"  # system node: emergency advice and transfer
-SYSTEM_NODES = (LANGUAGE, EMERGENCY)
+SPECIALIST = "_specialist"  # system node: a specialist is closed or busy; call back or record
+SYSTEM_NODES = (LANGUAGE, EMERGENCY, SPECIALIST)
 SPEECH_ACTIONS = (
     "repeat",
     "back",
@@ -28,6 +31,7 @@ SPEECH_ACTIONS = (
     "emergency",
     "more_time",
     "language",
+    "text",
 )
 
 
@@ -35,7 +39,9 @@ class Kind(Enum):
     """What the caller's phone does next."""
 
     GATHER = "gather"  # speak, then wait for keys or speech
-    TRANSFER = "transfer"  # speak, then connect to a person
+    TRANSFER = "transfer"  # speak, then connect to a person (a number or a queue)
+    RECORD = "record"  # speak, then record the caller's question
+    EFFECT = "effect"  # do something outside the call (send a text, save a callback), then ask again
     HANGUP = "hangup"  # speak, then end the call
 
 
@@ -62,6 +68,9 @@ class CallerInput:
     speech: str = ""
     silent: bool = False
     dial_status: str | None = None
+    outcome: tuple[str, str] | None = None  # how an effect or a recording went: ("sms", "sent")
+    detail: str = ""  # with an outcome: e.g. the last digits of the number a callback goes to
+    now: datetime | None = None  # for opening hours; None means "treat as open"
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,9 @@ class Step:
     hints: tuple[str, ...] = ()
     number: str | None = None
     lang_of: tuple[str, ...] = ()  # the language of each sentence, where they are not all state.lang
+    queue: str | None = None  # TRANSFER into a Twilio queue instead of a number
+    specialty: str | None = None  # who a TRANSFER, EFFECT or RECORD is for
+    effect: str | None = None  # EFFECT: "sms" or "callback"
 
     def language_of(self, index: int) -> str:
         """The language sentence `index` is spoken in."""
@@ -89,6 +101,7 @@ class Line:
     operator_number: str | None = None
     emergency_number: str = "112"
     emergency_transfer: str | None = None
+    directory: Directory | None = None
     _hints: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict, compare=False)
 
     def prompts(self, lang: str) -> Prompts:
@@ -190,6 +203,8 @@ def _prompt(line: Line, state: CallState, *, full: bool, revisit: bool = False) 
         return _emergency_prompt(line, state.lang)
     if state.node == LANGUAGE:
         return _language_prompt(line)[0]
+    if state.node == SPECIALIST:
+        return (p.offer_callback, p.offer_record, p.emergency_back)
     if tree.is_menu(state.node):
         menu = tree.menus[state.node]
         if not full:
@@ -216,6 +231,23 @@ def fixed_sentences(line: Line, node: str, lang: str) -> tuple[tuple[str, str], 
             said += [(text, step.language_of(i)) for i, text in enumerate(step.say)]
         said += [(text, lang) for text in _help(line, state)]
     return tuple(dict.fromkeys(said))
+
+
+def specialty_sentences(line: Line, lang: str) -> tuple[str, ...]:
+    """Every sentence naming a specialist that needs nothing from the call (for pre-rendering)."""
+    directory = line.content.directory  # names and hours are content: no numbers needed
+    if directory is None:
+        return ()
+    p = line.prompts(lang).phrases
+    said: list[str] = []
+    for entry in directory.specialties.values():
+        name = entry.name[lang]
+        said += [p.connecting_to.format(name=name), p.unavailable.format(name=name)]
+        said += [p.language_note.format(name=name), p.record_saved.format(name=name)]
+        if entry.hours_said:
+            hours = entry.hours_said[lang]
+            said += [p.closed.format(name=name, hours=hours), p.closed_holiday.format(name=name, hours=hours)]
+    return tuple(said)
 
 
 def _help(line: Line, state: CallState) -> tuple[str, ...]:
@@ -353,9 +385,15 @@ def next_step(line: Line, state: CallState, inp: CallerInput) -> Step:
     if inp.dial_status is not None:
         if inp.dial_status == "completed":
             return Step(Kind.HANGUP, (p.goodbye,), here, "dial:completed")
+        if line.directory is not None and state.node not in (EMERGENCY, SPECIALIST):
+            # A busy or absent specialist: offer a call back or a recorded question instead.
+            return _specialist_menu(line, here, (p.dial_failed,), f"dial:{inp.dial_status}")
         return _gather(
             line, here, (p.dial_failed, *_prompt(line, here, full=False)), f"dial:{inp.dial_status}"
         )
+
+    if inp.outcome is not None:
+        return _outcome(line, here, inp.outcome, inp.detail)
 
     if inp.silent or not (inp.digits or inp.speech.strip()):
         return _silence(line, state)
@@ -366,7 +404,7 @@ def next_step(line: Line, state: CallState, inp: CallerInput) -> Step:
     kind, value = resolved
     here = replace(here, misses=0)
     if kind == "action":
-        return _action(line, here, value)
+        return _action(line, here, value, inp.now)
     if kind == "lang":
         return _set_language(line, replace(here, lang=value), here.node)
     if kind == "goto":
@@ -399,6 +437,12 @@ def _key(line: Line, state: CallState, key: str, heard: str) -> Step:
         langs = line.content.languages
         if key.isdigit() and 1 <= int(key) <= len(langs):
             return _set_language(line, replace(state, lang=langs[int(key) - 1]), state.ret)
+    elif state.node == SPECIALIST:
+        specialty = specialty_for_state(line, state)
+        if key == "1":
+            return Step(Kind.EFFECT, (), state, "callback:request", specialty=specialty, effect="callback")
+        if key == "2":
+            return Step(Kind.RECORD, (p.record_intro,), state, "record:start", specialty=specialty)
     elif state.node == EMERGENCY:
         if key == "1" and line.emergency_transfer:
             return Step(
@@ -440,7 +484,7 @@ def _miss(line: Line, state: CallState, sorry: str) -> Step:
     return _gather(line, state, (sorry, *extra, *_prompt(line, state, full=False)), "invalid")
 
 
-def _action(line: Line, state: CallState, action: str) -> Step:
+def _action(line: Line, state: CallState, action: str, now: datetime | None = None) -> Step:
     tree = line.content.tree
     p = line.prompts(state.lang).phrases
     if action == "repeat":
@@ -475,9 +519,86 @@ def _action(line: Line, state: CallState, action: str) -> Step:
         ret = state.ret if state.node in SYSTEM_NODES else state.node
         state = replace(state, node=LANGUAGE, part=0, ret=ret)
         return _gather(line, state, _language_prompt(line)[0], "language")
-    # operator
-    if line.operator_number:
-        return Step(Kind.TRANSFER, (p.connecting,), state, "operator", number=line.operator_number)
-    return _gather(
-        line, state, (p.operator_unavailable, *_prompt(line, state, full=True)), "operator:unavailable"
+    if action == "text":
+        if state.node in SYSTEM_NODES or line.content.tree.is_menu(state.node):
+            return _gather(line, state, (p.sms_in_menu, *_prompt(line, state, full=False)), "sms:menu")
+        return Step(Kind.EFFECT, (), state, "sms:request", effect="sms")
+    return _person(line, state, now)
+
+
+def specialty_for_state(line: Line, state: CallState) -> str | None:
+    """The specialty for where the caller is (or came from, in a system node)."""
+    if line.directory is None:
+        return None
+    origin = state.ret if state.node in SYSTEM_NODES else state.node
+    tree = line.content.tree
+    return line.directory.specialty_for(tree, origin) if tree.has(origin) else line.directory.file.default
+
+
+def _person(line: Line, state: CallState, now: datetime | None) -> Step:
+    """0: the matching specialist if open, else their hours and a call back or a recorded question."""
+    p = line.prompts(state.lang).phrases
+    specialty = specialty_for_state(line, state)
+    if line.directory is None or specialty is None:
+        if line.operator_number:
+            return Step(Kind.TRANSFER, (p.connecting,), state, "operator", number=line.operator_number)
+        return _gather(
+            line, state, (p.operator_unavailable, *_prompt(line, state, full=True)), "operator:unavailable"
+        )
+    directory = line.directory
+    entry = directory.file.specialties[specialty]
+    name = entry.name[state.lang]
+    route = directory.route(specialty)
+    if not route.reachable:
+        if specialty == directory.file.default:  # nobody at all: say so and carry on
+            return _gather(
+                line,
+                state,
+                (p.operator_unavailable, *_prompt(line, state, full=True)),
+                "operator:unavailable",
+            )
+        return _specialist_menu(line, state, (p.unavailable.format(name=name),), f"closed:{specialty}")
+    if now is not None and not directory.is_open(specialty, now):
+        hours = (entry.hours_said or {}).get(state.lang, "")
+        closed = p.closed_holiday if directory.is_holiday(now) else p.closed
+        return _specialist_menu(line, state, (closed.format(name=name, hours=hours),), f"closed:{specialty}")
+    note = (p.language_note.format(name=name),) if state.lang not in entry.languages else ()
+    here = replace(state, node=state.ret, ret="") if state.node in SYSTEM_NODES and state.ret else state
+    return Step(
+        Kind.TRANSFER,
+        (p.connecting_to.format(name=name), *note),
+        here,
+        f"transfer:{specialty}",
+        number=route.number,
+        queue=route.queue,
+        specialty=specialty,
     )
+
+
+def _specialist_menu(line: Line, state: CallState, reason: tuple[str, ...], event: str) -> Step:
+    """Offer a call back or a recorded question, remembering where the caller came from."""
+    ret = state.ret if state.node in SYSTEM_NODES else state.node
+    menu = replace(state, node=SPECIALIST, part=0, ret=ret)
+    return _gather(line, menu, (*reason, *_prompt(line, menu, full=True)), event)
+
+
+def _outcome(line: Line, state: CallState, outcome: tuple[str, str], detail: str) -> Step:
+    """After an effect or a recording: tell the caller how it went, then carry on."""
+    p = line.prompts(state.lang).phrases
+    what, result = outcome
+    if what == "sms":
+        said = {"sent": p.sms_sent, "saved": p.sms_saved, "no_number": p.no_number}.get(result, p.sms_failed)
+        return _gather(line, state, (said, *_prompt(line, state, full=False)), f"sms:{result}")
+    specialty = specialty_for_state(line, state)
+    name = line.directory.file.specialties[specialty].name[state.lang] if line.directory and specialty else ""
+    if what == "callback" and result == "saved":
+        said = p.callback_saved.format(name=name, digits=" ".join(detail))
+    elif what == "record" and result == "saved":
+        said = p.record_saved.format(name=name)
+    elif result in ("no_number", "empty"):  # the caller can still choose the other way
+        said = p.no_number if result == "no_number" else p.record_empty
+        return _gather(line, state, (said, *_prompt(line, state, full=False)), f"{what}:{result}")
+    else:
+        said = p.callback_failed if what == "callback" else p.record_failed
+    back = replace(state, node=state.ret or line.content.tree.root, part=0, ret="")
+    return _gather(line, back, (said, *_prompt(line, back, full=True, revisit=True)), f"{what}:{result}")

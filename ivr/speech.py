@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 
+@lru_cache(maxsize=8192)  # the same option phrases are normalised on every request
 def normalise(text: str) -> str:
     """Lower-case words only: punctuation folded, spaces collapsed; vowel signs (Devanagari) kept."""
     folded = unicodedata.normalize("NFKC", text).casefold()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
-from twilio.twiml.voice_response import Gather, Say, VoiceResponse
+from twilio.twiml.voice_response import Dial, Gather, Say, VoiceResponse
 
 from ivr.content.models import Prompts
 from ivr.engine import CallState, Kind, Step, timeout_for
@@ -35,15 +36,26 @@ class SayVoice:
         verb.append(say)
 
 
+@dataclass(frozen=True)
+class Urls:
+    """Where each kind of request goes; each builder takes the state and extra query parameters."""
+
+    step: UrlFor  # a Gather's action and its no-input fallback
+    dial: UrlFor  # after a transfer ends (Dial or Enqueue action)
+    record: UrlFor  # after a recorded question
+    hold: UrlFor  # what a caller hears while waiting in a queue
+    whisper: UrlFor  # what the person answering hears before the caller is put through
+
+
 def render(
     step: Step,
     prompts_for: Callable[[str], Prompts],
     *,
-    step_url: UrlFor,
-    dial_url: UrlFor,
+    urls: Urls,
     voice: Voice,
     timeout: int,
     dial_timeout: int = 30,
+    record_seconds: int = 120,
 ) -> VoiceResponse:
     """Turn a step into a TwiML document Twilio can follow."""
     response = VoiceResponse()
@@ -56,7 +68,7 @@ def render(
     if step.kind is Kind.GATHER:
         gather = Gather(
             input="dtmf speech",
-            action=step_url(step.state, {}),
+            action=urls.step(step.state, {}),
             method="POST",
             timeout=timeout_for(step.state, timeout),
             num_digits=1,
@@ -69,11 +81,37 @@ def render(
         speak_all(gather)
         response.append(gather)
         # Twilio falls through to the next verb when the caller says nothing.
-        response.redirect(step_url(step.state, {"t": "1"}), method="POST")
+        response.redirect(urls.step(step.state, {"t": "1"}), method="POST")
+    elif step.kind is Kind.TRANSFER and step.queue:
+        speak_all(response)
+        response.enqueue(
+            step.queue,
+            action=urls.dial(step.state, {}),
+            method="POST",
+            wait_url=urls.hold(step.state, {}),
+            wait_url_method="POST",
+        )
     elif step.kind is Kind.TRANSFER:
         speak_all(response)
-        response.dial(step.number, action=dial_url(step.state, {}), method="POST", timeout=dial_timeout)
-    else:
+        dial = Dial(action=urls.dial(step.state, {}), method="POST", timeout=dial_timeout)
+        whisper = urls.whisper(step.state, {"k": step.specialty}) if step.specialty else None
+        dial.number(step.number, url=whisper, method="POST" if whisper else None)
+        response.append(dial)
+    elif step.kind is Kind.RECORD:
+        speak_all(response)
+        response.record(
+            action=urls.record(step.state, {}),
+            method="POST",
+            max_length=record_seconds,
+            finish_on_key="#",
+            play_beep=True,
+            timeout=timeout_for(step.state, timeout),
+        )
+        # With nothing recorded Twilio skips the action and goes on: say so there.
+        response.redirect(urls.record(step.state, {"empty": "1"}), method="POST")
+    elif step.kind is Kind.HANGUP:
         speak_all(response)
         response.hangup()
+    else:
+        raise ValueError(f"a {step.kind.value} step is carried out by the caller of render, not rendered")
     return response

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, current_app, request
-from twilio.twiml.voice_response import VoiceResponse
+from twilio.twiml.voice_response import Dial, VoiceResponse
 
-from ivr import engine
-from ivr.engine import LANGUAGE, CallerInput, CallState, Line, Step
+from ivr import engine, ratelimit
+from ivr.engine import LANGUAGE, CallerInput, CallState, Kind, Line, Step
 from ivr.privacy import caller_hash, caller_ref
-from ivr.signature import is_loopback, verify
+from ivr.signature import is_loopback, requested_url, verify
+from ivr.sms import topic_text
 from ivr.store import current_store
-from ivr.twiml import SayVoice, Voice, render
+from ivr.twiml import SayVoice, Urls, Voice, render
 
 log = logging.getLogger("ivr.voice")
 _PHONE = re.compile(r"\+?[0-9]{6,15}")  # E.164-ish; Twilio sends "anonymous" etc. for withheld numbers
 KEPT_LANGUAGE = ("language:default", "language:kept")  # not a choice the caller made
 bp = Blueprint("voice", __name__, url_prefix="/voice")
+TWIML_CACHE_SIZE = 2048  # rendered steps kept per worker (a few MB)
 
 
 class Runtime:
@@ -33,6 +38,8 @@ class Runtime:
         self.timeout = int(config["GATHER_TIMEOUT"])
         self.dial_timeout = int(config["DIAL_TIMEOUT"])
         self.salt = str(config["HASH_SALT"])
+        self.clock: Callable[[], datetime] = config.get("CLOCK") or (lambda: datetime.now(UTC))
+        self._cached_twiml = functools.lru_cache(maxsize=TWIML_CACHE_SIZE)(self._render)
         # Rendered once at start-up so that an error reply can never fail itself.
         self.safe_reply = self.twiml(self.safe_step())
 
@@ -44,13 +51,27 @@ class Runtime:
         step = engine.next_step(self.line, state, CallerInput(digits="#"))
         return replace(step, say=(p.state_lost, *person, *step.say), event="error")
 
-    def twiml(self, step: Step) -> str:
-        """Render a step to a TwiML string."""
+    def twiml(self, step: Step, call_sid: str = "") -> str:
+        """Render a step to a TwiML string; the same step renders the same (but for a transfer's call)."""
+        # Operations: rendering is much of a webhook's time, and callers hear the same steps again and
+        # again. Not cached: a transfer (its whisper URL names the call), and <Play> audio (looked up on
+        # every request, so that audio rendered while the line runs is used at once).
+        if step.kind is not Kind.TRANSFER and isinstance(self.voice, SayVoice):
+            return self._cached_twiml(step)
+        return self._render(step, call_sid)
+
+    def _render(self, step: Step, call_sid: str = "") -> str:
+        urls = Urls(
+            step=lambda s, extra: _url("/voice/step", s, extra),
+            dial=lambda s, extra: _url("/voice/dial", s, extra),
+            record=lambda s, extra: _url("/voice/recorded", s, extra),
+            hold=lambda s, extra: _url("/voice/hold", s, extra),
+            whisper=lambda s, extra: _url("/voice/whisper", s, {**extra, "c": call_sid}),
+        )
         response: VoiceResponse = render(
             step,
             self.line.prompts,
-            step_url=lambda s, extra: _url("/voice/step", s, extra),
-            dial_url=lambda s, extra: _url("/voice/dial", s, extra),
+            urls=urls,
             voice=self.voice,
             timeout=self.timeout,
             dial_timeout=self.dial_timeout,
@@ -58,8 +79,9 @@ class Runtime:
         return str(response)
 
 
-def _url(path: str, state: CallState, extra: dict[str, str]) -> str:
-    return f"{path}?{urlencode({**engine.state_to_query(state), **extra})}"
+def _url(path: str, state: CallState, extra: Mapping[str, str | None]) -> str:
+    query = {**engine.state_to_query(state), **{k: v for k, v in extra.items() if v is not None}}
+    return f"{path}?{urlencode(query)}"
 
 
 def runtime() -> Runtime:
@@ -81,28 +103,53 @@ def _call_sid() -> str:
 
 
 def _reply(step: Step) -> Response:
-    """Log and record the step (the database may be down: the caller is answered regardless)."""
+    """Carry out any effect, log and record each step (the database may be down), then answer."""
     rt = runtime()
     call_sid = _call_sid()
-    log.info(
-        "call=%s caller=%s event=%s node=%s part=%d",
-        call_sid or "-",
-        caller_ref(request.form.get("From"), rt.salt),
-        step.event,
-        step.state.node,
-        step.state.part,
-    )
     store = current_store()
-    if call_sid:
-        store.record_event(call_sid, step.event, step.state.node, step.state.part)
     key = _caller_key()
+    steps = [step]
+    while step.kind is Kind.EFFECT:  # e.g. send a text, then tell the caller how it went
+        outcome, detail = _carry_out(step, key)
+        step = engine.next_step(rt.line, step.state, CallerInput(outcome=outcome, detail=detail))
+        steps.append(step)
+    for done in steps:
+        log.info(
+            "call=%s caller=%s event=%s node=%s part=%d",
+            call_sid or "-",
+            caller_ref(request.form.get("From"), rt.salt),
+            done.event,
+            done.state.node,
+            done.state.part,
+        )
+        if call_sid:
+            # A transfer notes the caller's language and speed, for a whisper in a queue later.
+            note = f"{done.state.lang} {done.state.rate}" if done.kind is Kind.TRANSFER else None
+            store.record_event(call_sid, done.event, done.state.node, done.state.part, note)
     if key and step.event.startswith(("language:", "rate:")) and step.event not in KEPT_LANGUAGE:
         # The caller chose: remember it for their next call.
         if step.event.startswith("language:"):
             store.save_prefs(key, language=step.state.lang)
         else:
             store.save_prefs(key, rate=step.state.rate)
-    return Response(rt.twiml(step), mimetype="text/xml")
+    return Response(rt.twiml(step, call_sid), mimetype="text/xml")
+
+
+def _carry_out(step: Step, key: str | None) -> tuple[tuple[str, str], str]:
+    """Do what an EFFECT step asks: ((what, how it went), detail for the caller)."""
+    rt = runtime()
+    number = request.form.get("From", "").strip()
+    what = step.effect or ""
+    if key is None:
+        return (what, "no_number"), ""
+    if what == "sms":
+        prompts = rt.line.prompts(step.state.lang)
+        body = topic_text(rt.line.content.tree, step.state.node, prompts, step.state.lang)
+        return ("sms", current_app.extensions["sms"].send(_call_sid(), number, body)), ""
+    saved = current_store().add_callback(
+        _call_sid(), key, number, specialty=step.specialty, language=step.state.lang
+    )
+    return ("callback", "saved" if saved is not None else "failed"), number[-4:]
 
 
 @bp.before_request
@@ -111,11 +158,8 @@ def _check_signature() -> None:
     if cfg["DEV_SKIP_SIGNATURE"] and is_loopback(request.remote_addr):
         log.warning("SIGNATURE CHECK SKIPPED (IVR_DEV_SKIP_SIGNATURE=1) for %s", request.path)
         return
-    url = request.url
-    if cfg["PUBLIC_BASE_URL"]:
-        url = cfg["PUBLIC_BASE_URL"] + request.full_path.rstrip("?")
     verdict = verify(
-        url,
+        requested_url(request, cfg["PUBLIC_BASE_URL"]),
         request.form,
         request.headers,
         auth_token=cfg["TWILIO_AUTH_TOKEN"],
@@ -124,6 +168,10 @@ def _check_signature() -> None:
     if not verdict.ok:
         log.warning("rejected %s %s: %s", request.method, request.path, verdict.reason)
         abort(403)
+
+
+# Operations: per-caller rate limit (ivr/ratelimit.py), after the signature check above.
+bp.before_request(ratelimit.limit_caller)
 
 
 @bp.post("")
@@ -157,39 +205,135 @@ def status() -> Response:
     return Response(status=204)
 
 
-def _state_or_restart() -> tuple[CallState | None, Step | None]:
-    rt = runtime()
-    state = engine.state_from_query(rt.line, request.args)
-    if state is None:
-        log.warning("bad call state in %s; returning caller to the main menu", request.full_path[:200])
-        return None, rt.safe_step()
-    return state, None
+def _with_state(view: Callable[[CallState], Response]) -> Callable[[], Response]:
+    """Give a view the call state from its URL; a missing or broken one restarts at the main menu."""
+
+    @functools.wraps(view)
+    def wrapped() -> Response:
+        state = engine.state_from_query(runtime().line, request.args)
+        if state is None:
+            log.warning("bad call state in %s; returning caller to the main menu", request.full_path[:200])
+            return _reply(runtime().safe_step())
+        return view(state)
+
+    return wrapped
 
 
 @bp.post("/step")
-def step() -> Response:
+@_with_state
+def step(state: CallState) -> Response:
     """A Gather's action (keys or speech) or its no-input fallback (t=1)."""
-    state, fallback = _state_or_restart()
-    if state is None:
-        assert fallback is not None
-        return _reply(fallback)
     inp = CallerInput(
         digits=request.form.get("Digits", "").strip()[:32],
         speech=request.form.get("SpeechResult", "")[:500],
         silent=request.args.get("t") == "1",
+        now=runtime().clock(),
     )
     return _reply(engine.next_step(runtime().line, state, inp))
 
 
+# How an <Enqueue> ended, as the outcome of a <Dial> would put it.
+QUEUE_RESULTS = {"bridged": "completed", "hangup": "completed", "leave": "no-answer"}
+
+
 @bp.post("/dial")
-def dial() -> Response:
-    """A <Dial>'s action: the transfer ended; bring the caller back unless it was answered."""
-    state, fallback = _state_or_restart()
-    if state is None:
-        assert fallback is not None
-        return _reply(fallback)
-    status = request.form.get("DialCallStatus", "failed")[:32] or "failed"
-    return _reply(engine.next_step(runtime().line, state, CallerInput(dial_status=status)))
+@_with_state
+def dial(state: CallState) -> Response:
+    """A <Dial> or <Enqueue> action: the transfer ended; bring the caller back unless it was answered."""
+    status = request.form.get("DialCallStatus", "")[:32]
+    if not status and "QueueResult" in request.form:
+        status = QUEUE_RESULTS.get(request.form["QueueResult"], "failed")
+    inp = CallerInput(dial_status=status or "failed", now=runtime().clock())
+    return _reply(engine.next_step(runtime().line, state, inp))
+
+
+@bp.post("/recorded")
+@_with_state
+def recorded(state: CallState) -> Response:
+    """A <Record> action (or its no-audio fallback): keep the question and tell the caller."""
+    url = request.form.get("RecordingUrl", "")[:500]
+    try:
+        seconds = int(request.form.get("RecordingDuration", "0"))
+    except ValueError:
+        seconds = 0
+    if request.args.get("empty") == "1" or not url.startswith("https://") or seconds <= 0:
+        result = "empty"
+    else:
+        specialty = engine.specialty_for_state(runtime().line, state)
+        saved = current_store().add_recording(_call_sid(), url, duration_seconds=seconds, specialty=specialty)
+        result = "saved" if saved is not None else "failed"
+    return _reply(engine.next_step(runtime().line, state, CallerInput(outcome=("record", result))))
+
+
+@bp.post("/hold")
+def hold() -> Response:
+    """What a caller in a queue hears; Twilio asks again when it has been said."""
+    state = engine.state_from_query(runtime().line, request.args)
+    lang = state.lang if state else runtime().line.content.default_language
+    response = VoiceResponse()
+    prompts = runtime().line.prompts(lang)
+    runtime().voice.speak(response, prompts.phrases.queue_wait, prompts, state.rate if state else "normal")
+    response.pause(length=20)
+    return Response(str(response), mimetype="text/xml")
+
+
+@bp.post("/whisper")
+def whisper() -> Response:
+    """Said to the specialist who answers, before the caller is put through: who is calling, and why."""
+    state = engine.state_from_query(runtime().line, request.args)
+    response = VoiceResponse()
+    _say_whisper(response, request.args.get("c", "")[:64], state)
+    return Response(str(response), mimetype="text/xml")
+
+
+@bp.post("/agent")
+def agent() -> Response:
+    """An agent's phone for a queue specialty: the whisper of the caller waiting longest, then them."""
+    line = runtime().line
+    queue = request.args.get("queue", "")
+    directory = line.directory
+    specialty = next(
+        (sid for sid, e in (directory.file.specialties.items() if directory else []) if e.queue == queue),
+        None,
+    )
+    if specialty is None:
+        log.warning("agent line for an unknown queue %r", queue[:64])
+        abort(404)
+    response = VoiceResponse()
+    waiting = current_store().oldest_waiting(f"transfer:{specialty}")
+    if waiting:
+        events = current_store().events_for(waiting)
+        lang, _, rate = (events[-1].detail or "").partition(" ") if events else ("", "", "")
+        known = lang in line.content.prompts and rate in engine.RATES
+        _say_whisper(
+            response, waiting, CallState(line.content.tree.root, lang=lang, rate=rate) if known else None
+        )
+    dial = Dial()
+    dial.queue(queue)
+    response.append(dial)
+    return Response(str(response), mimetype="text/xml")
+
+
+def _say_whisper(response: VoiceResponse, caller_sid: str, state: CallState | None) -> None:
+    """The whisper, in the staff's language: the caller's language, speed and topics heard."""
+    line = runtime().line
+    staff = line.prompts(line.content.default_language)
+    topics = ", ".join(_topics_heard(caller_sid) if caller_sid else []) or staff.phrases.whisper_no_topics
+    language = line.prompts(state.lang).display_name if state else "-"
+    rate = staff.rate_names[state.rate] if state else "-"  # type: ignore[index]
+    text = staff.phrases.whisper.format(language=language, rate=rate, topics=topics)
+    runtime().voice.speak(response, text, staff, "normal")
+
+
+def _topics_heard(call_sid: str) -> list[str]:
+    """Titles of the topics a call has reached so far, in the staff's language, in order."""
+    line = runtime().line
+    tree = line.content.tree
+    lang = line.content.default_language
+    seen = dict.fromkeys(
+        e.node for e in current_store().events_for(call_sid) if e.node in tree.sections and e.part == 0
+    )
+    return [tree.section(node, lang).title.rstrip(".") for node in seen]
 
 
 @bp.post("/fallback")

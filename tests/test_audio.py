@@ -18,9 +18,11 @@ from flask import Flask
 from ivr import config, engine
 from ivr.audio import cache, tts
 from ivr.audio.cache import AudioSettings, Report
+from ivr.audio.catalog import DIRECTORY as FROM_DIRECTORY
 from ivr.audio.catalog import PHRASES, fixed_phrase_names, sentences
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
+from ivr.content.directory import Directory
 from ivr.content.models import RESERVED_KEYS
 from ivr.engine import LANGUAGE, RATES, CallerInput, CallState, Kind, Line
 from ivr.lexicon import spoken_form
@@ -165,9 +167,17 @@ def test_check_wav_rejects_what_a_broken_engine_produces(tmp_path: Path) -> None
 # --- the catalog ------------------------------------------------------------------------------
 
 
+assert CONTENT.directory is not None
+DIRECTORY = Directory(CONTENT.directory, {"helpdesk": OPERATOR, "neurologist": OPERATOR})
 LINES = [
     Line(content=CONTENT),
-    Line(content=CONTENT, operator_number=OPERATOR, emergency_number="999", emergency_transfer=OPERATOR),
+    Line(
+        content=CONTENT,
+        operator_number=OPERATOR,
+        emergency_number="999",
+        emergency_transfer=OPERATOR,
+        directory=DIRECTORY,
+    ),
 ]
 
 
@@ -212,6 +222,8 @@ def test_the_catalog_holds_every_sentence_the_engine_can_say_except_read_backs(l
         if s.source == PHRASES:
             phrases = line.content.prompts[s.lang].phrases
             assert s.text in {spoken(getattr(phrases, n)) for n in fixed_phrase_names()}
+        elif s.source == FROM_DIRECTORY:
+            assert s.text in {spoken(t) for t in engine.specialty_sentences(line, s.lang)}
         else:
             said_there = engine.fixed_sentences(line, s.source, s.lang)
             assert s.text in {spoken(t) for t, _ in said_there}
@@ -334,6 +346,7 @@ def test_the_render_command_renders_every_rate_of_what_is_missing(content_copy: 
         "utf-8",
     )
     (content_copy / "prompts" / "hi.yaml").unlink()  # and one language
+    (content_copy / "knowledge" / "specialists.yaml").unlink()
     shutil.rmtree(content_copy / "knowledge" / "sections" / "hi")
     for md in (content_copy / "knowledge" / "sections").rglob("*.md"):
         if md.stem != "causes":
@@ -430,9 +443,14 @@ def test_what_cannot_be_prerendered_is_said_and_the_rest_played(
     rendered: tuple[AudioSettings, Report],
 ) -> None:
     app = audio_app(rendered[0], AUDIO_BASE_URL=BASE)
-    root_menu = TREE.menus[TREE.root]
-    unused = next(k for k in "12345678" if k not in {o.key for o in root_menu.options} | set(RESERVED_KEYS))
-    status, root = SignedClient(app).post(state_path(CallState(node=TREE.root)), {"Digits": unused})
+    # A menu with a key to spare (every key of the main menu does something).
+    node, unused = next(
+        (mid, k)
+        for mid, menu in TREE.menus.items()
+        for k in "12345678"
+        if k not in {o.key for o in menu.options} | set(RESERVED_KEYS)
+    )
+    status, root = SignedClient(app).post(state_path(CallState(node=node)), {"Digits": unused})
     assert status == 200 and root is not None
     voiced = _voiced(root)
     assert voiced[0] == ("Say", PROMPTS.phrases.not_an_option.format(heard=unused))

@@ -10,12 +10,15 @@ from flask import Flask
 
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
+from ivr.content.directory import Directory
 from ivr.simulator import Phone
 from tests.conftest import OPERATOR, SignedClient, answer, make_app
 from tests.twiml_helpers import gather, node_of, query, spoken, verbs
 
 CONTENT = load_content(REPO_ROOT)
 TREE = CONTENT.tree
+DIRECTORY = CONTENT.directory
+DIRECTORY_DEFAULT = DIRECTORY.default if DIRECTORY else None
 PHRASES = CONTENT.prompts["en"].phrases
 ALL_NODES = TREE.nodes()
 
@@ -109,34 +112,72 @@ def test_hash_goes_to_the_main_menu(signed: SignedClient, node: str) -> None:
     assert TREE.menus[TREE.root].title["en"] in spoken(root)
 
 
+def expected_person(node: str) -> tuple[str, str | None, str | None]:
+    """For 0 at a node, from the directory: (specialty, env var of its number, its queue)."""
+    assert DIRECTORY is not None
+    specialty = Directory(DIRECTORY, {}).specialty_for(TREE, node)
+    entry = DIRECTORY.specialties[specialty]
+    env = entry.dial[4:] if entry.dial and entry.dial.startswith("env:") else None
+    return specialty, env, entry.queue
+
+
 @pytest.mark.parametrize("node", ALL_NODES)
-def test_zero_without_an_operator_says_so_and_offers_the_menu_again(signed: SignedClient, node: str) -> None:
+def test_zero_with_no_numbers_set_says_who_is_not_there(signed: SignedClient, node: str) -> None:
+    specialty, _, queue = expected_person(node)
     root = press(signed, node, "0")
-    assert root.find("Dial") is None
-    assert spoken(root)[0] == PHRASES.operator_unavailable
-    assert node_of(root) == node
+    name = DIRECTORY.specialties[specialty].name["en"] if DIRECTORY else ""
+    if queue:  # a Twilio queue needs no number: the caller waits in it
+        assert verbs(root) == ["Say", "Enqueue"] and (root[1].text or "").strip() == queue
+    elif specialty == DIRECTORY_DEFAULT:  # nobody to put anyone through to: say so, carry on
+        assert root.find("Dial") is None
+        assert spoken(root)[0] == PHRASES.operator_unavailable
+        assert node_of(root) == node
+    else:  # a specialist not set up: say so and offer a call back or a recorded question
+        assert spoken(root)[:3] == [
+            PHRASES.unavailable.format(name=name),
+            PHRASES.offer_callback,
+            PHRASES.offer_record,
+        ]
+        assert node_of(root) == "_specialist"
 
 
 @pytest.mark.parametrize("node", ALL_NODES)
-def test_zero_with_an_operator_dials_them(node: str) -> None:
-    signed = SignedClient(make_app(OPERATOR_NUMBER=OPERATOR))
+def test_zero_puts_the_caller_through_to_the_matching_person(node: str) -> None:
+    specialty, env, queue = expected_person(node)
+    numbers = {"IVR_NEUROLOGIST_NUMBER": "+911100000001", "IVR_SURGICAL_REFERRALS_NUMBER": "+911100000002"}
+    signed = SignedClient(make_app(OPERATOR_NUMBER=OPERATOR, DIRECTORY_ENV=numbers))
     status, root = signed.post(step_path(node), {"Digits": "0"})
     assert status == 200 and root is not None
+    name = DIRECTORY.specialties[specialty].name["en"] if DIRECTORY else ""
+    assert spoken(root) == [PHRASES.connecting_to.format(name=name)]
+    if queue:
+        assert verbs(root) == ["Say", "Enqueue"]
+        return
     assert verbs(root) == ["Say", "Dial"]
     dial = root.find("Dial")
-    assert dial is not None and (dial.text or "").strip() == OPERATOR
-    assert query(dial.get("action", ""))["n"] == node
-    assert spoken(root) == [PHRASES.connecting]
+    assert dial is not None
+    number = dial.find("Number")
+    expected = OPERATOR if env == "IVR_OPERATOR_NUMBER" else numbers[str(env)]
+    assert number is not None and (number.text or "").strip() == expected
+    back = query(dial.get("action", ""))["n"]
+    assert back == node or node.startswith("_")
 
 
 @pytest.mark.parametrize("outcome", ["busy", "no-answer", "failed", "canceled"])
-def test_failed_transfer_returns_the_caller_to_where_they_were(outcome: str) -> None:
+def test_failed_transfer_offers_other_ways_and_the_way_back(outcome: str) -> None:
     signed = SignedClient(make_app(OPERATOR_NUMBER=OPERATOR))
     status, root = signed.post("/voice/dial?n=causes&p=1&s=0&m=0&l=en", {"DialCallStatus": outcome})
     assert status == 200 and root is not None
-    assert spoken(root)[0] == PHRASES.dial_failed
-    assert node_of(root) == "causes"
-    assert query(gather(root).get("action", ""))["p"] == "1"
+    assert spoken(root) == [
+        PHRASES.dial_failed,
+        PHRASES.offer_callback,
+        PHRASES.offer_record,
+        PHRASES.emergency_back,
+    ]
+    assert node_of(root) == "_specialist"
+    assert query(gather(root).get("action", ""))["b"] == "causes"
+    status, back = signed.post(gather(root).get("action", ""), {"Digits": "*"})
+    assert back is not None and node_of(back) == "causes"
 
 
 def test_answered_transfer_ends_politely_when_the_person_hangs_up() -> None:
@@ -197,7 +238,10 @@ def test_any_key_after_silence_resets_the_retries(phone: Phone) -> None:
     assert not phone.wait().ended
 
 
-@pytest.mark.parametrize(("node", "digit"), [("main", "8"), ("symptoms_causes", "3"), ("muscle_types", "4")])
+# Every key of the main menu does something; a smaller menu has free keys.
+@pytest.mark.parametrize(
+    ("node", "digit"), [("symptoms_causes", "3"), ("muscle_types", "4"), ("nerve_types", "3")]
+)
 def test_invalid_key_says_it_is_not_an_option_and_reprompts(
     signed: SignedClient, node: str, digit: str
 ) -> None:
@@ -217,7 +261,7 @@ def test_invalid_key_in_a_section(signed: SignedClient) -> None:
 
 def test_second_miss_in_a_row_adds_help(phone: Phone) -> None:
     answer(phone)
-    once = phone.press("8")
+    once = phone.say("xyzzy")
     assert PHRASES.help not in once.says
     twice = phone.say("blah blah")
     assert twice.says[0] == PHRASES.not_understood.format(heard="blah blah")

@@ -11,7 +11,7 @@ from flask import Flask
 
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
-from ivr.engine import EMERGENCY, LANGUAGE, MAX_SILENCES
+from ivr.engine import EMERGENCY, LANGUAGE, MAX_SILENCES, SPECIALIST
 from ivr.simulator import FlaskTransport, Phone, Turn
 from tests.conftest import AUTH_TOKEN, BASE_URL, OPERATOR, answer, make_app
 from tests.twiml_helpers import query
@@ -90,13 +90,16 @@ def crawl(app: Flask, lang_key: str) -> Crawl:
 
 @pytest.mark.parametrize("lang_key", ["1", "2"], ids=["english", "hindi"])
 def test_crawl_reaches_every_node_and_part_with_no_server_error(lang_key: str) -> None:
-    result = crawl(make_app(OPERATOR_NUMBER=OPERATOR), lang_key)
+    numbers = {"IVR_NEUROLOGIST_NUMBER": "+911100000001", "IVR_SURGICAL_REFERRALS_NUMBER": "+911100000002"}
+    result = crawl(make_app(OPERATOR_NUMBER=OPERATOR, DIRECTORY_ENV=numbers), lang_key)
     expected = {(m, "0") for m in TREE.menus} | {
         (s, str(i)) for s in TREE.sections for i in range(TREE.part_count(s))
     }
-    expected |= {(EMERGENCY, "0"), (LANGUAGE, "0")}
+    # The system nodes: emergency advice, the language menu, and a specialist's other ways (the
+    # simulated specialists do not answer, so every transfer comes back there).
+    expected |= {(EMERGENCY, "0"), (LANGUAGE, "0"), (SPECIALIST, "0")}
     assert set(result.seen) == expected
-    assert result.counts["nodes"] == len(TREE.nodes()) + 2
+    assert result.counts["nodes"] == len(TREE.nodes()) + 3
     assert result.counts["transfers"] == len(expected)  # 0 reaches a person from every state
     print(f"\ncrawl: {dict(result.counts)}")
 

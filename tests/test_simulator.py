@@ -111,7 +111,7 @@ def sim_app(audio_dir: Path, english_only: Path) -> Callable[..., Flask]:
 def call(app: Flask, *args: str, input: str | None = None, code: int = 0) -> Transcript:
     """Run `flask call ARGS` against the app; check the exit code and parse the transcript."""
     # A new caller each call (the line remembers numbers), unless the test names one.
-    caller = [] if "--from" in args else ["--from", f"+1555{secrets.randbelow(10**7):07d}"]
+    caller = [] if "--from" in args else ["--from", f"+1555{secrets.randbelow(10**10):010d}"]
     result = app.test_cli_runner().invoke(args=["call", *caller, *args], input=input)
     assert result.exit_code == code, result.output + repr(result.exception)
     return read(result.output)
@@ -160,6 +160,13 @@ def oracle(app: Flask, keys: list[str]) -> list[Turn]:
     for key in keys:
         turns.append(phone.wait() if key == "wait" else phone.press(key))
     return turns
+
+
+def helpdesk_name(app: Flask) -> str:
+    """What the line calls the help desk that 0 reaches from the main menu."""
+    directory = line_of(app).content.directory
+    assert directory is not None
+    return directory.specialties[directory.default].name["en"]
 
 
 def node_of(turn: Turn) -> str | None:
@@ -313,12 +320,12 @@ def test_a_transfer_follows_the_dial_outcome(sim_app: Callable[..., Flask], outc
     transcript = call(app, "--dial-outcome", outcome, "--keys", "0")
     step = transcript.steps[-1]
     assert step.dials == [(OPERATOR, outcome)]
-    assert step.says[0] == phrases.connecting
+    assert step.says[0] == phrases.connecting_to.format(name=helpdesk_name(app))
     if outcome == "completed":  # the person took the call; when they hang up, so does the line
         assert step.says[1:] == [phrases.goodbye] and step.hung_up
-    else:
-        assert step.says[1] == phrases.dial_failed and not step.hung_up
-        assert step.at == line_of(app).content.tree.root
+    else:  # nobody answered: other ways to get help, never silence
+        assert step.says[1:3] == [phrases.dial_failed, phrases.offer_callback] and not step.hung_up
+        assert step.at == "_specialist"
 
 
 def test_without_an_operator_zero_says_nobody_is_there(sim_app: Callable[..., Flask]) -> None:
@@ -346,7 +353,10 @@ def test_interactive_call_takes_typed_keys_words_silence_and_asks_the_dial_outco
     assert steps["wait (no input)"].says[0] == phrases.no_input
     assert steps['say "go back"'].at == line_of(app).content.tree.root
     assert steps["press 0"].dials == [(OPERATOR, "busy")]
-    assert steps["press 0"].says[:2] == [phrases.connecting, phrases.dial_failed]
+    assert steps["press 0"].says[:2] == [
+        phrases.connecting_to.format(name=helpdesk_name(app)),
+        phrases.dial_failed,
+    ]
     assert "? keys" in result.output  # "nonsense" was not sent, the help was shown
     assert "hang up" in steps
 
@@ -501,7 +511,7 @@ def test_the_dial_callback_is_asked_and_its_outcome_posted() -> None:
 def test_http_transport_fetches_files(server: Callable[..., Server]) -> None:
     remote = server()
     status, body = HttpTransport().get(remote.url + "/")
-    assert status == 200 and body.startswith(b"Neuromuscular")
+    assert status == 200 and b"<title>Neuromuscular disorders information</title>" in body
     assert HttpTransport().get(remote.url + "/audio/" + "0" * 64 + ".wav")[0] == 404
 
 

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 from ivr import engine
 from ivr.content import Content
-from ivr.content.models import PHRASE_FIELDS
+from ivr.content.models import Phrases, placeholders
 from ivr.engine import Line
 from ivr.lexicon import spoken_form
 
 PHRASES = "phrases"  # the source of system phrases, as opposed to a node id
+DIRECTORY = "directory"  # the source of sentences that name a specialist
 
 
 @dataclass(frozen=True)
@@ -19,12 +20,12 @@ class Sentence:
 
     text: str
     lang: str
-    source: str  # PHRASES, or the id of the node (menu, section or system node) that says it
+    source: str  # PHRASES, DIRECTORY, or the id of the node (menu, section or system node) that says it
 
 
 def fixed_phrase_names() -> list[str]:
     """The system phrases that take no placeholder, so are spoken exactly as written."""
-    return [name for name, (allowed, _) in PHRASE_FIELDS.items() if not allowed]
+    return [name for name in Phrases.model_fields if not placeholders(name)]
 
 
 def sentences(source: Line | Content) -> list[Sentence]:
@@ -38,6 +39,7 @@ def sentences(source: Line | Content) -> list[Sentence]:
         said = [(getattr(phrases, name), lang, PHRASES) for name in fixed_phrase_names()]
         for node in (*content.tree.nodes(), *engine.SYSTEM_NODES):
             said += [(text, own, node) for text, own in engine.fixed_sentences(line, node, lang)]
+        said += [(text, lang, DIRECTORY) for text in engine.specialty_sentences(line, lang)]
         for text, own, where in said:
             spoken = spoken_form(text, line.prompts(own).lexicon)
             found.setdefault((own, spoken), Sentence(spoken, own, where))

@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ivr import speech
+from ivr.content.directory import DirectoryFile
 from ivr.content.models import RESERVED_KEYS, Menu, Prompts, Section, SectionMeta, TreeFile
 from ivr.content.tree import Content, Tree
 
@@ -251,6 +252,41 @@ def load_content(root: Path, default_language: str = "en") -> Content:
         tree = load_tree(root / "knowledge", langs)
     except ContentError as exc:
         problems.extend(exc.problems)
+    directory = None
+    directory_path = root / "knowledge" / "specialists.yaml"
+    if directory_path.exists():
+        try:
+            data, node = _parse_yaml(directory_path, _read(directory_path))
+            directory = _validate(DirectoryFile, data, directory_path, node)
+            if tree is not None:
+                problems.extend(check_directory(directory, tree, langs, directory_path, node))
+        except ContentError as exc:
+            problems.extend(exc.problems)
     if problems or tree is None:
         raise ContentError(problems)
-    return Content(tree=tree, prompts=prompts, default_language=default_language)
+    return Content(tree=tree, prompts=prompts, default_language=default_language, directory=directory)
+
+
+def check_directory(
+    file: DirectoryFile, tree: Tree, langs: Sequence[str], where: Path, node: yaml.Node | None
+) -> list[str]:
+    """Cross-references: topics name real nodes and specialties, texts are in every language."""
+    problems = []
+
+    def at(*loc: int | str) -> str:
+        return f"{where}:{_line_of(node, loc)}"
+
+    if file.default not in file.specialties:
+        problems.append(f"{at('default')}: {file.default!r} is not a specialty")
+    for nid, specialty in file.topics.items():
+        if not tree.has(nid):
+            problems.append(f"{at('topics', nid)}: {nid!r} is not a menu or section")
+        if specialty not in file.specialties:
+            problems.append(f"{at('topics', nid)}: {specialty!r} is not a specialty")
+    for sid, entry in file.specialties.items():
+        for field, text in (("name", entry.name), ("hours_said", entry.hours_said)):
+            if text is not None and (missing := [lang for lang in langs if lang not in text]):
+                problems.append(f"{at('specialties', sid, field)}: missing language(s) {missing}")
+        if unknown := sorted(set(entry.languages) - set(langs)):
+            problems.append(f"{at('specialties', sid, 'languages')}: unknown language(s) {unknown}")
+    return problems

@@ -6,7 +6,15 @@ import string
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 NodeId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
@@ -18,51 +26,20 @@ RESERVED_KEYS: dict[str, str] = {
     "5": "emergency",
     "6": "help",
     "7": "rate",
+    "8": "text",
     "9": "repeat",
     "*": "back",
     "#": "main",
     "0": "operator",
 }
 
-# Placeholders each phrase may use; a phrase that needs one must contain it.
-_FIXED: tuple[set[str], set[str]] = (set(), set())
-PHRASE_FIELDS: dict[str, tuple[set[str], set[str]]] = {
-    # name: (allowed placeholders, required placeholders)
-    "welcome": _FIXED,
-    "welcome_back": _FIXED,
-    "disclaimer": _FIXED,
-    "keys_intro": _FIXED,
-    "help": _FIXED,
-    "help_line": ({"action", "key"}, {"action", "key"}),
-    "help_speech": _FIXED,
-    "option": ({"label", "key"}, {"label", "key"}),
-    "speech_hint": _FIXED,
-    "no_input": _FIXED,
-    "not_an_option": ({"heard"}, {"heard"}),
-    "not_understood": ({"heard"}, {"heard"}),
-    "part_controls": _FIXED,
-    "last_part": _FIXED,
-    "last_part_controls": _FIXED,
-    "reviewed": ({"month", "year"}, {"month", "year"}),
-    "no_more_parts": _FIXED,
-    "at_main_menu": _FIXED,
-    "final_warning": _FIXED,
-    "final_person": _FIXED,
-    "more_time": _FIXED,
-    "rate_slow": _FIXED,
-    "rate_normal": _FIXED,
-    "rate_fast": _FIXED,
-    "goodbye": _FIXED,
-    "connecting": _FIXED,
-    "operator_unavailable": _FIXED,
-    "dial_failed": _FIXED,
-    "state_lost": _FIXED,
-    "emergency_advice": ({"number"}, {"number"}),
-    "emergency_transfer": _FIXED,
-    "emergency_back": _FIXED,
-    "choose_language": ({"key"}, {"key"}),
-    "language_set": _FIXED,
-}
+
+class Placeholders(frozenset[str]):
+    """Field metadata: the {placeholders} a phrase must contain (and the only ones it may)."""
+
+    def __new__(cls, *names: str) -> Placeholders:
+        """Placeholders("label", "key")."""
+        return super().__new__(cls, names)
 
 
 class Strict(BaseModel):
@@ -79,17 +56,17 @@ class Phrases(Strict):
     disclaimer: NonEmpty
     keys_intro: NonEmpty
     help: NonEmpty
-    help_line: NonEmpty
+    help_line: Annotated[NonEmpty, Placeholders("action", "key")]
     help_speech: NonEmpty
-    option: NonEmpty
+    option: Annotated[NonEmpty, Placeholders("label", "key")]
     speech_hint: NonEmpty
     no_input: NonEmpty
-    not_an_option: NonEmpty
-    not_understood: NonEmpty
+    not_an_option: Annotated[NonEmpty, Placeholders("heard")]
+    not_understood: Annotated[NonEmpty, Placeholders("heard")]
     part_controls: NonEmpty
     last_part: NonEmpty
     last_part_controls: NonEmpty
-    reviewed: NonEmpty
+    reviewed: Annotated[NonEmpty, Placeholders("month", "year")]
     no_more_parts: NonEmpty
     at_main_menu: NonEmpty
     final_warning: NonEmpty
@@ -103,23 +80,51 @@ class Phrases(Strict):
     operator_unavailable: NonEmpty
     dial_failed: NonEmpty
     state_lost: NonEmpty
-    emergency_advice: NonEmpty
+    emergency_advice: Annotated[NonEmpty, Placeholders("number")]
     emergency_transfer: NonEmpty
     emergency_back: NonEmpty
-    choose_language: NonEmpty
+    choose_language: Annotated[NonEmpty, Placeholders("key")]
     language_set: NonEmpty
+    connecting_to: Annotated[NonEmpty, Placeholders("name")]
+    closed: Annotated[NonEmpty, Placeholders("name", "hours")]
+    closed_holiday: Annotated[NonEmpty, Placeholders("name", "hours")]
+    unavailable: Annotated[NonEmpty, Placeholders("name")]
+    language_note: Annotated[NonEmpty, Placeholders("name")]
+    offer_callback: NonEmpty
+    offer_record: NonEmpty
+    callback_saved: Annotated[NonEmpty, Placeholders("name", "digits")]
+    callback_failed: NonEmpty
+    no_number: NonEmpty
+    record_intro: NonEmpty
+    record_saved: Annotated[NonEmpty, Placeholders("name")]
+    record_empty: NonEmpty
+    record_failed: NonEmpty
+    queue_wait: NonEmpty
+    whisper: Annotated[NonEmpty, Placeholders("language", "rate", "topics")]
+    whisper_no_topics: NonEmpty
+    sms_sent: NonEmpty
+    sms_saved: NonEmpty
+    sms_failed: NonEmpty
+    sms_in_menu: NonEmpty
+    sms_footer: NonEmpty
+    busy: NonEmpty
 
     @field_validator("*")
     @classmethod
-    def _placeholders(cls, value: str, info: object) -> str:
-        name = getattr(info, "field_name", "")
-        allowed, required = PHRASE_FIELDS[name]
+    def _placeholders(cls, value: str, info: ValidationInfo) -> str:
+        wanted = placeholders(info.field_name or "")
         used = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
-        if unknown := used - allowed:
-            raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
-        if missing := required - used:
+        if unknown := used - wanted:
+            raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; allowed: {sorted(wanted)}")
+        if missing := wanted - used:
             raise ValueError(f"missing placeholder(s) {sorted(missing)}")
         return value
+
+
+def placeholders(phrase: str) -> frozenset[str]:
+    """The placeholders a phrase takes (empty for one spoken exactly as written)."""
+    found = [m for m in Phrases.model_fields[phrase].metadata if isinstance(m, Placeholders)]
+    return found[0] if found else frozenset()
 
 
 class SpeechWords(Strict):
@@ -136,6 +141,7 @@ class SpeechWords(Strict):
     emergency: list[NonEmpty] = Field(min_length=1)
     more_time: list[NonEmpty] = Field(min_length=1)
     language: list[NonEmpty] = Field(min_length=1)
+    text: list[NonEmpty] = Field(min_length=1)
 
 
 class HelpActions(Strict):
@@ -150,6 +156,7 @@ class HelpActions(Strict):
     rate: NonEmpty
     emergency: NonEmpty
     language: NonEmpty
+    text: NonEmpty
 
 
 class Prompts(Strict):
@@ -158,6 +165,8 @@ class Prompts(Strict):
     language: NonEmpty
     voice: NonEmpty | None = None
     name: list[NonEmpty] = Field(min_length=1)  # what callers call this language, for speech
+    display_name: NonEmpty  # the language's name as staff hear it in a whisper ("Hindi")
+    rate_names: dict[Literal["normal", "slow", "fast"], NonEmpty]
     phrases: Phrases
     actions: HelpActions
     key_names: dict[Annotated[str, StringConstraints(pattern=r"^[*#]$")], NonEmpty]

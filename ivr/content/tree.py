@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ivr.content.models import Menu, Option, Prompts, Section
+
+if TYPE_CHECKING:
+    from ivr.content.directory import DirectoryFile
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class Content:
     tree: Tree
     prompts: dict[str, Prompts]
     default_language: str
+    directory: DirectoryFile | None = None
 
     @property
     def languages(self) -> list[str]:

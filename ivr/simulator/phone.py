@@ -13,7 +13,14 @@ from urllib.parse import urlencode, urljoin
 
 from twilio.request_validator import RequestValidator
 
-MAX_HOPS = 20  # redirects followed without caller input before the phone calls it a loop
+MAX_HOPS = 20
+# What Twilio posts to an <Enqueue action> for each simulated outcome of the transfer.
+QUEUE_RESULTS = {
+    "completed": "bridged",
+    "busy": "queue-full",
+    "no-answer": "leave",
+    "failed": "system-error",
+}  # redirects followed without caller input before the phone calls it a loop
 DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed")
 
 
@@ -131,7 +138,7 @@ class Phone:
         self.call_sid = "CA" + secrets.token_hex(16)
         self.account_sid = "AC" + secrets.token_hex(16)
         # A new caller each time unless told: the line remembers callers by their number.
-        self.caller = caller or f"+1555{secrets.randbelow(10**7):07d}"
+        self.caller = caller or f"+1555{secrets.randbelow(10**10):010d}"
         self.line_number = line_number
         self.voice_path = voice_path
         self.dial_outcome = dial_outcome
@@ -211,6 +218,23 @@ class Phone:
                     if verb.get("action"):
                         next_request = (verb.get("action", ""), self._dial_params(outcome))
                         break
+                elif verb.tag == "Enqueue":
+                    outcome = (
+                        self.on_dial(f"queue:{(verb.text or '').strip()}", turn)
+                        if self.on_dial
+                        else self.dial_outcome
+                    )
+                    turn.dialed.append(f"queue:{(verb.text or '').strip()}")
+                    turn.dial_outcomes.append(outcome)
+                    if verb.get("action"):
+                        next_request = (verb.get("action", ""), {"QueueResult": QUEUE_RESULTS[outcome]})
+                        break
+                elif verb.tag == "Record":
+                    # Waits for the caller's voice, like a Gather waits for keys.
+                    self.gather, self._rest = verb, verbs[i + 1 :]
+                    self.gather_url = self._doc_url
+                    turn.gather = verb
+                    return turn
                 elif verb.tag in ("Hangup", "Reject"):
                     break
                 else:
@@ -262,9 +286,27 @@ class Phone:
             return turn
         return self._run(turn, list(root))
 
+    def record(self, seconds: int, url: str = "") -> Turn:
+        """Speak for `seconds` at a <Record>, then press its finish key: Twilio posts the recording."""
+        verb = self._waiting()
+        if verb.tag != "Record":
+            raise RuntimeError("the line is not recording")
+        url = (
+            url
+            or f"https://api.twilio.com/2010-04-01/Accounts/{self.account_sid}/Recordings/RE{secrets.token_hex(16)}"
+        )
+        params = {
+            "RecordingUrl": url,
+            "RecordingDuration": str(seconds),
+            "Digits": verb.get("finishOnKey", "#"),
+        }
+        return self._answer(params)
+
     def press(self, digits: str) -> Turn:
         """Press keys while a Gather waits, with Twilio's numDigits and finishOnKey rules."""
         gather = self._waiting()
+        if gather.tag == "Record":
+            return self.wait()  # keys with no recording: Twilio records nothing and goes on
         if "dtmf" not in _inputs(gather):
             return self.wait()  # a speech-only Gather does not hear keys
         finish = gather.get("finishOnKey", "#")  # Twilio's default finish key is #

@@ -5,16 +5,30 @@ from __future__ import annotations
 from flask import current_app
 
 from ivr.store.db import DatabaseUrlError, default_url, make_engine, normalise_url
-from ivr.store.store import CallbackRow, CallRow, EventRow, Prefs, RecordingRow, SmsRow, Store
+from ivr.store.store import (
+    CallbackRow,
+    CallRow,
+    Counts,
+    EventRow,
+    Listening,
+    Prefs,
+    RecordingRow,
+    SmsRow,
+    StaffRow,
+    Store,
+)
 
 __all__ = [
     "CallRow",
     "CallbackRow",
+    "Counts",
     "DatabaseUrlError",
     "EventRow",
+    "Listening",
     "Prefs",
     "RecordingRow",
     "SmsRow",
+    "StaffRow",
     "Store",
     "current_store",
     "default_url",

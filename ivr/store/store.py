@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, distinct, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from ivr.store import migrate as migrations
 from ivr.store.db import BEGIN_OPTION, is_sqlite, make_engine, normalise_url, safe_url
-from ivr.store.models import Base, Call, Callback, Caller, JourneyEvent, Recording, SmsOutbox
+from ivr.store.models import (
+    Base,
+    Call,
+    Callback,
+    Caller,
+    JourneyEvent,
+    Recording,
+    SmsOutbox,
+    StaffUser,
+)
 
 T = TypeVar("T")
 log = logging.getLogger("ivr.store")
@@ -29,6 +41,11 @@ _PSEUDONYM = re.compile(r"[0-9a-f]{64}|caller-[0-9a-f]{12}")
 _PHONE_LIKE = re.compile(r"\+?\d(?:[\s().-]?\d){6,}")
 # After a failed connection, calls skip the database this long instead of each waiting to fail.
 RETRY_AFTER_S = 5.0
+# Batched journey events (Store.batch_events): written this often, or sooner when this many wait.
+EVENT_BATCH_S = 0.05
+EVENT_BATCH_MAX = 500
+# A call with no end recorded counts as live this long: Twilio ends every call after 4 hours.
+LIVE_WINDOW = timedelta(hours=4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +123,35 @@ class SmsRow:
     sent_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class StaffRow:
+    """A staff user, with the password's hash."""
+
+    id: int
+    username: str
+    password_hash: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """What is waiting for staff; available is False when the database could not be read."""
+
+    live_calls: int
+    open_callbacks: int
+    unreviewed_recordings: int
+    available: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Listening:
+    """Distinct calls seen at each node and at each (node, part); available as in Counts."""
+
+    calls_at_node: dict[str, int]
+    calls_at_part: dict[tuple[str, int], int]
+    available: bool = True
+
+
 class Store:
     """Reads and writes for the line; every method returns a safe default if the database fails."""
 
@@ -122,6 +168,14 @@ class Store:
         self._schema_ready = migrate is None
         self._schema_lock = threading.Lock()
         self._down_until = 0.0
+        # Journey events written in batches (batch_events); None: each one at once.
+        self._batch_interval: float | None = None
+        self._batch_max = EVENT_BATCH_MAX
+        self._pending: list[dict[str, Any] | _Deferred] = []
+        self._pending_lock = threading.Lock()
+        self._flush_lock = threading.Lock()  # batches are written one at a time, in order
+        self._wake = threading.Event()
+        self._flusher_pid = 0
 
     @classmethod
     def from_url(cls, url: str, *, migrate: bool = True, retry_after: float = RETRY_AFTER_S) -> Store:
@@ -157,6 +211,19 @@ class Store:
         """Close pooled connections."""
         self.engine.dispose()
 
+    def ping(self) -> str | None:
+        """Ask the database for SELECT 1: None when it answers, else why not (for /healthz)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except SQLAlchemyError as exc:
+            if _is_outage(exc):
+                self._down_until = time.monotonic() + self.retry_after
+            return _describe(exc)
+        # It answers: calls need not wait out the rest of a remembered outage.
+        self._down_until = 0.0
+        return None
+
     # Preferences and calls: used during a call.
 
     def get_prefs(self, caller_hash: str) -> Prefs | None:
@@ -169,7 +236,7 @@ class Store:
             row = conn.execute(select(Caller.language, Caller.rate).where(Caller.caller_hash == key)).first()
             return Prefs(row.language, row.rate) if row else None
 
-        return self._read("get_prefs", {"caller": _ref(key)}, work, None)
+        return self._read("get_prefs", {"caller": _ref(key)}, work, None, events=False)
 
     def save_prefs(self, caller_hash: str, *, language: str | None = None, rate: str | None = None) -> bool:
         """Remember the caller's choices; a None argument leaves that choice as it was."""
@@ -183,23 +250,25 @@ class Store:
         }
         changed = {name: value for name, value in values.items() if value is not None}
 
+        now = _now()
+
         def work(conn: Connection) -> bool:
-            now = _now()
             stmt = _insert(conn, Caller).values(caller_hash=key, first_seen=now, last_seen=now, **changed)
             conn.execute(
                 stmt.on_conflict_do_update(index_elements=["caller_hash"], set_={**changed, "last_seen": now})
             )
             return True
 
-        return self._write("save_prefs", fields, work, False)
+        return self._write_soon("save_prefs", fields, work)
 
     def call_started(self, call_sid: str, caller_hash: str | None, language: str | None) -> bool:
         """Record a new call (a repeated webhook for the same call is harmless)."""
         key = _pseudonym(caller_hash) if caller_hash else None
         fields = {"call_sid": call_sid, "caller": _ref(key), "language": language}
 
+        now = _now()
+
         def work(conn: Connection) -> bool:
-            now = _now()
             conn.execute(
                 _insert(conn, Call)
                 .values(
@@ -219,29 +288,106 @@ class Store:
                 )
             return True
 
-        return self._write("call_started", fields, work, False)
+        return self._write_soon("call_started", fields, work)
 
     def record_event(
         self, call_sid: str, event: str, node: str, part: int, detail: str | None = None
     ) -> bool:
-        """Append one step of the caller's journey; digits that could be a phone number are masked."""
+        """Append one step of the caller's journey; digits that could be a phone number are masked.
+
+        With batch_events on, the event is queued (True) and written with others shortly after.
+        """
         detail = _fit(JourneyEvent.detail, _mask(detail) if detail else None)
+        row = {
+            "call_sid": _fit(JourneyEvent.call_sid, call_sid),
+            "at": _now(),
+            "event": _fit(JourneyEvent.event, event),
+            "node": _fit(JourneyEvent.node, node),
+            "part": part,
+            "detail": detail,
+        }
+        if self._batch_interval is not None:
+            self._queue(row)
+            return True
         fields = {"call_sid": call_sid, "event": event, "node": node, "part": part, "detail": detail}
 
         def work(conn: Connection) -> bool:
-            conn.execute(
-                _insert(conn, JourneyEvent).values(
-                    call_sid=_fit(JourneyEvent.call_sid, call_sid),
-                    at=_now(),
-                    event=_fit(JourneyEvent.event, event),
-                    node=_fit(JourneyEvent.node, node),
-                    part=part,
-                    detail=detail,
-                )
-            )
+            conn.execute(_insert(conn, JourneyEvent).values(**row))
             return True
 
         return self._write("record_event", fields, work, False)
+
+    # Batched writes: during a call, a webhook only queues its journey event, the call's start and
+    # the caller's choices; a thread writes them every interval, in one transaction. The webhook then
+    # never waits for the database's write lock (which SQLite shares between all the workers).
+
+    def batch_events(self, interval: float = EVENT_BATCH_S, max_pending: int = EVENT_BATCH_MAX) -> None:
+        """From now on, record_event, call_started and save_prefs queue, and are written every interval.
+
+        What is queued is written by flush(): by the thread, before any read of journey events from
+        this store, and at exit. A process killed outright loses at most one interval's writes.
+        """
+        self._batch_interval = interval
+        self._batch_max = max_pending
+        atexit.register(self.flush)
+
+    def _write_soon(
+        self, what: str, fields: Mapping[str, object], work: Callable[[Connection], bool]
+    ) -> bool:
+        if self._batch_interval is None:
+            return self._write(what, fields, work, False)
+        self._queue(_Deferred(what, dict(fields), work))
+        return True
+
+    def _queue(self, item: dict[str, Any] | _Deferred) -> None:
+        with self._pending_lock:
+            self._pending.append(item)
+            full = len(self._pending) >= self._batch_max
+            if self._flusher_pid != os.getpid():  # the first in this process (a forked worker)
+                self._flusher_pid = os.getpid()
+                threading.Thread(target=self._flush_loop, name="store-batches", daemon=True).start()
+        if full:
+            self._wake.set()
+
+    def _flush_loop(self) -> None:
+        while True:
+            self._wake.wait(self._batch_interval)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> bool:
+        """Write what is queued now; False (logged as lost writes) if the database failed."""
+        with self._flush_lock:
+            with self._pending_lock:
+                queued, self._pending = self._pending, []
+            if not queued:
+                return True
+            events = [item for item in queued if isinstance(item, dict)]
+            deferred = [item for item in queued if isinstance(item, _Deferred)]
+            fields = {
+                "events": len(events),
+                "calls": len({row["call_sid"] for row in events}),
+                "other": " ".join(item.what for item in deferred) or "-",
+            }
+
+            def work(conn: Connection) -> bool:
+                for item in deferred:  # in the order they came: a call's start before its choices
+                    item.work(conn)
+                if events:
+                    conn.execute(_insert(conn, JourneyEvent), events)
+                return True
+
+            if self._guarded("write_batch", fields, work, False, write=True, report=False):
+                return True
+            if time.monotonic() < self._down_until:
+                self._report("write_batch", fields, "database unavailable", write=True)
+                return False
+            # One statement failed: write the rest one by one, so that only that one is lost.
+            for item in deferred:
+                self._write(item.what, item.fields, item.work, False)
+            for row in events:
+                self._write("record_event", row, partial(_insert_event, row=row), False)
+            return False
 
     def call_ended(self, call_sid: str, status: str, duration_seconds: int | None) -> bool:
         """Record how a call ended (the call row is made if its start was lost)."""
@@ -431,6 +577,207 @@ class Store:
 
         return self._write(what, {"sms_id": sms_id, "status": values["status"]}, work, False)
 
+    # The staff dashboard: who may log in, and what they see.
+
+    def add_staff_user(self, username: str, password_hash: str) -> bool:
+        """Add a staff user (a password hash, never the password); False if the name is taken."""
+        fields = {"username": username}
+
+        def work(conn: Connection) -> bool:
+            stmt = (
+                _insert(conn, StaffUser)
+                .values(username=username, password_hash=password_hash, created_at=_now())
+                .on_conflict_do_nothing(index_elements=["username"])
+                .returning(StaffUser.id)
+            )
+            # rowcount is -1 here on PostgreSQL (the insert returns its id): ask for the row instead.
+            return conn.execute(stmt).first() is not None
+
+        return self._write("add_staff_user", fields, work, False)
+
+    def set_staff_password(self, username: str, password_hash: str) -> bool:
+        """Replace a staff user's password hash; False if there is no such user."""
+
+        def work(conn: Connection) -> bool:
+            stmt = update(StaffUser).where(StaffUser.username == username).values(password_hash=password_hash)
+            return conn.execute(stmt).rowcount == 1
+
+        return self._write("set_staff_password", {"username": username}, work, False)
+
+    def staff_user(self, username: str) -> StaffRow | None:
+        """A staff user by name, or None."""
+
+        def work(conn: Connection) -> StaffRow | None:
+            row = conn.execute(select(*_columns(StaffUser)).where(StaffUser.username == username)).first()
+            return StaffRow(**row._mapping) if row else None
+
+        return self._read("staff_user", {"username": username}, work, None)
+
+    def staff_usernames(self) -> list[str]:
+        """Every staff user's name, in order."""
+
+        def work(conn: Connection) -> list[str]:
+            return list(conn.scalars(select(StaffUser.username).order_by(StaffUser.username)))
+
+        return self._read("staff_usernames", {}, work, [])
+
+    def live_calls(self, window: timedelta = LIVE_WINDOW, limit: int = 100) -> list[CallRow]:
+        """Calls that have not ended and started within the window, newest first."""
+
+        def work(conn: Connection) -> list[CallRow]:
+            stmt = (
+                select(*_columns(Call))
+                .where(Call.ended_at.is_(None), Call.started_at >= _now() - window)
+                .order_by(Call.started_at.desc(), Call.call_sid)
+                .limit(limit)
+            )
+            return [CallRow(**row._mapping) for row in conn.execute(stmt)]
+
+        return self._read("live_calls", {}, work, [])
+
+    def oldest_waiting(self, event: str, window: timedelta = LIVE_WINDOW) -> str | None:
+        """The call that has waited longest with `event` as its latest journey event (e.g. in a queue)."""
+
+        def work(conn: Connection) -> str | None:
+            latest = (
+                select(JourneyEvent.call_sid, func.max(JourneyEvent.id).label("last"))
+                .where(JourneyEvent.at >= _now() - window)
+                .group_by(JourneyEvent.call_sid)
+                .subquery()
+            )
+            stmt = (
+                select(JourneyEvent.call_sid)
+                .join(latest, JourneyEvent.id == latest.c.last)
+                .where(JourneyEvent.event == event)
+                .order_by(JourneyEvent.id)
+                .limit(1)
+            )
+            return conn.execute(stmt).scalar_one_or_none()
+
+        return self._read("oldest_waiting", {"event": event}, work, None)
+
+    def ended_calls(self, limit: int = 50) -> list[CallRow]:
+        """The most recent calls that have ended, newest first."""
+
+        def work(conn: Connection) -> list[CallRow]:
+            stmt = (
+                select(*_columns(Call))
+                .where(Call.ended_at.is_not(None))
+                .order_by(Call.started_at.desc(), Call.call_sid)
+                .limit(limit)
+            )
+            return [CallRow(**row._mapping) for row in conn.execute(stmt)]
+
+        return self._read("ended_calls", {}, work, [])
+
+    def events_for_calls(self, call_sids: Sequence[str]) -> dict[str, list[EventRow]]:
+        """The journeys of several calls at once, each in the order it happened."""
+        wanted = list(dict.fromkeys(call_sids))
+        if not wanted:
+            return {}
+
+        def work(conn: Connection) -> dict[str, list[EventRow]]:
+            cols = (
+                JourneyEvent.call_sid,
+                JourneyEvent.at,
+                JourneyEvent.event,
+                JourneyEvent.node,
+                JourneyEvent.part,
+                JourneyEvent.detail,
+            )
+            found: dict[str, list[EventRow]] = {sid: [] for sid in wanted}
+            stmt = select(*cols).where(JourneyEvent.call_sid.in_(wanted)).order_by(JourneyEvent.id)
+            for row in conn.execute(stmt):
+                found[row.call_sid].append(EventRow(row.at, row.event, row.node, row.part, row.detail))
+            return found
+
+        return self._read("events_for_calls", {"calls": len(wanted)}, work, {})
+
+    def callbacks(self, *, open_only: bool = True, limit: int = 100) -> list[CallbackRow]:
+        """Callback requests, oldest first (open ones only, or every one)."""
+
+        def work(conn: Connection) -> list[CallbackRow]:
+            stmt = select(*_columns(Callback)).order_by(Callback.id).limit(limit)
+            if open_only:
+                stmt = stmt.where(Callback.done_at.is_(None))
+            return [CallbackRow(**row._mapping) for row in conn.execute(stmt)]
+
+        return self._read("callbacks", {}, work, [])
+
+    def recording_reviewed(self, recording_id: int) -> bool:
+        """Mark a recorded message reviewed; False if it already was or does not exist."""
+
+        def work(conn: Connection) -> bool:
+            stmt = (
+                update(Recording)
+                .where(Recording.id == recording_id, Recording.reviewed_at.is_(None))
+                .values(reviewed_at=_now())
+            )
+            return conn.execute(stmt).rowcount == 1
+
+        return self._write("recording_reviewed", {"recording_id": recording_id}, work, False)
+
+    def counts(self, window: timedelta = LIVE_WINDOW) -> Counts:
+        """How much is waiting for staff: live calls, open callbacks, unreviewed recordings."""
+
+        def work(conn: Connection) -> Counts:
+            def count(stmt: Any) -> int:
+                return int(conn.scalar(stmt) or 0)
+
+            return Counts(
+                live_calls=count(
+                    select(func.count())
+                    .select_from(Call)
+                    .where(Call.ended_at.is_(None), Call.started_at >= _now() - window)
+                ),
+                open_callbacks=count(
+                    select(func.count()).select_from(Callback).where(Callback.done_at.is_(None))
+                ),
+                unreviewed_recordings=count(
+                    select(func.count()).select_from(Recording).where(Recording.reviewed_at.is_(None))
+                ),
+            )
+
+        return self._read("counts", {}, work, Counts(0, 0, 0, available=False))
+
+    def listening(self) -> Listening:
+        """How many calls were at each node, and at each part of it (for listening counts)."""
+
+        def work(conn: Connection) -> Listening:
+            calls = func.count(distinct(JourneyEvent.call_sid))
+            by_node = conn.execute(select(JourneyEvent.node, calls).group_by(JourneyEvent.node))
+            by_part = conn.execute(
+                select(JourneyEvent.node, JourneyEvent.part, calls).group_by(
+                    JourneyEvent.node, JourneyEvent.part
+                )
+            )
+            return Listening(
+                calls_at_node={node: int(n) for node, n in by_node},
+                calls_at_part={(node, int(part)): int(n) for node, part, n in by_part},
+            )
+
+        return self._read("listening", {}, work, Listening({}, {}, available=False))
+
+    def drop_offs(self) -> dict[str, int]:
+        """For calls that have ended: how many ended at each node (where their last event was)."""
+
+        def work(conn: Connection) -> dict[str, int]:
+            last = (
+                select(func.max(JourneyEvent.id).label("id"))
+                .group_by(JourneyEvent.call_sid)
+                .subquery("last_event")
+            )
+            stmt = (
+                select(JourneyEvent.node, func.count())
+                .join(last, JourneyEvent.id == last.c.id)
+                .join(Call, Call.call_sid == JourneyEvent.call_sid)
+                .where(Call.ended_at.is_not(None))
+                .group_by(JourneyEvent.node)
+            )
+            return {node: int(n) for node, n in conn.execute(stmt)}
+
+        return self._read("drop_offs", {}, work, {})
+
     # The safety net.
 
     def _write(
@@ -439,8 +786,16 @@ class Store:
         return self._guarded(what, fields, work, default, write=True)
 
     def _read(
-        self, what: str, fields: Mapping[str, object], work: Callable[[Connection], T], default: T
+        self,
+        what: str,
+        fields: Mapping[str, object],
+        work: Callable[[Connection], T],
+        default: T,
+        *,
+        events: bool = True,
     ) -> T:
+        if events and self._pending:  # what this process recorded is read back, queued events included
+            self.flush()
         return self._guarded(what, fields, work, default, write=False)
 
     def _guarded(
@@ -451,10 +806,12 @@ class Store:
         default: T,
         *,
         write: bool,
+        report: bool = True,
     ) -> T:
         wait = self._down_until - time.monotonic()
         if wait > 0:
-            self._report(what, fields, f"database unavailable, next try in {wait:.1f} s", write=write)
+            if report:
+                self._report(what, fields, f"database unavailable, next try in {wait:.1f} s", write=write)
             return default
         try:
             self._ensure_schema()
@@ -466,7 +823,8 @@ class Store:
         except SQLAlchemyError as exc:
             if _is_outage(exc):
                 self._down_until = time.monotonic() + self.retry_after
-            self._report(what, fields, _describe(exc), write=write)
+            if report:
+                self._report(what, fields, _describe(exc), write=write)
         except Exception:
             # Not the database's fault, but still no reason to drop the caller.
             log.exception("store %s failed %s", what, _fields(fields))
@@ -489,6 +847,20 @@ class Store:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Deferred:
+    """A write queued by a batching store: its name and log fields, and the work itself."""
+
+    what: str
+    fields: dict[str, object]
+    work: Callable[[Connection], bool]
+
+
+def _insert_event(conn: Connection, row: dict[str, Any]) -> bool:
+    conn.execute(_insert(conn, JourneyEvent).values(**row))
+    return True
 
 
 def _pseudonym(value: str | None) -> str | None:
@@ -518,8 +890,15 @@ def _fields(fields: Mapping[str, object]) -> str:
 
 def _fit(column: Any, value: str | None) -> str | None:
     """Cut a string to its column's length: a long value must not lose the whole row."""
-    length = getattr(column.type, "length", None)
+    # column.type costs microseconds on a mapped attribute (it goes through the comparator): keep it.
+    key = id(column)
+    if key not in _LENGTHS:
+        _LENGTHS[key] = getattr(column.type, "length", None)
+    length = _LENGTHS[key]
     return value[:length] if value is not None and length else value
+
+
+_LENGTHS: dict[int, int | None] = {}  # id of a mapped attribute (they live as long as the models): length
 
 
 def _columns(model: type[Base]) -> list[Any]:

@@ -1,0 +1,143 @@
+"""The specialist directory: who a caller can be put through to, in which languages, and when."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from ivr.content.models import Lang, NodeId, NonEmpty, Strict, Text
+from ivr.content.tree import Tree
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+_DAYS = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun)(?:-(mon|tue|wed|thu|fri|sat|sun))?$")
+QueueName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+
+
+class Specialty(Strict):
+    """One place to send callers: a number to dial or a Twilio queue, its languages and hours."""
+
+    name: Text
+    dial: NonEmpty | None = None  # E.164, or env:NAME to read it from the environment
+    queue: QueueName | None = None
+    languages: list[Lang] = Field(min_length=1)
+    hours: dict[str, str] | None = None  # {"mon-fri": "09:00-17:00"}; none means always open
+    hours_said: Text | None = None
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> Specialty:
+        if (self.dial is None) == (self.queue is None):
+            raise ValueError("give exactly one of dial or queue")
+        if self.hours is not None and self.hours_said is None:
+            raise ValueError("hours_said is needed to tell callers the hours")
+        return self
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, hours: dict[str, str] | None) -> dict[str, str] | None:
+        for days, span in (hours or {}).items():
+            if not _DAYS.match(days):
+                raise ValueError(f"{days!r}: days are mon..sun or a range like mon-fri")
+            match = _SPAN.match(span)
+            if not match or match.group(1, 2) >= match.group(3, 4):
+                raise ValueError(f"{span!r}: hours are HH:MM-HH:MM, opening before closing")
+        return hours
+
+
+class DirectoryFile(Strict):
+    """The contents of knowledge/specialists.yaml."""
+
+    timezone: NonEmpty
+    holidays: list[date] = Field(default_factory=list)
+    default: NodeId
+    specialties: dict[NodeId, Specialty] = Field(min_length=1)
+    topics: dict[NodeId, NodeId] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {name!r}") from exc
+        return name
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one specialty is reached right now: a number or a queue (None: not configured)."""
+
+    specialty: str
+    number: str | None
+    queue: str | None
+
+    @property
+    def reachable(self) -> bool:
+        """True when there is a number or a queue to send the caller to."""
+        return bool(self.number or self.queue)
+
+
+@dataclass(frozen=True)
+class Directory:
+    """The validated directory, with numbers resolved from the environment."""
+
+    file: DirectoryFile
+    numbers: Mapping[str, str | None]
+
+    def specialty_for(self, tree: Tree, node: str) -> str:
+        """The specialty for a node: its own or its nearest menu's entry in topics, else the default."""
+        while True:
+            if node in self.file.topics:
+                return self.file.topics[node]
+            if node not in tree.parent:
+                return self.file.default
+            node = tree.parent[node]
+
+    def route(self, specialty: str) -> Route:
+        """How to reach a specialty."""
+        return Route(specialty, self.numbers.get(specialty), self.file.specialties[specialty].queue)
+
+    def is_open(self, specialty: str, now: datetime) -> bool:
+        """Whether a specialty takes calls at `now` (any time zone; compared in the directory's)."""
+        hours = self.file.specialties[specialty].hours
+        if hours is None:
+            return True
+        local = now.astimezone(ZoneInfo(self.file.timezone))
+        if local.date() in self.file.holidays:
+            return False
+        today = DAYS[local.weekday()]
+        for days, span in hours.items():
+            first, _, last = days.partition("-")
+            in_days = DAYS.index(first) <= DAYS.index(today) <= DAYS.index(last or first)
+            opens, closes = (_clock(t) for t in span.split("-"))
+            if in_days and opens <= local.time() < closes:
+                return True
+        return False
+
+    def is_holiday(self, now: datetime) -> bool:
+        """Whether `now` falls on one of the directory's holidays."""
+        return now.astimezone(ZoneInfo(self.file.timezone)).date() in self.file.holidays
+
+
+def _clock(hhmm: str) -> time:
+    hours, minutes = (int(x) for x in hhmm.split(":"))
+    return time.max if hours == 24 else time(hours, minutes)
+
+
+def resolve_numbers(file: DirectoryFile, environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
+    """Each dialled specialty's number: written in the file, or read from env:NAME (None if unset)."""
+    env = os.environ if environ is None else environ
+    numbers: dict[str, str | None] = {}
+    for sid, specialty in file.specialties.items():
+        dial = specialty.dial
+        if dial and dial.startswith("env:"):
+            dial = env.get(dial[4:]) or None
+        numbers[sid] = dial
+    return numbers

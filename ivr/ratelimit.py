@@ -1,0 +1,271 @@
+"""Rate limits on the webhooks: token buckets per client IP and per caller, in-process or in Redis.
+
+Two checks, each a token bucket (a burst, refilled at a steady rate):
+- per client IP, before the signature check, so that a flood of forged requests is shed cheaply;
+- per caller (the salted hash of From; per call when the number is withheld), after the signature
+  check, so that nobody can use up a real caller's allowance with forged requests.
+A refused caller hears that the line is busy (HTTP 200 TwiML: Twilio would play an application
+error for anything else), then the call ends. With REDIS_URL the buckets live in Redis and hold
+across gunicorn workers; if Redis fails, each worker keeps its own buckets until it is back.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from flask import Flask, Response, current_app, request
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr.privacy import caller_hash, caller_ref
+
+log = logging.getLogger("ivr.ratelimit")
+
+# Twilio's own callbacks, not caller actions: never refused (a lost status callback is lost data).
+EXEMPT_ENDPOINTS = frozenset({"voice.status"})
+BUSY = "Sorry, the line is busy right now. Please try again in a few minutes. Goodbye."
+REDIS_PREFIX = "ivr:rl:"
+REDIS_TIMEOUT_S = 0.25
+REDIS_RETRY_AFTER_S = 5.0
+MAX_LOCAL_KEYS = 50_000
+_NUMBER = re.compile(r"\+?[0-9]{6,15}")
+# What Twilio sends as From for anonymous, restricted, unknown, unavailable and blocked callers.
+_WITHHELD = frozenset({"+266696687", "+7378742833", "+86282452253", "+8656696", "+2562533"})
+
+# KEYS: the buckets; ARGV: rate (tokens/s) and burst of each. Refill all, take one token from each
+# when every bucket has one; return 0, or the 1-based index of the first bucket that was empty.
+_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local levels = {}
+local refused = 0
+for i = 1, #KEYS do
+  local rate, burst = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local v = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
+  local level, ts = tonumber(v[1]), tonumber(v[2])
+  if level == nil or ts == nil then
+    level = burst
+  else
+    level = math.min(burst, level + math.max(0, now - ts) * rate)
+  end
+  levels[i] = level
+  if refused == 0 and level < 1 then refused = i end
+end
+for i = 1, #KEYS do
+  local rate, burst = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local level = levels[i]
+  if refused == 0 then level = level - 1 end
+  redis.call('HSET', KEYS[i], 'tokens', tostring(level), 'ts', tostring(now))
+  redis.call('PEXPIRE', KEYS[i], math.ceil((burst - level) / rate * 1000) + 1000)
+end
+return refused
+"""
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A token bucket: up to `burst` requests at once, refilled at `per_minute`."""
+
+    burst: int
+    per_minute: float
+
+    @property
+    def per_second(self) -> float:
+        """Refill rate in tokens per second."""
+        return self.per_minute / 60.0
+
+
+class Buckets(Protocol):
+    """Where the buckets are kept."""
+
+    def take(self, buckets: Sequence[tuple[str, Limit]]) -> int:
+        """Take a token from every bucket if each has one: -1; else the index of the first empty one."""
+
+
+class LocalBuckets:
+    """Buckets in this process (one gunicorn worker's share of the traffic)."""
+
+    def __init__(self, max_keys: int = MAX_LOCAL_KEYS) -> None:
+        self.max_keys = max_keys
+        self._levels: dict[str, tuple[float, float]] = {}  # key -> (tokens, when)
+        self._lock = threading.Lock()
+
+    def take(self, buckets: Sequence[tuple[str, Limit]]) -> int:
+        """Take a token from every bucket if each has one: -1; else the index of the first empty one."""
+        now = time.monotonic()
+        with self._lock:
+            levels = [self._level(key, limit, now) for key, limit in buckets]
+            refused = next((i for i, level in enumerate(levels) if level < 1), -1)
+            for (key, _limit), level in zip(buckets, levels, strict=True):
+                self._levels[key] = (level - 1 if refused < 0 else level, now)
+            if len(self._levels) > self.max_keys:
+                self._prune(now, {key: limit for key, limit in buckets})
+        return refused
+
+    def _level(self, key: str, limit: Limit, now: float) -> float:
+        tokens, when = self._levels.get(key, (float(limit.burst), now))
+        return min(float(limit.burst), tokens + (now - when) * limit.per_second)
+
+    def _prune(self, now: float, limits: Mapping[str, Limit]) -> None:
+        # Oldest first: the buckets untouched longest are the fullest, and cost nothing to forget.
+        by_age = sorted(self._levels.items(), key=lambda item: item[1][1])
+        for key, _ in by_age[: len(by_age) // 2]:
+            if key not in limits:
+                del self._levels[key]
+
+
+class RedisBuckets:
+    """Buckets in Redis, shared by every worker; this process's own buckets while Redis is away."""
+
+    def __init__(self, url: str, *, retry_after: float = REDIS_RETRY_AFTER_S) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+        )
+        self.script = self.client.register_script(_LUA)
+        self.retry_after = retry_after
+        self.fallback = LocalBuckets()
+        self._down_until = 0.0
+
+    def take(self, buckets: Sequence[tuple[str, Limit]]) -> int:
+        """Take a token from every bucket if each has one: -1; else the index of the first empty one."""
+        import redis
+
+        if time.monotonic() < self._down_until:
+            return self.fallback.take(buckets)
+        args: list[float] = []
+        for _key, limit in buckets:
+            args += [limit.per_second, limit.burst]
+        try:
+            refused = int(self.script(keys=[REDIS_PREFIX + key for key, _ in buckets], args=args))
+        except redis.RedisError as exc:
+            self._down_until = time.monotonic() + self.retry_after
+            log.error(
+                "rate limits: Redis unavailable (%s: %s); this worker counts on its own for %.0f s",
+                type(exc).__name__,
+                exc,
+                self.retry_after,
+            )
+            return self.fallback.take(buckets)
+        return refused - 1
+
+
+@dataclass
+class RateLimits:
+    """The line's limits and where their buckets are kept."""
+
+    caller: Limit
+    ip: Limit
+    buckets: Buckets
+    proxy_hops: int = 0
+    busy: dict[str, str] = field(default_factory=dict)  # rendered busy replies, by language
+
+    def client_ip(self, remote_addr: str | None, forwarded_for: str | None) -> str:
+        """The client's address: the peer's, or the one `proxy_hops` trusted proxies put in front."""
+        if self.proxy_hops and forwarded_for:
+            hops = [part.strip() for part in forwarded_for.split(",") if part.strip()]
+            if len(hops) >= self.proxy_hops:
+                return hops[-self.proxy_hops]
+        return remote_addr or "unknown"
+
+
+def from_config(config: Mapping[str, Any]) -> RateLimits | None:
+    """The limits the settings ask for; None when rate limiting is off."""
+    if not config.get("RATELIMIT_ENABLED", True):
+        return None
+    buckets: Buckets = RedisBuckets(config["REDIS_URL"]) if config.get("REDIS_URL") else LocalBuckets()
+    return RateLimits(
+        caller=Limit(int(config["RATELIMIT_CALLER_BURST"]), float(config["RATELIMIT_CALLER_PER_MINUTE"])),
+        ip=Limit(int(config["RATELIMIT_IP_BURST"]), float(config["RATELIMIT_IP_PER_MINUTE"])),
+        buckets=buckets,
+        proxy_hops=int(config.get("RATELIMIT_PROXY_HOPS", 0)),
+    )
+
+
+def init_app(app: Flask) -> None:
+    """Set up the limits and the per-IP check (the per-caller check is on the voice blueprint)."""
+    limits = from_config(app.config)
+    if limits is None:
+        log.warning("rate limiting is off (IVR_RATELIMIT=0)")
+        return
+    for limit in (limits.caller, limits.ip):
+        if limit.burst < 1 or limit.per_minute <= 0:
+            raise SystemExit(f"rate limits must be positive, not burst={limit.burst}/{limit.per_minute}/min")
+    app.extensions["ratelimit"] = limits
+    app.before_request(limit_ip)
+
+
+def limit_ip() -> Response | None:
+    """Before the signature check: refuse a client IP over its limit."""
+    if request.blueprint != "voice" or request.endpoint in EXEMPT_ENDPOINTS:
+        return None
+    limits: RateLimits | None = current_app.extensions.get("ratelimit")
+    if limits is None:
+        return None
+    ip = limits.client_ip(request.remote_addr, request.headers.get("X-Forwarded-For"))
+    if limits.buckets.take([("ip:" + ip, limits.ip)]) < 0:
+        return None
+    log.warning("rate limited: client %s is over %s on %s", ip, _describe(limits.ip), request.path)
+    return busy_reply(limits)
+
+
+def limit_caller() -> Response | None:
+    """After the signature check: refuse a caller over their limit, with a busy message."""
+    if request.endpoint in EXEMPT_ENDPOINTS:
+        return None
+    limits: RateLimits | None = current_app.extensions.get("ratelimit")
+    if limits is None:
+        return None
+    number = request.form.get("From", "").strip()
+    salt = str(current_app.config["HASH_SALT"])
+    call_sid = request.form.get("CallSid", "")[:64]
+    if _NUMBER.fullmatch(number) and number not in _WITHHELD:
+        key = "caller:" + caller_hash(number, salt)
+    elif call_sid:
+        key = "call:" + call_sid  # a withheld number: one allowance per call, not one for them all
+    else:
+        return None
+    if limits.buckets.take([(key, limits.caller)]) < 0:
+        return None
+    log.warning(
+        "rate limited: caller %s is over %s on %s (call %s)",
+        caller_ref(number, salt),
+        _describe(limits.caller),
+        request.path,
+        call_sid or "-",
+    )
+    return busy_reply(limits)
+
+
+def _describe(limit: Limit) -> str:
+    return f"{limit.per_minute:g}/min (burst {limit.burst})"
+
+
+def busy_reply(limits: RateLimits) -> Response:
+    """TwiML: the line is busy, try again later, goodbye; in the call's language when it is known."""
+    runtime = current_app.extensions.get("ivr")
+    lang = request.args.get("l", "")
+    if runtime is None or lang not in runtime.line.content.prompts:
+        lang = ""  # only known languages are cached
+    twiml = limits.busy.get(lang)
+    if twiml is None:
+        twiml = limits.busy[lang] = _render_busy(lang)
+    return Response(twiml, mimetype="text/xml")
+
+
+def _render_busy(lang: str) -> str:
+    response = VoiceResponse()
+    runtime = current_app.extensions.get("ivr")
+    if runtime is None:
+        response.say(BUSY)
+    else:
+        prompts = runtime.line.prompts(lang or runtime.line.content.default_language)
+        runtime.voice.speak(response, prompts.phrases.busy, prompts, "normal")
+    response.hangup()
+    return str(response)

@@ -1,0 +1,154 @@
+"""Run the line under gunicorn on a free loopback port, for soak tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+
+from ivr.config import REPO_ROOT
+
+GUNICORN_CONF = REPO_ROOT / "gunicorn.conf.py"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Gunicorn:
+    """A gunicorn master with its workers, on 127.0.0.1, configured by gunicorn.conf.py and env."""
+
+    def __init__(
+        self,
+        app: str = "app:app",
+        *,
+        workers: int = 2,
+        env: Mapping[str, str] | None = None,
+        log_path: Path | None = None,
+        ready_path: str = "/healthz",
+        start_timeout: float = 60.0,
+    ) -> None:
+        self.app = app
+        self.workers = workers
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.extra_env = dict(env or {})
+        self.log_path = log_path
+        self.ready_path = ready_path
+        self.start_timeout = start_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_in = 0.0
+
+    def env(self) -> dict[str, str]:
+        """The environment the server runs with."""
+        return {
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "WEB_CONCURRENCY": str(self.workers),
+            "PYTHONPATH": str(REPO_ROOT),
+            **self.extra_env,
+        }
+
+    def start(self) -> Gunicorn:
+        """Start gunicorn and wait until every worker answers (or fail with its log)."""
+        out = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        t0 = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), self.app],
+            cwd=REPO_ROOT,
+            env=self.env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        if out is not subprocess.DEVNULL:
+            out.close()  # type: ignore[union-attr]
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log()}")
+            if self._answers() and len(self.worker_pids()) >= self.workers:
+                self.started_in = time.perf_counter() - t0
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"gunicorn did not answer within {self.start_timeout} s:\n{self.log()}")
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.base_url + self.ready_path, timeout=2) as response:
+                return bool(response.status < 500)
+        except urllib.error.HTTPError as exc:
+            return exc.code < 500
+        except OSError:
+            return False
+
+    def worker_pids(self) -> list[int]:
+        """The pids of the master's worker processes."""
+        if self.process is None:
+            return []
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        try:
+            return [int(pid) for pid in children.read_text().split()]
+        except OSError:
+            return []
+
+    def log(self) -> str:
+        """Everything the server wrote so far (when it writes to a file)."""
+        if self.log_path is None or not self.log_path.exists():
+            return "(no log)"
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """Stop gracefully (SIGTERM: requests in hand are finished), then kill if it hangs."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(5)
+
+    def __enter__(self) -> Gunicorn:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process, in KiB (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def private_kib(pid: int) -> int:
+    """Memory only this process uses (private pages, not shared with the master after fork), in KiB."""
+    total = 0
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith(("Private_Clean:", "Private_Dirty:")):
+            total += int(line.split()[1])
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -1,0 +1,59 @@
+"""`flask staff add|password|list`: the staff dashboard's accounts."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+from ivr.store import current_store
+from ivr.web.staff import MIN_PASSWORD, hash_password, normal_username
+
+staff = AppGroup("staff", help="Staff dashboard accounts (passwords are asked for, never echoed).")
+
+
+def _username(raw: str) -> str:
+    name = normal_username(raw)
+    if name is None:
+        raise click.BadParameter(
+            "1 to 64 of a-z, 0-9 and . _ @ -, starting with a letter or digit", param_hint="USERNAME"
+        )
+    return name
+
+
+def _check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise click.BadParameter(f"at least {MIN_PASSWORD} characters", param_hint="password")
+    return password
+
+
+@staff.command("add")
+@click.argument("username")
+@click.password_option(help="Asked for when not given.")
+def add_command(username: str, password: str) -> None:
+    """Add a staff user who can log in to /staff (asks for the password twice)."""
+    name = _username(username)
+    store = current_store()
+    if store.staff_user(name) is not None:
+        raise click.ClickException(f"{name} already exists (to change the password: flask staff password)")
+    if not store.add_staff_user(name, hash_password(_check_password(password))):
+        raise click.ClickException(f"could not save {name} in {store.url} (see the log above)")
+    click.echo(f"added {name}: log in at /staff/login")
+
+
+@staff.command("password")
+@click.argument("username")
+@click.password_option(help="Asked for when not given.")
+def password_command(username: str, password: str) -> None:
+    """Set a staff user's password (their open sessions end)."""
+    name = _username(username)
+    store = current_store()
+    if not store.set_staff_password(name, hash_password(_check_password(password))):
+        raise click.ClickException(f"no staff user {name} in {store.url}")
+    click.echo(f"password changed for {name}")
+
+
+@staff.command("list")
+def list_command() -> None:
+    """List the staff users."""
+    for name in current_store().staff_usernames():
+        click.echo(name)

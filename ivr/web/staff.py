@@ -1,0 +1,313 @@
+"""The staff dashboard: calls and their journeys, callbacks, recorded questions, listening figures.
+
+Every page needs a logged-in staff user (`flask --app app staff add NAME`), and every POST this
+session's CSRF token. Callers appear as pseudonyms, except on the callback queue, where staff need
+the number to call back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from datetime import UTC, datetime
+from functools import cache
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from markupsafe import Markup
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ivr.content import Content
+from ivr.engine import EMERGENCY, LANGUAGE
+from ivr.store import EventRow, StaffRow, current_store
+from ivr.voice import runtime
+from ivr.web import csrf, secure_headers
+from ivr.web.stats import drop_off_chart, listening_rows
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+bp.after_request(secure_headers)
+
+SESSION_USER = "staff"
+SESSION_FINGERPRINT = "staff_pw"
+USERNAME = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
+MIN_PASSWORD = 12
+SYSTEM_NODE_NAMES = {LANGUAGE: "Language choice", EMERGENCY: "Emergency"}
+RECENT_CALLS = 50
+OPEN_PAGES = frozenset({"staff.login"})
+
+
+def hash_password(password: str) -> str:
+    """A salted password hash for storage (werkzeug's scrypt)."""
+    return generate_password_hash(password)
+
+
+def normal_username(raw: str) -> str | None:
+    """A username as stored (lowercase), or None if it is not one."""
+    name = raw.strip().lower()
+    return name if USERNAME.fullmatch(name) else None
+
+
+@cache
+def _dummy_hash() -> str:
+    return generate_password_hash("not anyone's password")
+
+
+def authenticate(username: str, password: str) -> StaffRow | None:
+    """The staff user with this name and password, or None."""
+    name = normal_username(username)
+    user = current_store().staff_user(name) if name else None
+    # An unknown name costs the same hash check as a known one: timing tells nothing about names.
+    ok = check_password_hash(user.password_hash if user else _dummy_hash(), password)
+    return user if ok and user else None
+
+
+def _fingerprint(user: StaffRow) -> str:
+    """Ties a session to the password it was opened with: a new password ends older sessions."""
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, user.password_hash.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def current_user() -> StaffRow | None:
+    """The logged-in staff user of this request, or None."""
+    if "staff_user" not in g:
+        name = session.get(SESSION_USER)
+        user = current_store().staff_user(name) if isinstance(name, str) else None
+        if user and not hmac.compare_digest(session.get(SESSION_FINGERPRINT, ""), _fingerprint(user)):
+            user = None
+        g.staff_user = user
+    found: StaffRow | None = g.staff_user
+    return found
+
+
+@bp.before_request
+def _guard() -> ResponseReturnValue | None:
+    csrf.protect()
+    if request.endpoint in OPEN_PAGES or current_user() is not None:
+        return None
+    if request.method == "GET":
+        return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
+    return redirect(url_for("staff.login"))
+
+
+@bp.after_request
+def _private(response: Response) -> Response:
+    # Pages hold callers' numbers and messages: no copies in caches or the browser's history.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.context_processor
+def _template_helpers() -> dict[str, object]:
+    return {
+        "lang": "en",
+        "csrf_token": csrf.token,
+        "is_section": lambda node: node in runtime().line.content.tree.sections,
+        "user": current_user(),
+        "pseudonym": pseudonym,
+        "node_name": node_name,
+        "duration": duration,
+        "when": when,
+        "since": since,
+    }
+
+
+def _safe_next(target: str | None) -> str:
+    """Where to go after logging in: a page of the dashboard, never another site."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and parts.path.startswith("/staff/"):
+            return target
+    return url_for("staff.dashboard")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    """Log in with a staff username and password."""
+    error = None
+    if request.method == "POST":
+        user = authenticate(request.form.get("username", ""), request.form.get("password", ""))
+        if user is not None:
+            session.clear()
+            session.permanent = True
+            session[SESSION_USER] = user.username
+            session[SESSION_FINGERPRINT] = _fingerprint(user)
+            csrf.rotate()
+            return redirect(_safe_next(request.form.get("next")), 303)
+        error = "Wrong username or password."
+    elif current_user() is not None:
+        return redirect(url_for("staff.dashboard"))
+    page = render_template(
+        "staff/login.html",
+        error=error,
+        next=request.values.get("next", ""),
+        username=request.form.get("username", ""),
+    )
+    return page, 401 if error else 200
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    """Log out, ending this session."""
+    session.clear()
+    csrf.rotate()
+    flash("You have logged out.")
+    return redirect(url_for("staff.login"), 303)
+
+
+@bp.get("/")
+def dashboard() -> ResponseReturnValue:
+    """What needs attention: live calls, open callbacks, recordings to review."""
+    return render_template("staff/dashboard.html", counts=current_store().counts(), page="dashboard")
+
+
+@bp.get("/calls")
+def calls() -> ResponseReturnValue:
+    """Live and recent calls, each with the way it went through the menus."""
+    store = current_store()
+    live = store.live_calls()
+    ended = store.ended_calls(RECENT_CALLS)
+    journeys = store.events_for_calls([c.call_sid for c in (*live, *ended)])
+    return render_template(
+        "staff/calls.html",
+        live=live,
+        ended=ended,
+        path=lambda call: journey_path(journeys.get(call.call_sid, [])),
+        page="calls",
+    )
+
+
+@bp.get("/calls/<call_sid>")
+def call(call_sid: str) -> ResponseReturnValue:
+    """One call and every event of its journey."""
+    store = current_store()
+    row = store.get_call(call_sid)
+    events = store.events_for(call_sid)
+    if row is None and not events:
+        abort(404)
+    return render_template("staff/call.html", call=row, call_sid=call_sid, events=events, page="calls")
+
+
+@bp.get("/callbacks")
+def callbacks() -> ResponseReturnValue:
+    """The callback queue, oldest first, with the numbers to call."""
+    return render_template("staff/callbacks.html", callbacks=current_store().callbacks(), page="callbacks")
+
+
+@bp.post("/callbacks/<int:callback_id>/done")
+def callback_done(callback_id: int) -> ResponseReturnValue:
+    """Take a callback off the queue: someone has called back."""
+    user = current_user()
+    assert user is not None
+    if current_store().callback_done(callback_id, user.username):
+        flash(f"Callback {callback_id} marked done.")
+    else:
+        flash(f"Callback {callback_id} was already done, or does not exist.")
+    return redirect(url_for("staff.callbacks"), 303)
+
+
+@bp.get("/recordings")
+def recordings() -> ResponseReturnValue:
+    """Questions callers recorded: those to review, or (?all=1) every one."""
+    show_all = request.args.get("all") == "1"
+    return render_template(
+        "staff/recordings.html",
+        recordings=current_store().recordings(unreviewed_only=not show_all),
+        show_all=show_all,
+        listen_url=listen_url,
+        page="recordings",
+    )
+
+
+@bp.post("/recordings/<int:recording_id>/reviewed")
+def recording_reviewed(recording_id: int) -> ResponseReturnValue:
+    """Mark a recorded question reviewed."""
+    if current_store().recording_reviewed(recording_id):
+        flash(f"Recording {recording_id} marked reviewed.")
+    else:
+        flash(f"Recording {recording_id} was already reviewed, or does not exist.")
+    return redirect(url_for("staff.recordings"), 303)
+
+
+@bp.get("/stats")
+def stats() -> ResponseReturnValue:
+    """How many calls listened to each section, and where calls ended."""
+    store = current_store()
+    content = runtime().line.content
+    return render_template(
+        "staff/stats.html",
+        listening=listening_rows(content, store.listening()),
+        chart=drop_off_chart(store.drop_offs(), node_name),
+        page="stats",
+    )
+
+
+# Helpers for the templates.
+
+
+def pseudonym(caller_hash: str | None) -> str:
+    """A caller as the logs show them (caller-…), never their number."""
+    return "caller-" + caller_hash[:12] if caller_hash else "withheld"
+
+
+def node_name(node: str) -> str:
+    """A node for staff: its English title and id (the content may have changed since the call)."""
+    content: Content = runtime().line.content
+    if node in SYSTEM_NODE_NAMES:
+        return SYSTEM_NODE_NAMES[node]
+    if content.tree.has(node):
+        title = content.tree.title(node, content.default_language).strip().rstrip(".")
+        same = title.lower().replace(" ", "_") == node
+        return title if same else f"{title} ({node})"
+    return node
+
+
+def duration(seconds: int | None) -> str:
+    """A call's length, like 3 min 05 s."""
+    if seconds is None:
+        return "unknown"
+    minutes, rest = divmod(max(seconds, 0), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+
+
+def journey_path(events: list[EventRow]) -> list[str]:
+    """The nodes a call went through, a node repeated only when the caller came back to it."""
+    path: list[str] = []
+    for event in events:
+        if not path or path[-1] != event.node:
+            path.append(event.node)
+    return path
+
+
+def listen_url(url: str) -> str | None:
+    """A recording's address if it is a web address (anything else is shown, not linked)."""
+    return url if urlsplit(url).scheme in ("https", "http") else None
+
+
+def since(when: datetime) -> str:
+    """How long ago, for a live call."""
+    seconds = int((datetime.now(UTC) - when).total_seconds())
+    return duration(seconds)
+
+
+def when(moment: datetime | None) -> Markup:
+    """A moment as a <time> element, in UTC, to the minute."""
+    if moment is None:
+        return Markup("")
+    utc = moment.astimezone(UTC)
+    return Markup('<time datetime="{}">{}</time>').format(
+        utc.isoformat(timespec="seconds").replace("+00:00", "Z"), utc.strftime("%d %b %Y, %H:%M UTC")
+    )

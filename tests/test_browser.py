@@ -1,0 +1,285 @@
+"""The web pages in real headless Chromium: axe-core (WCAG 2.2 AA) on every page, keyboard-only use.
+
+Chromium is Debian's (/usr/bin/chromium, installed by bin/setup), driven by Playwright; the app is
+served over real HTTP on 127.0.0.1. axe-core is vendored in tests/vendor/axe.min.js (MPL-2.0).
+IVR_SKIP_BROWSER=1 skips these tests on purpose; a missing Chromium otherwise fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from werkzeug.serving import make_server
+
+from ivr.store import Store
+from tests.conftest import make_app
+from tests.web_helpers import CALLER, STAFF_PASSWORD, STAFF_USER, seed
+
+CHROMIUM = os.environ.get("IVR_CHROMIUM", "/usr/bin/chromium")
+# Without the networking flags Chromium keeps calling Google's hosts, which this network refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+AXE_SOURCE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text(encoding="utf-8")
+WCAG_22_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+FOCUS_YELLOW = "rgb(255, 221, 0)"
+RUN_AXE = """async (tags) => {
+  const result = await axe.run(document, {runOnly: {type: "tag", values: tags}});
+  const brief = (rule) => ({
+    id: rule.id, impact: rule.impact, help: rule.help,
+    nodes: rule.nodes.map((node) => node.target.join(" ") + ": " + node.failureSummary),
+  });
+  return {violations: result.violations.map(brief), passes: result.passes.length};
+}"""
+ACTIVE = """() => {
+  const el = document.activeElement;
+  const style = getComputedStyle(el);
+  return {
+    tag: el.tagName.toLowerCase(), id: el.id, text: el.textContent.trim(), href: el.getAttribute("href"),
+    inMain: document.querySelector("main").contains(el), background: style.backgroundColor,
+    boxShadow: style.boxShadow, outline: style.outlineStyle,
+  };
+}"""
+
+PUBLIC_PAGES = {
+    "public home": "/",
+    "public home, Hindi": "/hi/",
+    "topic, English": "/topics/symptoms",
+    "topic, Hindi": "/hi/topics/symptoms",
+    "menu, English": "/topics/categories",
+    "staff login": "/staff/login",
+}
+STAFF_PAGES = {
+    "dashboard": "/staff/",
+    "calls": "/staff/calls",
+    "call detail": "/staff/calls/CAended1",
+    "callbacks": "/staff/callbacks",
+    "recordings": "/staff/recordings",
+    "recordings, all": "/staff/recordings?all=1",
+    "stats": "/staff/stats",
+}
+
+
+@dataclass(frozen=True)
+class Site:
+    """The app, served over HTTP."""
+
+    url: str
+    app: Flask
+
+    @property
+    def store(self) -> Store:
+        """The app's store, for arranging data and checking outcomes."""
+        store: Store = self.app.extensions["store"]
+        return store
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    db = tmp_path_factory.mktemp("browser") / "web.sqlite3"
+    app = make_app(DATABASE_URL=f"sqlite:///{db}", SECRET_KEY="browser-test-secret")
+    seed(app.extensions["store"])
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Site(f"http://127.0.0.1:{server.server_port}", app)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        app.extensions["store"].dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if os.environ.get("IVR_SKIP_BROWSER") == "1":
+        pytest.skip("IVR_SKIP_BROWSER=1: browser tests skipped on purpose")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run bin/setup (Debian's chromium package)", pytrace=False)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, site: Site) -> Iterator[Page]:
+    context = browser.new_context(base_url=site.url)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def staff_context(browser: Browser, site: Site) -> Iterator[BrowserContext]:
+    """A browser session that logged in through the form once, for the whole module."""
+    context = browser.new_context(base_url=site.url)
+    page = context.new_page()
+    page.goto("/staff/login")
+    page.fill("#username", STAFF_USER)
+    page.fill("#password", STAFF_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/staff/")
+    page.close()
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def staff_page(staff_context: BrowserContext) -> Iterator[Page]:
+    page = staff_context.new_page()
+    yield page
+    page.close()
+
+
+def axe(page: Page) -> dict[str, Any]:
+    """Run axe-core on the page (injected over DevTools, so the pages' CSP stays on)."""
+    page.evaluate(AXE_SOURCE)
+    result: dict[str, Any] = page.evaluate(RUN_AXE, WCAG_22_AA)
+    return result
+
+
+def explain(violations: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        f"{v['id']} ({v['impact']}): {v['help']}\n    " + "\n    ".join(v["nodes"]) for v in violations
+    )
+
+
+def active(page: Page) -> dict[str, Any]:
+    found: dict[str, Any] = page.evaluate(ACTIVE)
+    return found
+
+
+def tab_to(page: Page, predicate: str, limit: int = 40) -> dict[str, Any]:
+    """Press Tab until the focused element matches a JS predicate on `el`; what is focused then."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"() => {{ const el = document.activeElement; return Boolean({predicate}); }}"):
+            return active(page)
+    raise AssertionError(f"Tab never reached an element with {predicate}")
+
+
+# axe-core.
+
+
+def test_axe_finds_violations_on_a_broken_page(page: Page) -> None:
+    # Proof that the harness works: a page with known faults must fail.
+    page.set_content('<img src="x.png"><a href="/x"></a><input type="text">')
+    found = {v["id"] for v in axe(page)["violations"]}
+    assert {"image-alt", "link-name", "html-has-lang", "label"} <= found
+
+
+@pytest.mark.parametrize("url", PUBLIC_PAGES.values(), ids=PUBLIC_PAGES.keys())
+def test_public_pages_have_no_wcag_22_aa_violations(page: Page, url: str) -> None:
+    response = page.goto(url)
+    assert response is not None and response.status == 200
+    result = axe(page)
+    assert result["violations"] == [], explain(result["violations"])
+    assert result["passes"] > 10
+
+
+def test_login_page_with_an_error_has_no_violations(page: Page) -> None:
+    page.goto("/staff/login")
+    page.fill("#username", STAFF_USER)
+    page.fill("#password", "not the password")
+    page.click("button[type=submit]")
+    assert page.locator("#login-error").inner_text() == "Wrong username or password."
+    result = axe(page)
+    assert result["violations"] == [], explain(result["violations"])
+
+
+@pytest.mark.parametrize("url", STAFF_PAGES.values(), ids=STAFF_PAGES.keys())
+def test_staff_pages_have_no_wcag_22_aa_violations(staff_page: Page, site: Site, url: str) -> None:
+    # Something in every table, whatever ran before: an open callback and an unreviewed recording.
+    site.store.add_callback("CAended2", CALLER, "+447700900555")
+    site.store.add_recording("CAended2", "https://api.twilio.com/rec/RE-axe", duration_seconds=7)
+    response = staff_page.goto(url)
+    assert response is not None and response.status == 200 and staff_page.url.endswith(url)
+    assert staff_page.locator("table").count() > 0 or url == "/staff/"
+    result = axe(staff_page)
+    assert result["violations"] == [], explain(result["violations"])
+    assert result["passes"] > 10
+
+
+# Keyboard only.
+
+
+@pytest.mark.parametrize("url", ["/", "/hi/topics/symptoms", "/staff/login"])
+def test_the_first_tab_reaches_the_skip_link_which_moves_focus_to_main(page: Page, url: str) -> None:
+    page.goto(url)
+    page.keyboard.press("Tab")
+    first = active(page)
+    assert first["href"] == "#main" and first["text"] in ("Skip to main content", "मुख्य सामग्री पर जाएँ")
+    box = page.locator("a.skip-link").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["y"] >= 0 and box["width"] > 20, "shown when focused"
+    assert first["background"] == FOCUS_YELLOW
+    page.keyboard.press("Enter")
+    assert active(page)["id"] == "main"
+    page.keyboard.press("Tab")
+    assert active(page)["inMain"], "the next Tab goes on from the main content"
+
+
+def test_the_skip_link_works_on_staff_pages(staff_page: Page) -> None:
+    staff_page.goto("/staff/stats")
+    staff_page.keyboard.press("Tab")
+    assert active(staff_page)["href"] == "#main"
+    staff_page.keyboard.press("Enter")
+    assert active(staff_page)["id"] == "main"
+
+
+def test_a_topic_is_reached_with_the_keyboard_alone_and_focus_is_visible(page: Page) -> None:
+    page.goto("/")
+    focused = tab_to(page, "el.getAttribute('href') === '/topics/symptoms_causes'")
+    assert focused["background"] == FOCUS_YELLOW, "the focused link is marked"
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/topics/symptoms_causes")
+    tab_to(
+        page,
+        "el.getAttribute('href') === '/topics/symptoms' && el.closest('main') && !el.closest('.breadcrumbs')",
+    )
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/topics/symptoms")
+    assert page.locator("main h1").inner_text() == "Symptoms"
+    assert page.locator("main article p").count() >= 1
+
+
+def test_staff_log_in_and_mark_a_callback_done_with_the_keyboard_alone(page: Page, site: Site) -> None:
+    number = "+447700900777"
+    callback_id = site.store.add_callback("CAended1", CALLER, number, specialty="physiotherapy")
+    assert callback_id is not None
+
+    page.goto("/staff/callbacks")
+    page.wait_for_url("**/staff/login?next=/staff/callbacks")
+    tab_to(page, "el.id === 'username'")
+    page.keyboard.type(STAFF_USER)
+    page.keyboard.press("Tab")
+    assert active(page)["id"] == "password"
+    page.keyboard.type(STAFF_PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/staff/callbacks")
+
+    row = page.locator(f"#callback-{callback_id}")
+    assert row.locator("a[href^='tel:']").inner_text() == number
+    button = tab_to(page, f"el.tagName === 'BUTTON' && el.closest('#callback-{callback_id}')")
+    assert button["text"].startswith("Mark done") and FOCUS_YELLOW in button["boxShadow"]
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
+
+    assert page.locator(".notice").inner_text() == f"Callback {callback_id} marked done."
+    assert page.locator(f"#callback-{callback_id}").count() == 0
+    assert number not in page.content()
+    assert callback_id not in [cb.id for cb in site.store.callbacks()]
+    done = next(cb for cb in site.store.callbacks(open_only=False) if cb.id == callback_id)
+    assert done.done_by == STAFF_USER

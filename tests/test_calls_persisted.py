@@ -1,0 +1,68 @@
+"""Whole calls against each real database: journeys, preferences and call-centre rows are kept; and a
+database that is down never costs the caller anything."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from ivr.simulator import FlaskTransport, Phone
+from tests.conftest import AUTH_TOKEN, BASE_URL, SignedClient, answer, make_app
+
+EVENING = datetime(2026, 11, 25, 14, 30, tzinfo=UTC)  # 20:00 in India: out of hours
+
+
+def test_a_call_is_kept_on_each_database(database_url: str) -> None:
+    app = make_app(DATABASE_URL=database_url, OPERATOR_NUMBER="+911100000009")
+    phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN)
+    answer(phone, "2")
+    for key in ["2", "1", "1", "7", "#", "4", "1", "8"]:
+        phone.press(key)
+    store = app.extensions["store"]
+    events = store.events_for(phone.call_sid)
+    assert [e.event for e in events][:3] == ["start:language", "language:hi", "option:2"]
+    assert "sms:saved" in [e.event for e in events]
+    assert ("drug_therapy", 0) in [(e.node, e.part) for e in events]
+    call = store.get_call(phone.call_sid)
+    assert call is not None and call.caller_hash is not None
+    SignedClient(app).post(
+        "/voice/status", {"CallSid": phone.call_sid, "CallStatus": "completed", "CallDuration": "95"}
+    )
+    ended = store.get_call(phone.call_sid)
+    assert ended is not None and ended.duration_seconds == 95 and ended.status == "completed"
+    again = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, caller=phone.caller).dial()
+    assert {h.prosody_rate for h in again.heard} == {"80%"}, "language and speed remembered"
+    assert {h.language for h in again.heard} == {"hi-IN"}
+
+
+def test_callbacks_are_kept_on_each_database(database_url: str) -> None:
+    app = make_app(DATABASE_URL=database_url, CLOCK=lambda: EVENING)
+    phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN)
+    answer(phone, "1")
+    for key in ["4", "1", "0", "1"]:
+        phone.press(key)
+    rows = [c for c in app.extensions["store"].open_callbacks() if c.call_sid == phone.call_sid]
+    assert [(r.callback_number, r.specialty) for r in rows] == [(phone.caller, "neurologist")]
+
+
+@pytest.mark.parametrize(
+    "down",
+    ["postgresql+psycopg://nobody@127.0.0.1:1/none", "sqlite:////proc/no-such-dir/ivr.sqlite3"],
+    ids=["postgres-port-closed", "sqlite-unwritable"],
+)
+def test_with_the_database_down_the_whole_call_is_still_served(
+    down: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(DATABASE_URL=down, DB_MIGRATE_ON_START=False)
+    phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN)
+    started = time.monotonic()
+    answer(phone, "1")
+    turns = [phone.press(k) for k in ["2", "1", "1", "1", "7", "#"]]
+    assert time.monotonic() - started < 10, "a dead database must not hold the caller up"
+    assert all(t.error is None and t.gather is not None for t in turns)
+    assert "Symptoms." in turns[1].says
+    lost = [r.getMessage() for r in caplog.records if "LOST WRITE" in r.getMessage()]
+    assert any("record_event" in m and phone.call_sid in m for m in lost), "every lost event is logged"
+    assert not any(phone.caller in r.getMessage() for r in caplog.records)

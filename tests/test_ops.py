@@ -1,0 +1,439 @@
+"""Operations: /healthz, Store.ping, batched journey events, JSON logs that hide numbers, rate limits."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import secrets
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from flask import Flask
+from twilio.request_validator import RequestValidator
+
+from ivr import logs, ratelimit
+from ivr.ratelimit import Limit, LocalBuckets, RedisBuckets
+from ivr.store import Store
+from tests.conftest import AUTH_TOKEN, BASE_URL, make_app
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+NUMBER = "+447700900123"
+
+
+# /healthz and Store.ping
+
+
+def test_healthz_is_200_with_content_and_database_and_needs_no_signature(app: Flask) -> None:
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok" and body["content"] == "ok" and body["database"] == "ok"
+    assert body["languages"] == list(app.extensions["ivr"].line.content.languages)
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_healthz_is_503_with_the_reason_when_the_database_is_down() -> None:
+    app = make_app(DATABASE_URL="postgresql://postgres@127.0.0.1:1/ivr")
+    started = time.monotonic()
+    response = app.test_client().get("/healthz")
+    assert time.monotonic() - started < 3
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "unavailable" and body["database"] == "unreachable"
+    assert body["reason"].startswith("database unreachable: OperationalError")
+
+
+def test_healthz_only_answers_get(app: Flask) -> None:
+    assert app.test_client().post("/healthz").status_code == 405
+
+
+def test_ping_answers_on_each_backend_and_clears_a_remembered_outage(store: Store) -> None:
+    assert store.ping() is None
+    store._down_until = time.monotonic() + 60  # as after a failed connection
+    assert store.ping() is None
+    assert store.record_event("CAping", "start", "main", 0) is True, "the outage was forgotten"
+
+
+def test_ping_says_why_when_the_database_is_away(tmp_path: Path) -> None:
+    store = Store.from_url(f"sqlite:///{tmp_path / 'missing' / 'ivr.sqlite3'}", migrate=False)
+    reason = store.ping()
+    assert reason is not None and "unable to open database file" in reason
+
+
+# Batched journey events
+
+
+def test_batched_events_are_written_soon_and_in_order(store: Store) -> None:
+    store.batch_events(interval=0.02)
+    for part in range(50):
+        assert store.record_event("CAbatch", "next", "symptoms", part) is True
+    deadline = time.monotonic() + 5
+    while _event_rows(store, "CAbatch") < 50 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _event_rows(store, "CAbatch") == 50, "the flusher thread wrote them without being asked"
+    assert [e.part for e in store.events_for("CAbatch")] == list(range(50))
+
+
+def test_a_read_sees_events_still_queued(store: Store) -> None:
+    store.batch_events(interval=60)  # the thread would wait a minute: the read must flush
+    store.record_event("CAread", "start", "main", 0)
+    store.record_event("CAread", "option:2", "symptoms", 0)
+    assert [e.event for e in store.events_for("CAread")] == ["start", "option:2"]
+
+
+def test_events_from_many_threads_all_land_in_order_per_thread(store: Store) -> None:
+    store.batch_events(interval=0.005, max_pending=7)
+
+    def call(n: int) -> None:
+        for part in range(40):
+            store.record_event(f"CAthread{n}", "next", "symptoms", part)
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert store.flush() is True
+    for n in range(8):
+        assert [e.part for e in store.events_for(f"CAthread{n}")] == list(range(40))
+
+
+def test_a_failed_batch_is_logged_as_lost_writes_without_numbers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="ivr.store")
+    store = Store.from_url(f"sqlite:///{tmp_path / 'missing' / 'ivr.sqlite3'}")
+    store.batch_events(interval=60)
+    assert store.record_event("CAlost", "start", "main", 0, detail=f"said {NUMBER}") is True
+    assert store.flush() is False
+    assert "LOST WRITE write_batch events=1 calls=1 other=-: database unavailable" in caplog.text
+    assert "7700900123" not in caplog.text
+
+
+def test_call_starts_and_choices_are_batched_too_in_order(store: Store) -> None:
+    from ivr.privacy import caller_hash
+
+    store.batch_events(interval=60)
+    me = caller_hash(NUMBER, "test-salt")
+    assert store.call_started("CAdeferred", me, "en") is True
+    assert store.save_prefs(me, language="hi") is True
+    assert store.save_prefs(me, rate="slow") is True
+    assert store.get_call("CAdeferred") is not None, "reading calls writes what is queued first"
+    prefs = store.get_prefs(me)
+    assert prefs is not None and (prefs.language, prefs.rate) == ("hi", "slow")
+
+
+def test_one_bad_write_in_a_batch_loses_only_itself(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="ivr.store")
+    store.batch_events(interval=60)
+    store.record_event("CAgood", "start", "main", 0)
+    store.record_event("CAbad", "start", "main", None)  # type: ignore[arg-type]  # NOT NULL column
+    store.record_event("CAgood", "option:2", "symptoms", 0)
+    assert store.flush() is False
+    assert [e.event for e in store.events_for("CAgood")] == ["start", "option:2"]
+    assert store.events_for("CAbad") == []
+    assert "LOST WRITE record_event call_sid=CAbad" in caplog.text
+
+
+def _event_rows(store: Store, call_sid: str) -> int:
+    from sqlalchemy import text
+
+    with store.engine.connect() as conn:
+        query = text("SELECT count(*) FROM journey_events WHERE call_sid = :sid")
+        return int(conn.execute(query, {"sid": call_sid}).scalar_one())
+
+
+# Logs: JSON lines, CallSid, no phone numbers
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("caller +447700900123 pressed 2", "caller <number> pressed 2"),
+        ("From=%2B15551234567&To=x", "From=<number>&To=x"),
+        ("call me on 020 7946 0958 or (555) 123-4567", "call me on <number> or (<number>"),
+        ("555.123.4567", "<number>"),
+        ("glued5551234567digits", "glued<number>digits"),
+        ("call=CA0123456789abcdef0123456789abcdef", "call=CA0123456789abcdef0123456789abcdef"),
+        ("caller-0123456789ab and 64 hex " + "a1" * 32, "caller-0123456789ab and 64 hex " + "a1" * 32),
+        ("at 2026-11-25T10:08:32 from 192.168.100.200", "at 2026-11-25T10:08:32 from 192.168.100.200"),
+        ("part 3 of 12, 150 ms, 123456 bytes", "part 3 of 12, 150 ms, 123456 bytes"),
+    ],
+)
+def test_mask_numbers(text: str, masked: str) -> None:
+    assert logs.mask_numbers(text) == masked
+
+
+def _json_lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    """The root logger sends JSON lines to a buffer for the test, as create_app sets it up."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    stream = io.StringIO()
+    logs.configure("json", stream=stream)
+    try:
+        yield stream
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+
+
+def test_json_lines_with_level_logger_and_masked_message(log_stream: io.StringIO) -> None:
+    logging.getLogger("ivr.test").warning("caller %s said %r", NUMBER, "hello\nworld")
+    try:
+        raise ValueError(f"bad number {NUMBER}")
+    except ValueError:
+        logging.getLogger("ivr.test").exception("it failed")
+    first, second = _json_lines(log_stream)
+    assert first["level"] == "WARNING" and first["logger"] == "ivr.test"
+    assert first["message"] == "caller <number> said 'hello\\nworld'"
+    assert "CallSid" not in first
+    assert second["level"] == "ERROR" and "ValueError: bad number <number>" in str(second["exc"])
+    assert "7700900123" not in log_stream.getvalue()
+
+
+def test_a_webhook_log_line_carries_the_call_sid(log_stream: io.StringIO) -> None:
+    app = make_app()
+    form = {"CallSid": "CAjson0123", "From": NUMBER, "To": "+15005550001"}
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(BASE_URL + "/voice", form)
+    assert (
+        app.test_client().post("/voice", data=form, headers={"X-Twilio-Signature": signature}).status_code
+        == 200
+    )
+    entries = [e for e in _json_lines(log_stream) if e["logger"] == "ivr.voice"]
+    assert entries and all(e["CallSid"] == "CAjson0123" for e in entries)
+    assert "7700900123" not in log_stream.getvalue()
+
+
+def test_text_format_is_masked_too() -> None:
+    stream = io.StringIO()
+    handler = logs.LineHandler(stream, "text")
+    record = logging.LogRecord("ivr.test", logging.INFO, __file__, 1, "from %s", (NUMBER,), None)
+    handler.handle(record)
+    assert stream.getvalue().rstrip().endswith("INFO ivr.test: from <number>")
+
+
+def test_an_unknown_log_format_refuses_to_start() -> None:
+    with pytest.raises(SystemExit, match="LOG_FORMAT must be one of json, text"):
+        logs.configure("yaml")
+
+
+def test_gunicorn_access_records_get_http_fields() -> None:
+    stream = io.StringIO()
+    handler = logs.LineHandler(stream, "json")
+    atoms = {"m": "POST", "U": "/voice/step", "s": "200", "D": 1534, "r": "POST /voice/step HTTP/1.1"}
+    record = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1, "%(r)s %(s)s", (), None)
+    record.args = atoms
+    handler.handle(record)
+    (entry,) = _json_lines(stream)
+    assert entry["message"] == "POST /voice/step HTTP/1.1 200"
+    assert entry["http"] == {"method": "POST", "path": "/voice/step", "status": "200", "ms": 1.53}
+
+
+# Rate limits
+
+
+def _limited_app(**overrides: object) -> Flask:
+    config: dict[str, object] = {
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_CALLER_BURST": 3,
+        "RATELIMIT_CALLER_PER_MINUTE": 1,
+        "RATELIMIT_IP_BURST": 1000,
+        "RATELIMIT_IP_PER_MINUTE": 60000,
+    }
+    config.update(overrides)
+    return make_app(**config)
+
+
+def _post(
+    app: Flask, path: str, caller: str, *, signed: bool = True, call_sid: str = "CArl"
+) -> tuple[int, str]:
+    form = {"CallSid": call_sid, "From": caller, "To": "+15005550001"}
+    headers = {}
+    if signed:
+        headers["X-Twilio-Signature"] = RequestValidator(AUTH_TOKEN).compute_signature(BASE_URL + path, form)
+    response = app.test_client().post(path, data=form, headers=headers)
+    return response.status_code, response.get_data(as_text=True)
+
+
+def _is_busy(body: str) -> bool:
+    root = ET.fromstring(body)
+    return [child.tag for child in root] == ["Say", "Hangup"] and "busy" in (root[0].text or "")
+
+
+def test_a_caller_over_the_limit_hears_busy_then_the_call_ends(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="ivr.ratelimit")
+    app = _limited_app()
+    step = "/voice/step?n=main&p=0&s=0&m=0&l=en"
+    replies = [_post(app, step, NUMBER) for _ in range(5)]
+    assert [status for status, _ in replies] == [200] * 5
+    assert [_is_busy(body) for _, body in replies] == [False, False, False, True, True]
+    assert "rate limited: caller caller-" in caplog.text and "1/min (burst 3)" in caplog.text
+    assert "7700900123" not in caplog.text
+    # Another caller is not affected; the status callback is never refused.
+    assert not _is_busy(_post(app, step, "+447700900999")[1])
+    assert _post(app, "/voice/status", NUMBER)[0] == 204
+
+
+def test_forged_requests_cannot_use_up_a_callers_allowance() -> None:
+    app = _limited_app()
+    for _ in range(10):
+        assert _post(app, "/voice", NUMBER, signed=False)[0] == 403
+    status, body = _post(app, "/voice", NUMBER)
+    assert status == 200 and not _is_busy(body)
+
+
+def test_withheld_numbers_get_an_allowance_per_call() -> None:
+    app = _limited_app()
+    for _ in range(3):
+        _post(app, "/voice", "anonymous", call_sid="CAanon1")
+    assert _is_busy(_post(app, "/voice", "anonymous", call_sid="CAanon1")[1])
+    assert not _is_busy(_post(app, "/voice", "anonymous", call_sid="CAanon2")[1])
+    assert not _is_busy(_post(app, "/voice", "+266696687", call_sid="CAanon3")[1])
+
+
+def test_an_ip_over_its_limit_is_refused_before_the_signature_check(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="ivr.ratelimit")
+    app = _limited_app(RATELIMIT_IP_BURST=4, RATELIMIT_IP_PER_MINUTE=1)
+    statuses = [_post(app, "/voice", f"+1555000{n:04d}", signed=False)[0] for n in range(4)]
+    assert statuses == [403] * 4
+    status, body = _post(app, "/voice", "+15550009999")
+    assert status == 200 and _is_busy(body)
+    assert "rate limited: client 127.0.0.1" in caplog.text
+    assert app.test_client().get("/healthz").status_code == 200, "only the webhooks are limited"
+
+
+def test_the_busy_reply_is_in_the_calls_language() -> None:
+    app = _limited_app(RATELIMIT_CALLER_BURST=1)
+    step = "/voice/step?n=main&p=0&s=0&m=0&l=hi"
+    _post(app, step, NUMBER)
+    _, body = _post(app, step, NUMBER)
+    say = ET.fromstring(body)[0]
+    prompts = app.extensions["ivr"].line.content.prompts
+    expected = prompts["hi"] if getattr(prompts["hi"].phrases, "busy", None) else prompts["en"]
+    assert (say.get("voice"), say.get("language")) == (expected.voice, expected.language)
+
+
+def test_behind_proxies_the_client_is_read_from_x_forwarded_for() -> None:
+    limits = ratelimit.RateLimits(Limit(1, 1), Limit(1, 1), LocalBuckets(), proxy_hops=1)
+    assert limits.client_ip("10.0.0.1", "203.0.113.9, 198.51.100.7") == "198.51.100.7"
+    assert limits.client_ip("10.0.0.1", None) == "10.0.0.1"
+    assert ratelimit.RateLimits(Limit(1, 1), Limit(1, 1), LocalBuckets()).client_ip(
+        "10.0.0.1", "1.2.3.4"
+    ) == ("10.0.0.1"), "X-Forwarded-For is ignored unless proxies are trusted"
+
+
+def test_rate_limiting_can_be_turned_off() -> None:
+    app = _limited_app(RATELIMIT_ENABLED=False)
+    assert "ratelimit" not in app.extensions
+    assert not any(_is_busy(_post(app, "/voice", NUMBER)[1]) for _ in range(6))
+
+
+def test_local_buckets_refill_at_their_rate() -> None:
+    buckets = LocalBuckets()
+    limit = Limit(burst=2, per_minute=600)  # ten a second
+    assert [buckets.take([("k", limit)]) for _ in range(3)] == [-1, -1, 0]
+    time.sleep(0.25)
+    assert buckets.take([("k", limit)]) == -1
+
+
+def test_local_buckets_stay_bounded() -> None:
+    buckets = LocalBuckets(max_keys=100)
+    for n in range(1000):
+        buckets.take([(f"k{n}", Limit(5, 60))])
+    assert len(buckets._levels) <= 101
+
+
+# Rate limits in Redis (the real server on 127.0.0.1:6379), shared by every worker
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The local Redis; fails if it is not running (IVR_SKIP_REDIS=1 skips on purpose)."""
+    import os
+
+    if os.environ.get("IVR_SKIP_REDIS") == "1":
+        pytest.skip("IVR_SKIP_REDIS=1: Redis tests skipped on purpose")
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis at {REDIS_URL} is not reachable: {exc}. Start it or set IVR_SKIP_REDIS=1.")
+    yield REDIS_URL
+    client.close()
+
+
+def test_redis_buckets_are_shared_between_workers(redis_url: str) -> None:
+    key = f"test:{secrets.token_hex(6)}"
+    one, two = RedisBuckets(redis_url), RedisBuckets(redis_url)  # two workers' limiters
+    limit = Limit(burst=4, per_minute=1)
+    taken = [(one if n % 2 else two).take([(key, limit)]) for n in range(6)]
+    assert taken == [-1, -1, -1, -1, 0, 0]
+    assert 0 < one.client.pttl(ratelimit.REDIS_PREFIX + key) <= 4 * 60 * 1000 + 1000, "keys expire"
+
+
+def test_redis_buckets_refill_and_check_several_at_once(redis_url: str) -> None:
+    ip, caller = f"test:ip:{secrets.token_hex(6)}", f"test:caller:{secrets.token_hex(6)}"
+    buckets = RedisBuckets(redis_url)
+    fast, slow = Limit(burst=1, per_minute=600), Limit(burst=5, per_minute=1)
+    assert buckets.take([(ip, slow), (caller, fast)]) == -1
+    assert buckets.take([(ip, slow), (caller, fast)]) == 1, "the caller's bucket is empty"
+    time.sleep(0.15)
+    assert buckets.take([(ip, slow), (caller, fast)]) == -1, "refilled; the refusal took nothing from ip"
+    assert [buckets.take([(ip, slow)]) for _ in range(4)] == [-1, -1, -1, 0], "5 taken from ip in all"
+
+
+def test_the_app_limits_callers_in_redis(redis_url: str) -> None:
+    caller = f"+4477009{secrets.randbelow(10**5):05d}"
+    first, second = (_limited_app(REDIS_URL=redis_url) for _ in range(2))  # like two gunicorn workers
+    busy = [_is_busy(_post(first if n % 2 else second, "/voice", caller)[1]) for n in range(5)]
+    assert busy == [False, False, False, True, True]
+
+
+def test_without_redis_each_worker_counts_on_its_own_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, logger="ivr.ratelimit")
+    buckets = RedisBuckets("redis://127.0.0.1:1/0")
+    limit = Limit(burst=2, per_minute=1)
+    started = time.monotonic()
+    assert [buckets.take([("k", limit)]) for _ in range(3)] == [-1, -1, 0]
+    assert time.monotonic() - started < 1.5
+    assert caplog.text.count("Redis unavailable") == 1, "one report per outage, not one per request"
+
+
+def test_signatures_are_checked_against_the_url_as_requested(app: Flask) -> None:
+    # werkzeug's request.url would turn %2F into / and %C3%A9 into é: Twilio signs the URL verbatim.
+    path = "/voice/step?n=main&p=0&s=0&m=0&l=en&x=a%2Fb%21&y=%C3%A9"
+    form = {"CallSid": "CAurl", "From": NUMBER}
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(BASE_URL + path, form)
+    response = app.test_client().post(path, data=form, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 200
+
+
+def test_a_query_string_that_is_not_utf8_is_a_400_not_an_exception(app: Flask) -> None:
+    response = app.test_client().post("/voice/step", environ_overrides={"QUERY_STRING": "n=\x80\xff"})
+    assert response.status_code == 400
+
+
+def test_a_webhook_body_over_64_kib_is_refused_before_it_is_read(app: Flask) -> None:
+    form = {"CallSid": "CAbig", "SpeechResult": "x" * (64 * 1024)}
+    assert app.test_client().post("/voice/step", data=form).status_code == 413
+
+
+def test_rendered_twiml_is_cached_per_step(app: Flask) -> None:
+    runtime = app.extensions["ivr"]
+    path = "/voice/step?n=main&p=0&s=0&m=0&l=en&r=0&w=0&v=1"
+    first = _post(app, path, NUMBER)
+    hits = runtime._cached_twiml.cache_info().hits
+    second = _post(app, path, "+447700900998")
+    assert first == second and first[0] == 200
+    assert runtime._cached_twiml.cache_info().hits == hits + 1

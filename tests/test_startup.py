@@ -1,0 +1,99 @@
+"""Start-up: broken content stops gunicorn (and `import app`) with file:line, not a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from ivr.config import REPO_ROOT
+from ivr.simulator.server import GUNICORN_CONF, Gunicorn, free_port
+
+
+def _break(content: Path) -> str:
+    """Point the first option of the main menu at a node that does not exist; return the file."""
+    tree = content / "knowledge" / "tree.yaml"
+    text = tree.read_text()
+    first = text.index("goto: ")
+    end = text.index("\n", first)
+    tree.write_text(text[:first] + "goto: no_such_topic" + text[end:])
+    return str(tree)
+
+
+def _env(content: Path, tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "IVR_CONTENT_DIR": str(content),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'ivr.sqlite3'}",
+        "TWILIO_AUTH_TOKEN": "startup-token",
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+
+
+def _clean_refusal(result: subprocess.CompletedProcess[str], tree: str) -> None:
+    output = result.stdout + result.stderr
+    assert result.returncode == 4, output
+    assert f"{tree}:" in output and "goto 'no_such_topic' is not a menu or a section" in output, output
+    assert "Traceback" not in output, output
+
+
+def test_gunicorn_refuses_to_start_on_broken_content(content_copy: Path, tmp_path: Path) -> None:
+    tree = _break(content_copy)
+    command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "app:app"]
+    env = {**_env(content_copy, tmp_path), "PORT": str(free_port()), "WEB_CONCURRENCY": "2"}
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    _clean_refusal(result, tree)
+    assert "refusing to start" in result.stderr
+
+
+def test_gunicorn_without_the_config_file_still_stops_cleanly(content_copy: Path, tmp_path: Path) -> None:
+    # Plain `gunicorn app:app`: each worker fails to load the app, and gunicorn halts instead of
+    # restarting it forever (exit code 4 is gunicorn's "app failed to load").
+    tree = _break(content_copy)
+    command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{free_port()}", "app:app"]
+    result = subprocess.run(
+        command, cwd=REPO_ROOT, env=_env(content_copy, tmp_path), capture_output=True, text=True, timeout=60
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and f"{tree}:" in output and "Traceback" not in output, output
+
+
+def test_importing_the_wsgi_app_refuses_broken_content(content_copy: Path, tmp_path: Path) -> None:
+    tree = _break(content_copy)
+    result = subprocess.run(
+        [sys.executable, "-c", "import app"],
+        cwd=REPO_ROOT,
+        env=_env(content_copy, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    _clean_refusal(result, tree)
+
+
+def test_gunicorn_serves_healthz_and_logs_json_with_good_content(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'ivr.sqlite3'}", "TWILIO_AUTH_TOKEN": "startup-token"}
+    with Gunicorn("app:app", workers=2, env=env, log_path=tmp_path / "log") as server:
+        with urllib.request.urlopen(server.base_url + "/healthz", timeout=5) as response:
+            assert response.status == 200
+            assert json.loads(response.read())["status"] == "ok"
+        assert len(server.worker_pids()) == 2
+    entries = [json.loads(line) for line in server.log().splitlines() if line.strip()]
+    assert any(e["logger"] == "gunicorn.error" and "Booting worker" in e["message"] for e in entries)
+    assert any(
+        e["logger"] == "gunicorn.access" and e.get("http", {}).get("path") == "/healthz" for e in entries
+    )
+
+
+@pytest.mark.parametrize("workers", ["", "3"])
+def test_workers_default_to_two_per_core(workers: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEB_CONCURRENCY", workers)
+    settings = runpy.run_path(str(GUNICORN_CONF))
+    assert settings["workers"] == (int(workers) if workers else 2 * (os.cpu_count() or 1))
+    assert settings["preload_app"] is False and settings["timeout"] >= 15

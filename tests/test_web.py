@@ -1,0 +1,419 @@
+"""The public pages and the staff dashboard through Flask's test client (the browser tests run axe)."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from markupsafe import escape
+
+from ivr.config import REPO_ROOT
+from ivr.content import load_content
+from ivr.store import Store, current_store
+from ivr.web.public import LANGUAGE_NAMES, UI, heading
+from tests.conftest import AUTH_TOKEN, SignedClient, answer, make_app
+from tests.web_helpers import (
+    CALLBACK_DIGITS,
+    CALLBACK_NUMBER,
+    CALLER,
+    JOURNEYS,
+    LIVE_CALL,
+    RECORDING_URL,
+    STAFF_PASSWORD,
+    STAFF_USER,
+    Seeded,
+    csrf_token,
+    log_in,
+    seed,
+)
+
+CONTENT = load_content(REPO_ROOT)
+TREE = CONTENT.tree
+STAFF_PAGES = [
+    "/staff/",
+    "/staff/calls",
+    "/staff/calls/CAended0",
+    "/staff/callbacks",
+    "/staff/recordings",
+    "/staff/stats",
+]
+
+
+@pytest.fixture
+def web_app(tmp_path: Path) -> Iterator[Flask]:
+    app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'web.sqlite3'}", SECRET_KEY="test-secret-key")
+    yield app
+    app.extensions["store"].dispose()
+
+
+@pytest.fixture
+def seeded(web_app: Flask) -> Seeded:
+    with web_app.app_context():
+        return seed(current_store())
+
+
+@pytest.fixture
+def web(web_app: Flask, seeded: Seeded) -> FlaskClient:
+    return web_app.test_client()
+
+
+@pytest.fixture
+def staff(web: FlaskClient) -> FlaskClient:
+    assert log_in(web) == 303
+    return web
+
+
+def store_of(app: Flask) -> Store:
+    store: Store = app.extensions["store"]
+    return store
+
+
+def text(client: FlaskClient, url: str, status: int = 200) -> str:
+    response = client.get(url)
+    assert response.status_code == status, (url, response.status_code)
+    return response.get_data(as_text=True)
+
+
+def visible(page: str) -> str:
+    """The page's text without tags, unescaped, spaces collapsed."""
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
+
+
+def esc(value: str) -> str:
+    """As Jinja escapes text (' is &#39;, not &#x27;)."""
+    return str(escape(value))
+
+
+def section_url(node: str, lang: str) -> str:
+    return f"/topics/{node}" if lang == CONTENT.default_language else f"/{lang}/topics/{node}"
+
+
+# The public pages.
+
+
+@pytest.mark.parametrize("lang", CONTENT.languages)
+def test_home_page_links_every_menu_and_section_in_its_language(web: FlaskClient, lang: str) -> None:
+    home = "/" if lang == CONTENT.default_language else f"/{lang}/"
+    page = text(web, home)
+    assert f'<html lang="{lang}">' in page
+    for node in TREE.below(TREE.root):
+        link = f'<a href="{section_url(node, lang)}">{esc(heading(TREE.title(node, lang)))}</a>'
+        assert link in page, f"{node} is not linked from {home}"
+    assert page.count("<h1>") == 1 and "<main" in page and "<nav" in page
+
+
+@pytest.mark.parametrize("lang", CONTENT.languages)
+def test_every_section_page_shows_all_its_parts_source_and_review_date(web: FlaskClient, lang: str) -> None:
+    months = CONTENT.prompts[lang].months
+    for node, by_lang in TREE.sections.items():
+        section = by_lang[lang]
+        page = text(web, section_url(node, lang))
+        assert f'<html lang="{lang}">' in page
+        for part in section.parts:
+            assert re.search(rf"<p( lang=\"en\")?>{re.escape(esc(part))}</p>", page), (node, part)
+        assert esc(section.meta.source) in page
+        day = section.meta.reviewed_on
+        assert (
+            f'<time datetime="{day.isoformat()}">{day.day} {months[day.month - 1]} {day.year}</time>' in page
+        )
+        # Breadcrumbs: home first, this page last and marked as the current one.
+        trail = re.search(r'<nav class="breadcrumbs" aria-label="[^"]+">(.*?)</nav>', page, re.S)
+        assert trail is not None
+        assert trail.group(1).count("<li>") == len(TREE.keys_to(node)) + 1
+        assert f'aria-current="page">{esc(heading(section.title))}</a>' in trail.group(1)
+
+
+def test_page_words_exist_in_every_language_of_the_content() -> None:
+    for lang in CONTENT.languages:
+        assert set(UI.get(lang, {})) == set(UI["en"]), lang
+        assert lang in LANGUAGE_NAMES
+
+
+def test_menu_pages_list_their_options_with_intro(web: FlaskClient) -> None:
+    page = text(web, "/topics/categories")
+    menu = TREE.menus["categories"]
+    assert menu.intro is not None and esc(menu.intro["en"]) in page
+    for option in menu.options:
+        assert f'href="/topics/{option.goto}"' in page
+
+
+def test_hindi_pages_have_lang_hi_and_mark_english_text(web: FlaskClient) -> None:
+    page = text(web, "/hi/topics/symptoms")
+    assert '<html lang="hi">' in page
+    assert TREE.section("symptoms", "hi").parts[0] in page
+    # The Hindi section's source is written in English: it says so, for screen readers.
+    assert f'<span lang="en">{esc(TREE.section("symptoms", "hi").meta.source)}</span>' in page
+    # The way back to English, named in English.
+    assert '<a href="/topics/symptoms" hreflang="en" lang="en">English</a>' in page
+
+
+def test_language_in_the_query_redirects_to_the_language_path(web: FlaskClient) -> None:
+    assert web.get("/?lang=hi").headers["Location"] == "/hi/"
+    assert web.get("/topics/causes?lang=hi").headers["Location"] == "/hi/topics/causes"
+    assert web.get("/en/topics/causes").headers["Location"] == "/topics/causes"
+    assert web.get("/?lang=xx").status_code == 200
+    assert web.get("/xx/").status_code == 404
+    assert web.get("/topics/no_such_topic").status_code == 404
+    assert web.get("/hi/topics/no_such_topic").status_code == 404
+
+
+def test_pages_carry_security_headers(web: FlaskClient) -> None:
+    for url in ("/", "/staff/login"):
+        headers = web.get(url).headers
+        assert "default-src 'none'" in headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+        assert headers["X-Content-Type-Options"] == "nosniff"
+    assert web.get("/staff/login").headers["Cache-Control"] == "no-store"
+
+
+# Logging in.
+
+
+@pytest.mark.parametrize("url", STAFF_PAGES)
+def test_every_staff_page_needs_a_login(web: FlaskClient, url: str) -> None:
+    response = web.get(url)
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/staff/login?next={url}"
+
+
+def test_logging_in_goes_to_the_page_asked_for_and_no_other_site(web: FlaskClient) -> None:
+    token = csrf_token(text(web, "/staff/login?next=/staff/stats"))
+    form = {"username": STAFF_USER, "password": STAFF_PASSWORD, "csrf_token": token, "next": "/staff/stats"}
+    response = web.post("/staff/login", data=form)
+    assert response.status_code == 303 and response.headers["Location"] == "/staff/stats"
+    for elsewhere in ("https://evil.example/staff/", "//evil.example/staff/", "/voice"):
+        web.post("/staff/logout", data={"csrf_token": csrf_token(text(web, "/staff/"))})
+        token = csrf_token(text(web, "/staff/login"))
+        response = web.post("/staff/login", data={**form, "csrf_token": token, "next": elsewhere})
+        assert response.headers["Location"] == "/staff/", elsewhere
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [(STAFF_USER, "not the password"), ("nobody", STAFF_PASSWORD), (STAFF_USER, ""), ("", "")],
+)
+def test_a_wrong_password_or_unknown_user_is_refused(web: FlaskClient, username: str, password: str) -> None:
+    token = csrf_token(text(web, "/staff/login"))
+    response = web.post(
+        "/staff/login", data={"username": username, "password": password, "csrf_token": token}
+    )
+    assert response.status_code == 401
+    page = response.get_data(as_text=True)
+    assert "Wrong username or password." in page and 'aria-invalid="true"' in page
+    assert web.get("/staff/").status_code == 302
+
+
+def test_usernames_are_not_case_sensitive(web: FlaskClient) -> None:
+    assert log_in(web, STAFF_USER.upper()) == 303
+    assert web.get("/staff/").status_code == 200
+
+
+def test_session_cookie_is_secure_http_only_and_same_site(web: FlaskClient) -> None:
+    token = csrf_token(text(web, "/staff/login"))
+    response = web.post(
+        "/staff/login", data={"username": STAFF_USER, "password": STAFF_PASSWORD, "csrf_token": token}
+    )
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("__Host-ivr-session=")
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
+
+
+def test_logging_out_ends_the_session(staff: FlaskClient) -> None:
+    token = csrf_token(text(staff, "/staff/"))
+    response = staff.post("/staff/logout", data={"csrf_token": token})
+    assert response.status_code == 303 and response.headers["Location"] == "/staff/login"
+    assert "You have logged out." in text(staff, "/staff/login")
+    assert staff.get("/staff/").status_code == 302
+
+
+def test_a_new_password_ends_sessions_opened_with_the_old_one(web_app: Flask, staff: FlaskClient) -> None:
+    from ivr.web.staff import hash_password
+
+    assert staff.get("/staff/").status_code == 200
+    assert store_of(web_app).set_staff_password(STAFF_USER, hash_password("another long passphrase"))
+    assert staff.get("/staff/").status_code == 302
+    assert log_in(staff, password="another long passphrase") == 303
+
+
+# CSRF.
+
+
+def test_a_post_without_the_csrf_token_is_refused(web_app: Flask, staff: FlaskClient, seeded: Seeded) -> None:
+    url = f"/staff/callbacks/{seeded.callback_id}/done"
+    assert staff.post(url).status_code == 400
+    assert staff.post(url, data={"csrf_token": "forged"}).status_code == 400
+    assert staff.post(url, data={"csrf_token": "ünïcode"}).status_code == 400
+    assert staff.post(f"/staff/recordings/{seeded.recording_id}/reviewed").status_code == 400
+    assert staff.post("/staff/logout").status_code == 400
+    assert [cb.id for cb in store_of(web_app).callbacks()] == [seeded.callback_id]
+    assert staff.get("/staff/").status_code == 200, "still logged in"
+
+
+def test_the_login_form_needs_the_csrf_token_too(web: FlaskClient) -> None:
+    web.get("/staff/login")
+    response = web.post("/staff/login", data={"username": STAFF_USER, "password": STAFF_PASSWORD})
+    assert response.status_code == 400
+    assert web.get("/staff/").status_code == 302
+
+
+def test_a_token_from_before_log_in_is_worthless_after_it(web: FlaskClient, seeded: Seeded) -> None:
+    before = csrf_token(text(web, "/staff/login"))
+    web.post("/staff/login", data={"username": STAFF_USER, "password": STAFF_PASSWORD, "csrf_token": before})
+    url = f"/staff/callbacks/{seeded.callback_id}/done"
+    assert web.post(url, data={"csrf_token": before}).status_code == 400
+
+
+def test_twilio_webhooks_need_no_csrf_token(web_app: Flask) -> None:
+    status, twiml = SignedClient(web_app).post("/voice")
+    assert status == 200 and twiml is not None and twiml.tag == "Response"
+
+
+# The pages.
+
+
+def test_mark_done_takes_a_callback_off_the_queue(web_app: Flask, staff: FlaskClient, seeded: Seeded) -> None:
+    queue = text(staff, "/staff/callbacks")
+    assert f'href="tel:{CALLBACK_NUMBER}"' in queue and f'id="callback-{seeded.callback_id}"' in queue
+    response = staff.post(
+        f"/staff/callbacks/{seeded.callback_id}/done", data={"csrf_token": csrf_token(queue)}
+    )
+    assert response.status_code == 303 and response.headers["Location"] == "/staff/callbacks"
+    queue = text(staff, "/staff/callbacks")
+    assert f"Callback {seeded.callback_id} marked done." in queue
+    assert CALLBACK_NUMBER not in queue and "No callbacks waiting." in queue
+    (row,) = store_of(web_app).callbacks(open_only=False)
+    assert row.done_by == STAFF_USER and row.done_at is not None
+    again = staff.post(f"/staff/callbacks/{seeded.callback_id}/done", data={"csrf_token": csrf_token(queue)})
+    assert again.status_code == 303
+    assert "was already done, or does not exist." in text(staff, "/staff/callbacks")
+
+
+def test_mark_reviewed_takes_a_recording_off_the_list(staff: FlaskClient, seeded: Seeded) -> None:
+    page = text(staff, "/staff/recordings")
+    assert f'<a href="{RECORDING_URL}">{RECORDING_URL}</a>' in page
+    assert "42 s" in page and "neurology" in page
+    staff.post(f"/staff/recordings/{seeded.recording_id}/reviewed", data={"csrf_token": csrf_token(page)})
+    page = text(staff, "/staff/recordings")
+    assert f"Recording {seeded.recording_id} marked reviewed." in page and RECORDING_URL not in page
+    everything = text(staff, "/staff/recordings?all=1")
+    assert RECORDING_URL in everything and "Mark reviewed" not in everything
+
+
+def test_a_recording_address_that_is_not_a_web_address_is_not_a_link(
+    web_app: Flask, staff: FlaskClient
+) -> None:
+    store_of(web_app).add_recording("CAx", "javascript:alert(1)")
+    page = text(staff, "/staff/recordings")
+    assert "javascript:alert(1)" in page and 'href="javascript:' not in page
+
+
+def test_calls_page_shows_live_and_ended_calls_with_their_journeys(staff: FlaskClient) -> None:
+    page = text(staff, "/staff/calls")
+    live, ended = page.split('id="ended-heading"')
+    assert LIVE_CALL[:12] in live and "Language choice" in live
+    for sid in JOURNEYS:
+        assert sid[:12] in ended and sid[:12] not in live
+    # CAended0's way: main menu, symptoms and causes, symptoms.
+    row = next(r for r in ended.split("<tr>") if "CAended0" in r)
+    assert visible(row).count("→") == 2
+    assert re.search(r"Main menu.*Symptoms and causes.*Symptoms", visible(row))
+
+
+def test_call_page_lists_every_event_of_the_journey(staff: FlaskClient) -> None:
+    page = text(staff, "/staff/calls/CAended1")
+    body = page.split('id="journey-heading"')[1]
+    assert body.count("<tr>") == 1 + len(JOURNEYS["CAended1"])
+    for event, _node, _part in JOURNEYS["CAended1"]:
+        assert f"<td>{event}</td>" in body
+    assert "<time datetime=" in body
+    assert staff.get("/staff/calls/CAnope").status_code == 404
+
+
+def test_caller_numbers_appear_on_the_callback_queue_only(staff: FlaskClient) -> None:
+    pseudonym = "caller-" + CALLER[:12]
+    for url in STAFF_PAGES:
+        page = text(staff, url)
+        shown = CALLBACK_DIGITS in re.sub(r"\D", "", visible(page) + page)
+        assert shown == (url == "/staff/callbacks"), url
+    assert pseudonym in text(staff, "/staff/calls") and pseudonym in text(staff, "/staff/calls/CAended0")
+
+
+def test_dashboard_counts_what_is_waiting(staff: FlaskClient) -> None:
+    page = visible(text(staff, "/staff/"))
+    assert "1 call in progress" in page
+    assert "1 callback waiting" in page
+    assert "1 recorded question to review" in page
+
+
+def test_stats_count_listening_per_section_and_where_calls_ended(staff: FlaskClient) -> None:
+    page = text(staff, "/staff/stats")
+    listening = page.split('id="dropoff-heading"')[0]
+    symptoms = visible(next(r for r in listening.split("<tr>") if ">Symptoms</th>" in r)).split()
+    parts = TREE.part_count("symptoms")
+    # Symptoms: 2 calls reached it, none reached its last part.
+    assert symptoms == ["Symptoms", str(parts), "2", "0"]
+    about = visible(next(r for r in listening.split("<tr>") if "What neuromuscular disorders are" in r))
+    assert about.split()[-3:] == [str(TREE.part_count("about")), "1", "0"]
+    # Of 3 ended calls, 2 ended at symptoms and 1 at about; the live call is not counted.
+    table = page.split("as a table (3 ended calls)")[1]
+    assert re.search(r"<th scope=\"row\">Symptoms</th><td>2</td><td>67%</td>", table)
+    assert re.search(r"What neuromuscular disorders are \(about\)</th><td>1</td><td>33%</td>", table)
+    assert '<svg role="img" aria-labelledby="dropoff-title" aria-describedby="dropoff-desc"' in page
+    assert "Most ended at Symptoms: 2 calls, 67%." in page
+
+
+def test_a_real_call_shows_up_with_its_journey(web_app: Flask, staff: FlaskClient) -> None:
+    from ivr.simulator import FlaskTransport, Phone
+
+    phone = Phone(FlaskTransport(web_app), base_url="http://localhost", auth_token=AUTH_TOKEN)
+    answer(phone)
+    phone.press("2")
+    page = text(staff, "/staff/calls")
+    live = page.split('id="ended-heading"')[0]
+    assert phone.call_sid[:12] in live
+    signed = SignedClient(web_app)
+    status, _ = signed.post(
+        "/voice/status", {"CallSid": phone.call_sid, "CallStatus": "completed", "CallDuration": "31"}
+    )
+    assert status == 204
+    detail = text(staff, f"/staff/calls/{phone.call_sid}")
+    assert "Symptoms and causes (symptoms_causes)" in detail and "31 s" in detail
+    assert phone.call_sid[:12] in text(staff, "/staff/calls").split('id="ended-heading"')[1]
+
+
+# The staff CLI.
+
+
+def test_staff_add_asks_for_the_password_and_the_user_can_log_in(web_app: Flask, web: FlaskClient) -> None:
+    runner = web_app.test_cli_runner()
+    result = runner.invoke(
+        args=["staff", "add", "Ravi"], input="ravi's long password\nravi's long password\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "added ravi" in result.output and "ravi's long password" not in result.output
+    user = store_of(web_app).staff_user("ravi")
+    assert user is not None and user.password_hash.startswith("scrypt:")
+    assert log_in(web, "ravi", "ravi's long password") == 303
+
+    again = runner.invoke(args=["staff", "add", "ravi"], input="whatever password\nwhatever password\n")
+    assert again.exit_code != 0 and "already exists" in again.output
+    short = runner.invoke(args=["staff", "add", "mina"], input="short\nshort\n")
+    assert short.exit_code != 0 and "at least 12 characters" in short.output
+    bad = runner.invoke(args=["staff", "add", "no spaces"], input="a long password 1\na long password 1\n")
+    assert bad.exit_code != 0
+    assert runner.invoke(args=["staff", "list"]).output.split() == [STAFF_USER, "ravi"]
+
+
+def test_staff_password_changes_the_password(web_app: Flask, web: FlaskClient) -> None:
+    runner = web_app.test_cli_runner()
+    result = runner.invoke(args=["staff", "password", STAFF_USER], input="a brand new password\n" * 2)
+    assert result.exit_code == 0, result.output
+    assert log_in(web) == 401
+    assert log_in(web, password="a brand new password") == 303
+    missing = runner.invoke(args=["staff", "password", "nobody"], input="a brand new password\n" * 2)
+    assert missing.exit_code != 0 and "no staff user nobody" in missing.output

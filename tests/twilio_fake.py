@@ -1,0 +1,62 @@
+"""A fake of Twilio's REST edge: a twilio.http.HttpClient that answers like the Messages API."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from dataclasses import dataclass, field
+
+from twilio.http import HttpClient
+from twilio.http.response import Response
+
+
+@dataclass
+class Sent:
+    """One request the line made to Twilio's REST API."""
+
+    method: str
+    uri: str
+    data: dict[str, object]
+    auth: tuple[str, str] | None
+
+
+@dataclass
+class FakeTwilioHttp(HttpClient):  # type: ignore[misc]
+    """Records requests; replies 201 with a message SID, or with the error it was told to give."""
+
+    fail_with: tuple[int, int, str] | None = None  # (HTTP status, Twilio error code, message)
+    sent: list[Sent] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(logging.getLogger("fake-twilio"), is_async=False)
+
+    def request(
+        self,
+        method: str,
+        uri: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        """Answer one REST request."""
+        self.sent.append(Sent(method, uri, dict(data or {}), auth))
+        if self.fail_with:
+            status, code, message = self.fail_with
+            body = {
+                "code": code,
+                "message": message,
+                "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            }
+            return Response(status, json.dumps(body))
+        sid = "SM" + secrets.token_hex(16)
+        body = {
+            "sid": sid,
+            "status": "queued",
+            "to": (data or {}).get("To"),
+            "body": (data or {}).get("Body"),
+        }
+        return Response(201, json.dumps(body))
