@@ -15,6 +15,7 @@ from ivr.content import Content, load_content
 from ivr.content.directory import Directory, resolve_numbers
 from ivr.content.lint import review_findings
 from ivr.engine import Line
+from ivr.forms import WebhookRequest
 from ivr.signature import parse_shared_keys
 from ivr.sms import SmsSender
 from ivr.store import DatabaseUrlError, Store, default_url
@@ -26,6 +27,7 @@ log = logging.getLogger("ivr")
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: settings, content (validated, or refuse to start), webhooks."""
     app = Flask(__name__, instance_relative_config=True)
+    app.request_class = WebhookRequest
     app.config.from_mapping(config.from_env())
     if test_config:
         app.config.from_mapping(test_config)

@@ -103,6 +103,8 @@ class Line:
     emergency_transfer: str | None = None
     directory: Directory | None = None
     _hints: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict, compare=False)
+    _steps: dict[tuple[CallState, str, bool], Step] = field(default_factory=dict, compare=False)
+    _speech: dict[tuple[str, str], speech.Matcher] = field(default_factory=dict, compare=False)
 
     def prompts(self, lang: str) -> Prompts:
         """The prompts of a language, falling back to the default language."""
@@ -112,6 +114,11 @@ class Line:
         """The bit that marks a menu as heard in full (0 for anything else)."""
         menus = list(self.content.tree.menus)
         return 1 << menus.index(node) if node in menus else 0
+
+
+STEP_CACHE_SIZE = 4096  # steps kept per line (a few MB); when full, it starts again
+# The actions _action carries out without asking for a person (_person is all that reads the clock).
+CLOCK_FREE_ACTIONS = frozenset({"repeat", "main", "back", "help", "rate", "emergency", "text"})
 
 
 def timeout_for(state: CallState, base: int) -> int:
@@ -353,6 +360,20 @@ def _resolve(line: Line, state: CallState, inp: CallerInput) -> tuple[str, str] 
         if inp.digits in RESERVED_KEYS:
             return ("action", RESERVED_KEYS[inp.digits])
         return ("key", inp.digits)
+    found = _matcher(line, state).match(inp.speech)
+    if found is None:
+        return None
+    if ":" not in found:  # a spoken digit behaves like the key
+        return ("action", RESERVED_KEYS[found]) if found in RESERVED_KEYS else ("key", found)
+    kind, _, value = found.partition(":")
+    return (kind, value)
+
+
+def _matcher(line: Line, state: CallState) -> speech.Matcher:
+    """What can be said where the caller is, and what each phrase picks (the same for every call)."""
+    cache_key = (state.node, state.lang)
+    if cache_key in line._speech:
+        return line._speech[cache_key]
     p = line.prompts(state.lang)
     choices: dict[str, list[str]] = {f"action:{a}": list(getattr(p.speech, a)) for a in SPEECH_ACTIONS}
     for lang in line.content.languages:
@@ -362,13 +383,8 @@ def _resolve(line: Line, state: CallState, inp: CallerInput) -> tuple[str, str] 
     # Topics further down count too ("symptoms" from the main menu); on a tie the nearer one wins.
     for level in _deeper(line, state.node):
         choices.update({f"goto:{n}": _option_words(line, n, state.lang) for n in level})
-    found = speech.match(inp.speech, choices, p.numbers, p.fillers)
-    if found is None:
-        return None
-    if ":" not in found:  # a spoken digit behaves like the key
-        return ("action", RESERVED_KEYS[found]) if found in RESERVED_KEYS else ("key", found)
-    kind, _, value = found.partition(":")
-    return (kind, value)
+    matcher = line._speech[cache_key] = speech.Matcher(choices, p.numbers, p.fillers)
+    return matcher
 
 
 def _heard(line: Line, state: CallState, inp: CallerInput) -> str:
@@ -379,6 +395,23 @@ def _heard(line: Line, state: CallState, inp: CallerInput) -> str:
 
 def next_step(line: Line, state: CallState, inp: CallerInput) -> Step:
     """The engine: what the caller hears next, given where they are and what they did."""
+    if inp.speech or inp.dial_status is not None or inp.outcome is not None:
+        return _next_step(line, state, inp)
+    action = RESERVED_KEYS.get(inp.digits)
+    if action is not None and action not in CLOCK_FREE_ACTIONS:  # a person: are they open now?
+        return _next_step(line, state, inp)
+    # A key or a silence: the same state and input always give the same step, and callers press the
+    # same keys in the same places all day, so it is worked out once.
+    key = (state, inp.digits, inp.silent)
+    step = line._steps.get(key)
+    if step is None:
+        if len(line._steps) >= STEP_CACHE_SIZE:
+            line._steps.clear()
+        step = line._steps[key] = _next_step(line, state, inp)
+    return step
+
+
+def _next_step(line: Line, state: CallState, inp: CallerInput) -> Step:
     p = line.prompts(state.lang).phrases
     here = replace(state, silences=0)
 

@@ -23,6 +23,9 @@ _NUMBER = r"(?:\+|%2[bB])?\d(?:[ ()./-]{0,2}\d){6,}"
 _SCAN = re.compile(f"(?P<keep>{_KEEP})|(?P<number>{_NUMBER})")
 _MAYBE = re.compile(r"\d(?:[ ()./-]{0,2}\d){6}")
 MASK = "<number>"
+# A webhook puts what it did here in the WSGI environ (CallSid, caller pseudonym, event, node, part):
+# gunicorn's access log line then says it, and the webhook needs no log line of its own.
+STEP_ENVIRON = "ivr.step"
 LOG_FORMATS = ("json", "text")
 
 
@@ -40,8 +43,14 @@ class MaskNumbers(logging.Filter):
         """Render the message once, masked, so every handler and formatter sees the safe text."""
         if getattr(record, "_ivr_masked", False):
             return True
+        call_sid = None
         if record.name == "gunicorn.access" and isinstance(record.args, dict):
             record.http = _access_fields(record.args)
+            step = record.args.get("{" + STEP_ENVIRON + "}e")  # gunicorn's name for an environ key
+            if isinstance(step, dict):
+                fields = {name: mask_numbers(str(value)) for name, value in step.items() if value is not None}
+                call_sid = fields.pop("CallSid", None)
+                record.step = fields
         try:
             message = record.getMessage()
         except Exception:  # a bad format string: keep the raw message rather than drop the record
@@ -53,7 +62,7 @@ class MaskNumbers(logging.Filter):
             record.exc_text = mask_numbers(record.exc_text)
         if record.stack_info:
             record.stack_info = mask_numbers(record.stack_info)
-        record.call_sid = _call_sid()
+        record.call_sid = call_sid or _call_sid()
         record._ivr_masked = True
         return True
 
@@ -97,6 +106,9 @@ class JsonFormatter(logging.Formatter):
         http = getattr(record, "http", None)
         if http:
             entry["http"] = http
+        step = getattr(record, "step", None)
+        if step:
+            entry["call"] = step
         if record.exc_info and not record.exc_text:
             record.exc_text = mask_numbers(self.formatException(record.exc_info))
         if record.exc_text:
@@ -115,6 +127,9 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """Format as text, adding the call's SID."""
         line = super().format(record)
+        step = getattr(record, "step", None)
+        if step:
+            line += " " + " ".join(f"{name}={value}" for name, value in step.items())
         call_sid = getattr(record, "call_sid", None)
         return f"{line} [CallSid={call_sid}]" if call_sid else line
 

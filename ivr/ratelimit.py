@@ -12,7 +12,6 @@ across gunicorn workers; if Redis fails, each worker keeps its own buckets until
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -22,7 +21,7 @@ from typing import Any, Protocol
 from flask import Flask, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.privacy import caller_hash, caller_ref
+from ivr.caller import caller
 
 log = logging.getLogger("ivr.ratelimit")
 
@@ -33,9 +32,6 @@ REDIS_PREFIX = "ivr:rl:"
 REDIS_TIMEOUT_S = 0.25
 REDIS_RETRY_AFTER_S = 5.0
 MAX_LOCAL_KEYS = 50_000
-_NUMBER = re.compile(r"\+?[0-9]{6,15}")
-# What Twilio sends as From for anonymous, restricted, unknown, unavailable and blocked callers.
-_WITHHELD = frozenset({"+266696687", "+7378742833", "+86282452253", "+8656696", "+2562533"})
 
 # KEYS: the buckets; ARGV: rate (tokens/s) and burst of each. Refill all, take one token from each
 # when every bucket has one; return 0, or the 1-based index of the first bucket that was empty.
@@ -222,11 +218,10 @@ def limit_caller() -> Response | None:
     limits: RateLimits | None = current_app.extensions.get("ratelimit")
     if limits is None:
         return None
-    number = request.form.get("From", "").strip()
-    salt = str(current_app.config["HASH_SALT"])
+    who = caller()
     call_sid = request.form.get("CallSid", "")[:64]
-    if _NUMBER.fullmatch(number) and number not in _WITHHELD:
-        key = "caller:" + caller_hash(number, salt)
+    if who.key:
+        key = "caller:" + who.key
     elif call_sid:
         key = "call:" + call_sid  # a withheld number: one allowance per call, not one for them all
     else:
@@ -235,7 +230,7 @@ def limit_caller() -> Response | None:
         return None
     log.warning(
         "rate limited: caller %s is over %s on %s (call %s)",
-        caller_ref(number, salt),
+        who.ref,
         _describe(limits.caller),
         request.path,
         call_sid or "-",

@@ -17,11 +17,52 @@ def normalise(text: str) -> str:
     return " ".join(kept.split())
 
 
-def _end_of(words: list[str], phrase: list[str]) -> int | None:
-    """Where the last occurrence of phrase ends in words, or None."""
-    n = len(phrase)
-    ends = [i + n for i in range(len(words) - n + 1) if n and words[i : i + n] == phrase]
-    return ends[-1] if ends else None
+class Matcher:
+    """Phrases made ready once (normalised, indexed by first word), to match many utterances quickly."""
+
+    def __init__(
+        self,
+        choices: Mapping[str, Iterable[str]],
+        numbers: Mapping[Any, Iterable[str]],
+        fillers: Iterable[str] = (),
+    ) -> None:
+        self._by_first: dict[str, list[tuple[tuple[str, ...], int, str]]] = {}
+        order = 0
+        for result, phrases in choices.items():
+            for phrase in phrases:
+                tokens = tuple(normalise(phrase).split())
+                if tokens:
+                    self._by_first.setdefault(tokens[0], []).append((tokens, order, result))
+                    order += 1
+        self._skip = frozenset(normalise(f) for f in fillers)
+        self._digits: dict[str, str] = {}
+        for digit, names in numbers.items():
+            for name in names:
+                self._digits.setdefault(normalise(name), str(digit))
+
+    def match(self, utterance: str) -> str | None:
+        """The choice whose phrase is the longest found in the utterance, or a spoken digit.
+
+        On a tie the phrase said last wins ("tell me about treatment"), then the one listed first.
+        """
+        words = normalise(utterance).split()
+        if not words:
+            return None
+        core = [w for w in words if w not in self._skip]
+        if len(core) == 1:
+            if core[0].isdigit() and len(core[0]) == 1:
+                return core[0]
+            if core[0] in self._digits:
+                return self._digits[core[0]]
+        best: tuple[int, int, int, str] | None = None  # (words in the phrase, where it ends, -order, result)
+        for start, word in enumerate(words):
+            for tokens, order, result in self._by_first.get(word, ()):
+                end = start + len(tokens)
+                if tuple(words[start:end]) == tokens and (
+                    best is None or (len(tokens), end, -order) > best[:3]
+                ):
+                    best = (len(tokens), end, -order, result)
+        return best[3] if best else None
 
 
 def match(
@@ -35,23 +76,4 @@ def match(
     `choices` maps a result (an action name or an option key) to its phrases; a
     bare number ("two", "press 2") returns that digit.
     """
-    words = normalise(utterance).split()
-    if not words:
-        return None
-    skip = {normalise(f) for f in fillers}
-    core = [w for w in words if w not in skip]
-    if len(core) == 1:
-        if core[0].isdigit() and len(core[0]) == 1:
-            return core[0]
-        for digit, names in numbers.items():
-            if core[0] in {normalise(n) for n in names}:
-                return str(digit)
-    # Longest phrase wins; on a tie, the one said last ("tell me about treatment").
-    best: tuple[int, int, str] | None = None
-    for result, phrases in choices.items():
-        for phrase in phrases:
-            tokens = normalise(phrase).split()
-            end = _end_of(words, tokens)
-            if end is not None and (best is None or (len(tokens), end) > best[:2]):
-                best = (len(tokens), end, result)
-    return best[2] if best else None
+    return Matcher(choices, numbers, fillers).match(utterance)

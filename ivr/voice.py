@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -15,15 +14,15 @@ from flask import Blueprint, Response, abort, current_app, request
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from ivr import engine, ratelimit
+from ivr.caller import caller
 from ivr.engine import LANGUAGE, CallerInput, CallState, Kind, Line, Step
-from ivr.privacy import caller_hash, caller_ref
+from ivr.logs import STEP_ENVIRON
 from ivr.signature import is_loopback, requested_url, verify
 from ivr.sms import topic_text
 from ivr.store import current_store
 from ivr.twiml import SayVoice, Urls, Voice, render
 
 log = logging.getLogger("ivr.voice")
-_PHONE = re.compile(r"\+?[0-9]{6,15}")  # E.164-ish; Twilio sends "anonymous" etc. for withheld numbers
 KEPT_LANGUAGE = ("language:default", "language:kept")  # not a choice the caller made
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 TWIML_CACHE_SIZE = 2048  # rendered steps kept per worker (a few MB)
@@ -90,14 +89,6 @@ def runtime() -> Runtime:
     return rt
 
 
-def _caller_key() -> str | None:
-    """The stored pseudonym of the caller's number; None when the number is withheld or odd."""
-    number = request.form.get("From", "").strip()
-    if not _PHONE.fullmatch(number):
-        return None
-    return caller_hash(number, runtime().salt)
-
-
 def _call_sid() -> str:
     return request.form.get("CallSid", "")[:64]
 
@@ -107,17 +98,18 @@ def _reply(step: Step) -> Response:
     rt = runtime()
     call_sid = _call_sid()
     store = current_store()
-    key = _caller_key()
+    who = caller()
+    key = who.key
     steps = [step]
     while step.kind is Kind.EFFECT:  # e.g. send a text, then tell the caller how it went
         outcome, detail = _carry_out(step, key)
         step = engine.next_step(rt.line, step.state, CallerInput(outcome=outcome, detail=detail))
         steps.append(step)
     for done in steps:
-        log.info(
+        log.debug(
             "call=%s caller=%s event=%s node=%s part=%d",
             call_sid or "-",
-            caller_ref(request.form.get("From"), rt.salt),
+            who.ref,
             done.event,
             done.state.node,
             done.state.part,
@@ -126,6 +118,14 @@ def _reply(step: Step) -> Response:
             # A transfer notes the caller's language and speed, for a whisper in a queue later.
             note = f"{done.state.lang} {done.state.rate}" if done.kind is Kind.TRANSFER else None
             store.record_event(call_sid, done.event, done.state.node, done.state.part, note)
+    # For the access log line (ivr/logs.py): one line per webhook says what it did.
+    request.environ[STEP_ENVIRON] = {
+        "CallSid": call_sid or None,
+        "caller": who.ref,
+        "event": ">".join(done.event for done in steps),
+        "node": step.state.node,
+        "part": step.state.part,
+    }
     if key and step.event.startswith(("language:", "rate:")) and step.event not in KEPT_LANGUAGE:
         # The caller chose: remember it for their next call.
         if step.event.startswith("language:"):
@@ -138,7 +138,7 @@ def _reply(step: Step) -> Response:
 def _carry_out(step: Step, key: str | None) -> tuple[tuple[str, str], str]:
     """Do what an EFFECT step asks: ((what, how it went), detail for the caller)."""
     rt = runtime()
-    number = request.form.get("From", "").strip()
+    number = caller().number
     what = step.effect or ""
     if key is None:
         return (what, "no_number"), ""
@@ -177,7 +177,7 @@ bp.before_request(ratelimit.limit_caller)
 @bp.post("")
 def incoming() -> Response:
     """Twilio's voice URL: a new call starts here, in the caller's language and speed if known."""
-    key = _caller_key()
+    key = caller().key
     prefs = current_store().get_prefs(key) if key else None
     step = engine.start(
         runtime().line,

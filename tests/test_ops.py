@@ -11,6 +11,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -202,17 +203,49 @@ def test_json_lines_with_level_logger_and_masked_message(log_stream: io.StringIO
     assert "7700900123" not in log_stream.getvalue()
 
 
-def test_a_webhook_log_line_carries_the_call_sid(log_stream: io.StringIO) -> None:
+def test_a_webhook_tells_the_access_log_what_it_did(log_stream: io.StringIO) -> None:
     app = make_app()
     form = {"CallSid": "CAjson0123", "From": NUMBER, "To": "+15005550001"}
     signature = RequestValidator(AUTH_TOKEN).compute_signature(BASE_URL + "/voice", form)
-    assert (
-        app.test_client().post("/voice", data=form, headers={"X-Twilio-Signature": signature}).status_code
-        == 200
-    )
-    entries = [e for e in _json_lines(log_stream) if e["logger"] == "ivr.voice"]
-    assert entries and all(e["CallSid"] == "CAjson0123" for e in entries)
+    seen: list[dict[str, Any]] = []
+    inner = app.wsgi_app
+
+    def keep_environ(environ: dict[str, Any], start_response: Any) -> Any:
+        seen.append(environ)  # what gunicorn's access log will be given
+        return inner(environ, start_response)
+
+    app.wsgi_app = keep_environ  # type: ignore[method-assign]
+    response = app.test_client().post("/voice", data=form, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 200
+    step = seen[0][logs.STEP_ENVIRON]
+    assert step["CallSid"] == "CAjson0123" and step["caller"].startswith("caller-")
+    assert (step["node"], step["part"]) == ("_language", 0) and step["event"]
     assert "7700900123" not in log_stream.getvalue()
+
+
+def test_the_access_line_carries_the_call_and_masks_numbers() -> None:
+    stream = io.StringIO()
+    handler = logs.LineHandler(stream, "json")
+    step = {
+        "CallSid": "CAjson0123",
+        "caller": "caller-0123456789ab",
+        "event": "menu",
+        "node": NUMBER,
+        "part": 2,
+    }
+    atoms = {"m": "POST", "U": "/voice/step", "s": "200", "D": 900, "r": "POST /voice/step HTTP/1.1"}
+    record = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1, "%(r)s %(s)s", (), None)
+    record.args = {**atoms, "{" + logs.STEP_ENVIRON + "}e": step}
+    handler.handle(record)
+    (entry,) = _json_lines(stream)
+    assert entry["CallSid"] == "CAjson0123"
+    assert entry["call"] == {
+        "caller": "caller-0123456789ab",
+        "event": "menu",
+        "node": "<number>",
+        "part": "2",
+    }
+    assert entry["http"] == {"method": "POST", "path": "/voice/step", "status": "200", "ms": 0.9}
 
 
 def test_text_format_is_masked_too() -> None:

@@ -8,9 +8,12 @@ import runpy
 import subprocess
 import sys
 import urllib.request
+import xml.etree.ElementTree as ET
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
+from twilio.request_validator import RequestValidator
 
 from ivr.config import REPO_ROOT
 from ivr.simulator.server import GUNICORN_CONF, Gunicorn, free_port
@@ -78,17 +81,35 @@ def test_importing_the_wsgi_app_refuses_broken_content(content_copy: Path, tmp_p
 
 
 def test_gunicorn_serves_healthz_and_logs_json_with_good_content(tmp_path: Path) -> None:
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'ivr.sqlite3'}", "TWILIO_AUTH_TOKEN": "startup-token"}
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'ivr.sqlite3'}",
+        "TWILIO_AUTH_TOKEN": "startup-token",
+        "PUBLIC_BASE_URL": "https://line.example",
+    }
+    form = {"CallSid": "CAstartup01", "From": "+447700900123", "To": "+15005550001"}
+    signature = RequestValidator("startup-token").compute_signature("https://line.example/voice", form)
     with Gunicorn("app:app", workers=2, env=env, log_path=tmp_path / "log") as server:
         with urllib.request.urlopen(server.base_url + "/healthz", timeout=5) as response:
             assert response.status == 200
             assert json.loads(response.read())["status"] == "ok"
+        call = urllib.request.Request(
+            server.base_url + "/voice",
+            data=urlencode(form).encode(),
+            headers={"X-Twilio-Signature": signature},
+        )
+        with urllib.request.urlopen(call, timeout=5) as response:
+            assert response.status == 200 and ET.fromstring(response.read()).tag == "Response"
         assert len(server.worker_pids()) == 2
     entries = [json.loads(line) for line in server.log().splitlines() if line.strip()]
     assert any(e["logger"] == "gunicorn.error" and "Booting worker" in e["message"] for e in entries)
     assert any(
         e["logger"] == "gunicorn.access" and e.get("http", {}).get("path") == "/healthz" for e in entries
     )
+    # The webhook's access line says which call, which caller (a pseudonym) and what happened.
+    (webhook,) = [e for e in entries if e["logger"] == "gunicorn.access" and e["http"]["path"] == "/voice"]
+    assert webhook["CallSid"] == "CAstartup01" and webhook["http"]["status"] == "200"
+    assert webhook["call"]["caller"].startswith("caller-") and webhook["call"]["node"] == "_language"
+    assert "7700900123" not in server.log()
 
 
 @pytest.mark.parametrize("workers", ["", "3"])

@@ -14,7 +14,8 @@ from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 CONNECT_TIMEOUT_S = 2
 BUSY_TIMEOUT_S = 3
 STATEMENT_TIMEOUT_MS = 3000
-# Execution option read by the SQLite "begin" hook: "IMMEDIATE" takes the write lock up front.
+# Execution option read by the SQLite "begin" hook: "IMMEDIATE" takes the write lock up front,
+# "NONE" sends no BEGIN (one statement, which SQLite runs as a transaction of its own).
 BEGIN_OPTION = "ivr_sqlite_begin"
 
 
@@ -89,7 +90,8 @@ def _sqlite_engine(url: URL) -> Engine:
     def _on_begin(conn: Connection) -> None:
         # A write transaction that starts as a reader cannot wait for the lock (SQLITE_BUSY at once).
         mode = conn.get_execution_options().get(BEGIN_OPTION, "")
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
+        if mode != "NONE":
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
     return engine
 

@@ -8,13 +8,14 @@ import os
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, distinct, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, distinct, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -171,7 +172,7 @@ class Store:
         # Journey events written in batches (batch_events); None: each one at once.
         self._batch_interval: float | None = None
         self._batch_max = EVENT_BATCH_MAX
-        self._pending: list[dict[str, Any] | _Deferred] = []
+        self._pending: list[_Queued] = []
         self._pending_lock = threading.Lock()
         self._flush_lock = threading.Lock()  # batches are written one at a time, in order
         self._wake = threading.Event()
@@ -233,62 +234,49 @@ class Store:
             return None
 
         def work(conn: Connection) -> Prefs | None:
-            row = conn.execute(select(Caller.language, Caller.rate).where(Caller.caller_hash == key)).first()
+            row = conn.execute(_PREFS, {"key": key}).first()
             return Prefs(row.language, row.rate) if row else None
 
-        return self._read("get_prefs", {"caller": _ref(key)}, work, None, events=False)
+        return self._read("get_prefs", {"caller": _ref(key)}, work, None, events=False, one_statement=True)
 
     def save_prefs(self, caller_hash: str, *, language: str | None = None, rate: str | None = None) -> bool:
         """Remember the caller's choices; a None argument leaves that choice as it was."""
         key = _pseudonym(caller_hash)
         if key is None:
             return False
-        fields = {"caller": _ref(key), "language": language, "rate": rate}
-        values = {
+        now = _now()
+        row = {
+            "caller_hash": key,
+            "first_seen": now,
+            "last_seen": now,
             "language": _fit(Caller.language, language),
             "rate": _fit(Caller.rate, rate),
         }
-        changed = {name: value for name, value in values.items() if value is not None}
-
-        now = _now()
-
-        def work(conn: Connection) -> bool:
-            stmt = _insert(conn, Caller).values(caller_hash=key, first_seen=now, last_seen=now, **changed)
-            conn.execute(
-                stmt.on_conflict_do_update(index_elements=["caller_hash"], set_={**changed, "last_seen": now})
-            )
-            return True
-
-        return self._write_soon("save_prefs", fields, work)
+        return self._write_soon(
+            _Queued("save_prefs", row, {"caller": _ref(key), "language": language, "rate": rate})
+        )
 
     def call_started(self, call_sid: str, caller_hash: str | None, language: str | None) -> bool:
         """Record a new call (a repeated webhook for the same call is harmless)."""
         key = _pseudonym(caller_hash) if caller_hash else None
-        fields = {"call_sid": call_sid, "caller": _ref(key), "language": language}
-
         now = _now()
-
-        def work(conn: Connection) -> bool:
-            conn.execute(
-                _insert(conn, Call)
-                .values(
-                    call_sid=_fit(Call.call_sid, call_sid),
-                    caller_hash=key,
-                    started_at=now,
-                    status="in-progress",
-                    language=_fit(Call.language, language),
-                )
-                .on_conflict_do_nothing(index_elements=["call_sid"])
+        call = {
+            "call_sid": _fit(Call.call_sid, call_sid),
+            "caller_hash": key,
+            "started_at": now,
+            "status": "in-progress",
+            "language": _fit(Call.language, language),
+        }
+        ok = self._write_soon(
+            _Queued("call_started", call, {"call_sid": call_sid, "caller": _ref(key), "language": language})
+        )
+        if key:
+            seen = {"caller_hash": key, "first_seen": now, "last_seen": now}
+            ok = (
+                self._write_soon(_Queued("caller_seen", seen, {"call_sid": call_sid, "caller": _ref(key)}))
+                and ok
             )
-            if key:
-                conn.execute(
-                    _insert(conn, Caller)
-                    .values(caller_hash=key, first_seen=now, last_seen=now)
-                    .on_conflict_do_update(index_elements=["caller_hash"], set_={"last_seen": now})
-                )
-            return True
-
-        return self._write_soon("call_started", fields, work)
+        return ok
 
     def record_event(
         self, call_sid: str, event: str, node: str, part: int, detail: str | None = None
@@ -297,25 +285,15 @@ class Store:
 
         With batch_events on, the event is queued (True) and written with others shortly after.
         """
-        detail = _fit(JourneyEvent.detail, _mask(detail) if detail else None)
         row = {
             "call_sid": _fit(JourneyEvent.call_sid, call_sid),
             "at": _now(),
             "event": _fit(JourneyEvent.event, event),
             "node": _fit(JourneyEvent.node, node),
             "part": part,
-            "detail": detail,
+            "detail": _fit(JourneyEvent.detail, _mask(detail) if detail else None),
         }
-        if self._batch_interval is not None:
-            self._queue(row)
-            return True
-        fields = {"call_sid": call_sid, "event": event, "node": node, "part": part, "detail": detail}
-
-        def work(conn: Connection) -> bool:
-            conn.execute(_insert(conn, JourneyEvent).values(**row))
-            return True
-
-        return self._write("record_event", fields, work, False)
+        return self._write_soon(_Queued("record_event", row))
 
     # Batched writes: during a call, a webhook only queues its journey event, the call's start and
     # the caller's choices; a thread writes them every interval, in one transaction. The webhook then
@@ -331,15 +309,13 @@ class Store:
         self._batch_max = max_pending
         atexit.register(self.flush)
 
-    def _write_soon(
-        self, what: str, fields: Mapping[str, object], work: Callable[[Connection], bool]
-    ) -> bool:
+    def _write_soon(self, item: _Queued) -> bool:
         if self._batch_interval is None:
-            return self._write(what, fields, work, False)
-        self._queue(_Deferred(what, dict(fields), work))
+            return self._write(item.what, item.log_fields(), partial(_execute, items=[item]), False)
+        self._queue(item)
         return True
 
-    def _queue(self, item: dict[str, Any] | _Deferred) -> None:
+    def _queue(self, item: _Queued) -> None:
         with self._pending_lock:
             self._pending.append(item)
             full = len(self._pending) >= self._batch_max
@@ -362,31 +338,22 @@ class Store:
                 queued, self._pending = self._pending, []
             if not queued:
                 return True
-            events = [item for item in queued if isinstance(item, dict)]
-            deferred = [item for item in queued if isinstance(item, _Deferred)]
+            kinds = Counter(item.what for item in queued)
             fields = {
-                "events": len(events),
-                "calls": len({row["call_sid"] for row in events}),
-                "other": " ".join(item.what for item in deferred) or "-",
+                "events": kinds.pop("record_event", 0),
+                "calls": len({item.row["call_sid"] for item in queued if "call_sid" in item.row}),
+                "other": " ".join(f"{what}x{n}" for what, n in sorted(kinds.items())) or "-",
             }
-
-            def work(conn: Connection) -> bool:
-                for item in deferred:  # in the order they came: a call's start before its choices
-                    item.work(conn)
-                if events:
-                    conn.execute(_insert(conn, JourneyEvent), events)
-                return True
-
-            if self._guarded("write_batch", fields, work, False, write=True, report=False):
+            if self._guarded(
+                "write_batch", fields, partial(_execute, items=queued), False, write=True, report=False
+            ):
                 return True
             if time.monotonic() < self._down_until:
                 self._report("write_batch", fields, "database unavailable", write=True)
                 return False
             # One statement failed: write the rest one by one, so that only that one is lost.
-            for item in deferred:
-                self._write(item.what, item.fields, item.work, False)
-            for row in events:
-                self._write("record_event", row, partial(_insert_event, row=row), False)
+            for item in queued:
+                self._write(item.what, item.log_fields(), partial(_execute, items=[item]), False)
             return False
 
     def call_ended(self, call_sid: str, status: str, duration_seconds: int | None) -> bool:
@@ -793,10 +760,11 @@ class Store:
         default: T,
         *,
         events: bool = True,
+        one_statement: bool = False,
     ) -> T:
         if events and self._pending:  # what this process recorded is read back, queued events included
             self.flush()
-        return self._guarded(what, fields, work, default, write=False)
+        return self._guarded(what, fields, work, default, write=False, one_statement=one_statement)
 
     def _guarded(
         self,
@@ -807,6 +775,7 @@ class Store:
         *,
         write: bool,
         report: bool = True,
+        one_statement: bool = False,
     ) -> T:
         wait = self._down_until - time.monotonic()
         if wait > 0:
@@ -816,8 +785,9 @@ class Store:
         try:
             self._ensure_schema()
             with self.engine.connect() as conn:
-                if write and is_sqlite(conn):
-                    conn = conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+                if is_sqlite(conn) and (write or one_statement):
+                    # A single SELECT is consistent by itself: no BEGIN (nor COMMIT) round trip.
+                    conn = conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE" if write else "NONE"})
                 with conn.begin():
                     return work(conn)
         except SQLAlchemyError as exc:
@@ -850,17 +820,73 @@ def _now() -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
-class _Deferred:
-    """A write queued by a batching store: its name and log fields, and the work itself."""
+class _Queued:
+    """A write that may wait for the next batch: which statement, its row, and fields for the log."""
 
-    what: str
-    fields: dict[str, object]
-    work: Callable[[Connection], bool]
+    what: str  # a key of _QUEUED_ORDER
+    row: dict[str, Any]
+    fields: dict[str, object] | None = None
+
+    def log_fields(self) -> dict[str, object]:
+        """What a log line may say about this write (never a number: the row holds pseudonyms only)."""
+        if self.fields is not None:
+            return self.fields
+        return {name: value for name, value in self.row.items() if name != "at"}
 
 
-def _insert_event(conn: Connection, row: dict[str, Any]) -> bool:
-    conn.execute(_insert(conn, JourneyEvent).values(**row))
+# Asked at the start of every call: built once, not per call.
+_PREFS = select(Caller.language, Caller.rate).where(Caller.caller_hash == bindparam("key"))
+
+# A batch is written statement by statement in this order (a call's start before the caller's
+# choices, which may be made in the same batch), each statement once for all its rows.
+_QUEUED_ORDER = ("call_started", "caller_seen", "save_prefs", "record_event")
+_STATEMENTS: dict[tuple[str, str], Any] = {}  # (dialect, what): the statement, built once
+
+
+def _execute(conn: Connection, items: Sequence[_Queued]) -> bool:
+    """Write queued rows: one executemany per kind of write, in _QUEUED_ORDER."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        rows.setdefault(item.what, []).append(item.row)
+    for what in _QUEUED_ORDER:
+        if what in rows:
+            conn.execute(_statement(conn, what), rows[what])
     return True
+
+
+def _statement(conn: Connection, what: str) -> Any:
+    key = (conn.dialect.name, what)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _STATEMENTS[key] = _build_statement(conn, what)
+    return stmt
+
+
+def _build_statement(conn: Connection, what: str) -> Any:
+    """The statements batched writes use: plain Core inserts on the tables, with their conflict rules."""
+    insert = sqlite.insert if is_sqlite(conn) else postgresql.insert
+    tables = Base.metadata.tables
+    if what == "record_event":
+        return insert(tables[JourneyEvent.__tablename__])
+    if what == "call_started":
+        return insert(tables[Call.__tablename__]).on_conflict_do_nothing(index_elements=["call_sid"])
+    callers = tables[Caller.__tablename__]
+    stmt = insert(callers)
+    if what == "caller_seen":
+        return stmt.on_conflict_do_update(
+            index_elements=["caller_hash"], set_={"last_seen": stmt.excluded.last_seen}
+        )
+    if what == "save_prefs":
+        return stmt.on_conflict_do_update(
+            index_elements=["caller_hash"],
+            set_={
+                # A choice left out (None) keeps the one saved before.
+                "language": func.coalesce(stmt.excluded.language, callers.c.language),
+                "rate": func.coalesce(stmt.excluded.rate, callers.c.rate),
+                "last_seen": stmt.excluded.last_seen,
+            },
+        )
+    raise ValueError(f"no statement for {what!r}")
 
 
 def _pseudonym(value: str | None) -> str | None:

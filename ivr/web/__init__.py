@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Request, Response
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.routing import BaseConverter
 
 # Pages and forms may load only this site's files: no inline scripts or styles, no framing.
@@ -18,10 +19,21 @@ class LanguageConverter(BaseConverter):
     regex = "[a-z]{2,3}"
 
 
+class PageSessions(SecureCookieSessionInterface):
+    """Signed-cookie sessions for the web pages; none for Twilio's webhooks, which never use one."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        """No session (Flask then gives a null one) for /voice: saves verifying a cookie per webhook."""
+        if request.path.startswith("/voice"):
+            return None
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
     """Register the public pages, the staff dashboard and `flask staff`."""
     from ivr.web import cli, public, staff
 
+    app.session_interface = PageSessions()
     app.url_map.converters["lang"] = LanguageConverter
     app.register_blueprint(public.bp)
     app.register_blueprint(staff.bp)
