@@ -86,7 +86,7 @@ def local_secret(instance_path: str, name: str) -> str:
 
 
 def _operations() -> dict[str, Any]:
-    """Logs and webhook rate limits (ivr/logs.py, ivr/ratelimit.py)."""
+    """Logs, webhook rate limits, staff login limits (ivr/logs.py, ivr/ratelimit.py, ivr/web/throttle.py)."""
     return {
         # Journey events are written in batches this often (0: each at once; tests: always at once).
         "EVENT_BATCH_MS": _int("IVR_EVENT_BATCH_MS", 50),
@@ -103,4 +103,10 @@ def _operations() -> dict[str, Any]:
         "RATELIMIT_IP_PER_MINUTE": _int("IVR_RATELIMIT_IP_PER_MINUTE", 12000),
         # Behind N trusted reverse proxies, the client is the Nth address from the right of X-Forwarded-For.
         "RATELIMIT_PROXY_HOPS": _int("IVR_PROXY_HOPS", 0),
+        # Failed staff logins allowed per username and per client IP in a window, before a lockout
+        # that lasts until the window (from the first failure) ends. Per worker without REDIS_URL.
+        "LOGIN_MAX_FAILURES_USER": _int("IVR_LOGIN_MAX_FAILURES_USER", 5),
+        # A call centre's staff may share one public address: allow them a few typos each.
+        "LOGIN_MAX_FAILURES_IP": _int("IVR_LOGIN_MAX_FAILURES_IP", 20),
+        "LOGIN_WINDOW_S": _int("IVR_LOGIN_WINDOW_S", 15 * 60),
     }

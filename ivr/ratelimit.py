@@ -164,11 +164,16 @@ class RateLimits:
 
     def client_ip(self, remote_addr: str | None, forwarded_for: str | None) -> str:
         """The client's address: the peer's, or the one `proxy_hops` trusted proxies put in front."""
-        if self.proxy_hops and forwarded_for:
-            hops = [part.strip() for part in forwarded_for.split(",") if part.strip()]
-            if len(hops) >= self.proxy_hops:
-                return hops[-self.proxy_hops]
-        return remote_addr or "unknown"
+        return client_address(remote_addr, forwarded_for, self.proxy_hops)
+
+
+def client_address(remote_addr: str | None, forwarded_for: str | None, proxy_hops: int) -> str:
+    """The client's address: the peer's, or the one `proxy_hops` trusted proxies put in front."""
+    if proxy_hops and forwarded_for:
+        hops = [part.strip() for part in forwarded_for.split(",") if part.strip()]
+        if len(hops) >= proxy_hops:
+            return hops[-proxy_hops]
+    return remote_addr or "unknown"
 
 
 def from_config(config: Mapping[str, Any]) -> RateLimits | None:

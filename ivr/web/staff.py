@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import math
 import re
 from datetime import UTC, datetime
 from functools import cache
@@ -35,11 +37,14 @@ from ivr.content import Content
 from ivr.engine import EMERGENCY, LANGUAGE
 from ivr.store import EventRow, StaffRow, current_store
 from ivr.voice import runtime
-from ivr.web import csrf, secure_headers
+from ivr.web import csrf, secure_headers, throttle
 from ivr.web.stats import drop_off_chart, listening_rows
+
+log = logging.getLogger("ivr.web.staff")
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 bp.after_request(secure_headers)
+bp.record_once(lambda state: throttle.init_app(state.app))
 
 SESSION_USER = "staff"
 SESSION_FINGERPRINT = "staff_pw"
@@ -134,28 +139,70 @@ def _safe_next(target: str | None) -> str:
     return url_for("staff.dashboard")
 
 
+def throttle_name(raw: str) -> str:
+    """The name failed logins are counted under: the username, or a digest of text that is not one."""
+    folded = raw.strip().casefold()
+    # Text that cannot be a username may be a password typed in the wrong box: never kept as typed.
+    return normal_username(folded) or "#" + hashlib.sha256(folded.encode()).hexdigest()[:32]
+
+
+def _report_lockout(reached: throttle.Reached, name: str, ip: str) -> None:
+    gate = throttle.current()
+    minutes = gate.window_s / 60
+    if reached.user:
+        # Only real staff names are logged: anything else may be a password typed as a username.
+        who = name if current_store().staff_user(name) else "an unknown username"
+        log.warning(
+            "staff login: %s locked out after %d failed attempts in %g min (the last from %s)",
+            who,
+            gate.max_user,
+            minutes,
+            ip,
+        )
+    if reached.ip:
+        log.warning(
+            "staff login: client %s locked out after %d failed attempts in %g min",
+            ip,
+            gate.max_ip,
+            minutes,
+        )
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
-    """Log in with a staff username and password."""
+    """Log in with a staff username and password; refused for a while after too many failures."""
     error = None
+    locked_for = 0.0
     if request.method == "POST":
-        user = authenticate(request.form.get("username", ""), request.form.get("password", ""))
-        if user is not None:
-            session.clear()
-            session.permanent = True
-            session[SESSION_USER] = user.username
-            session[SESSION_FINGERPRINT] = _fingerprint(user)
-            csrf.rotate()
-            return redirect(_safe_next(request.form.get("next")), 303)
-        error = "Wrong username or password."
+        gate = throttle.current()
+        name, ip = throttle_name(request.form.get("username", "")), throttle.client_ip()
+        # While locked the password is not even checked: a guess then tells nothing, and costs no scrypt.
+        locked_for = gate.locked_for(name, ip)
+        if locked_for > 0:
+            error = throttle.wait_message(locked_for)
+        else:
+            user = authenticate(request.form.get("username", ""), request.form.get("password", ""))
+            if user is not None:
+                gate.succeeded(name)
+                session.clear()
+                session.permanent = True
+                session[SESSION_USER] = user.username
+                session[SESSION_FINGERPRINT] = _fingerprint(user)
+                csrf.rotate()
+                return redirect(_safe_next(request.form.get("next")), 303)
+            _report_lockout(gate.failed(name, ip), name, ip)
+            error = "Wrong username or password."
     elif current_user() is not None:
         return redirect(url_for("staff.dashboard"))
     page = render_template(
         "staff/login.html",
         error=error,
+        locked=locked_for > 0,
         next=request.values.get("next", ""),
         username=request.form.get("username", ""),
     )
+    if locked_for > 0:
+        return page, 429, {"Retry-After": str(max(1, math.ceil(locked_for)))}
     return page, 401 if error else 200
 
 

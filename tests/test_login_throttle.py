@@ -1,0 +1,301 @@
+"""Brute-force protection of the staff login, through the app: lockouts per username and per client IP."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.security import check_password_hash
+from werkzeug.test import TestResponse
+
+from ivr.store import current_store
+from ivr.web import staff
+from ivr.web.throttle import LocalFailures
+from tests.conftest import make_app
+from tests.web_helpers import STAFF_PASSWORD, STAFF_USER, csrf_token, seed
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+WINDOW_S = 15 * 60
+LOCKED = "Too many failed attempts. Try again in 15 minutes."
+WRONG = "Wrong username or password."
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def make(tmp_path: Path, clock: FakeClock) -> Iterator[Callable[..., Flask]]:
+    """Apps on one seeded database (like gunicorn workers), with the test's clock; disposed after."""
+    made: list[Flask] = []
+    url = f"sqlite:///{tmp_path / 'throttle.sqlite3'}"
+
+    def build(**overrides: Any) -> Flask:
+        config: dict[str, Any] = {"DATABASE_URL": url, "LOGIN_CLOCK": clock, "REDIS_URL": None, **overrides}
+        app = make_app(**config)
+        if not made:
+            with app.app_context():
+                seed(current_store())
+        made.append(app)
+        return app
+
+    yield build
+    for app in made:
+        app.extensions["store"].dispose()
+
+
+@pytest.fixture
+def web(make: Callable[..., Flask]) -> FlaskClient:
+    return make().test_client()
+
+
+def attempt(
+    client: FlaskClient,
+    username: str = STAFF_USER,
+    password: str = "not the password",
+    ip: str = "198.51.100.7",
+    headers: dict[str, str] | None = None,
+) -> TestResponse:
+    """Post the login form from a client address, as a browser would."""
+    overrides = {"REMOTE_ADDR": ip}
+    token = csrf_token(client.get("/staff/login", environ_overrides=overrides).get_data(as_text=True))
+    return client.post(
+        "/staff/login",
+        data={"username": username, "password": password, "csrf_token": token},
+        environ_overrides=overrides,
+        headers=headers or {},
+    )
+
+
+def alert(response: TestResponse) -> str:
+    """The text of the page's role="alert" element (empty when there is none)."""
+    found = re.search(r'<p[^>]*\brole="alert"[^>]*>([^<]*)</p>', response.get_data(as_text=True))
+    return found.group(1) if found else ""
+
+
+def assert_locked(response: TestResponse, message: str = LOCKED) -> None:
+    assert response.status_code == 429
+    assert alert(response) == message
+    assert 0 < int(response.headers["Retry-After"]) <= WINDOW_S
+    assert 'id="password"' in response.get_data(as_text=True), "the normal login form, to try again later"
+
+
+# One username, one client.
+
+
+def test_five_wrong_passwords_lock_the_username_even_against_the_right_one(web: FlaskClient) -> None:
+    for name in ("asha", "ASHA", " Asha ", "asha", "aSHA"):  # case-folded: all the same username
+        response = attempt(web, name)
+        assert response.status_code == 401 and alert(response) == WRONG
+    response = attempt(web, password=STAFF_PASSWORD)
+    assert_locked(response)
+    assert response.headers["Retry-After"] == str(WINDOW_S)
+    assert 'aria-invalid="true"' not in response.get_data(as_text=True), "nothing typed was wrong"
+    assert web.get("/staff/").status_code == 302, "not logged in"
+
+
+def test_while_locked_the_password_is_not_checked(web: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    for _ in range(5):
+        attempt(web)
+    checks: list[str] = []
+
+    def counting(pwhash: str, password: str) -> bool:
+        checks.append(password)
+        return check_password_hash(pwhash, password)
+
+    monkeypatch.setattr(staff, "check_password_hash", counting)
+    assert_locked(attempt(web, password=STAFF_PASSWORD))
+    assert_locked(attempt(web, password="another guess"))
+    assert checks == []
+
+
+def test_the_lockout_ends_with_its_window(web: FlaskClient, clock: FakeClock) -> None:
+    started = clock.now
+    for _ in range(5):
+        attempt(web)
+        clock.now += 60  # the window runs from the first failure, not the last
+    clock.now = started + WINDOW_S - 241
+    response = attempt(web, password=STAFF_PASSWORD)
+    assert_locked(response, "Too many failed attempts. Try again in 5 minutes.")
+    assert response.headers["Retry-After"] == "241"
+    clock.now += 240
+    assert_locked(attempt(web, password=STAFF_PASSWORD), "Too many failed attempts. Try again in 1 minute.")
+    clock.now += 1
+    assert attempt(web, password=STAFF_PASSWORD).status_code == 303
+    assert web.get("/staff/").status_code == 200
+
+
+def test_logging_in_clears_the_usernames_failures(web: FlaskClient) -> None:
+    for _ in range(4):
+        assert attempt(web).status_code == 401
+    assert attempt(web, password=STAFF_PASSWORD).status_code == 303
+    web.post("/staff/logout", data={"csrf_token": csrf_token(web.get("/staff/").get_data(as_text=True))})
+    for _ in range(5):
+        assert attempt(web).status_code == 401, "five mistakes are allowed again"
+    assert_locked(attempt(web, password=STAFF_PASSWORD))
+
+
+def test_a_locked_username_is_locked_from_every_address_and_no_other_is(web: FlaskClient) -> None:
+    for _ in range(5):
+        attempt(web, ip="198.51.100.7")
+    assert_locked(attempt(web, password=STAFF_PASSWORD, ip="203.0.113.9"))
+    assert attempt(web, "ravi", ip="203.0.113.9").status_code == 401, "another name is only wrong"
+
+
+def test_an_unknown_username_locks_the_same_way(web: FlaskClient) -> None:
+    # Otherwise a lockout would tell an attacker which names are staff.
+    for _ in range(5):
+        assert attempt(web, "nobody").status_code == 401
+    assert_locked(attempt(web, "nobody"))
+
+
+def test_a_lockout_is_logged_with_the_name_and_address_never_the_password(
+    web: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    for n in range(7):
+        attempt(web, password=f"secret guess {n}")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "staff login: asha locked out after 5 failed attempts in 15 min (the last from 198.51.100.7)"
+    ], "one report per lockout"
+    assert "secret guess" not in caplog.text
+
+
+def test_a_password_typed_as_a_username_is_not_logged(
+    web: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    for _ in range(5):
+        attempt(web, "correcthorsebattery")  # a valid-looking name, but nobody's
+    assert "staff login: an unknown username locked out" in caplog.text
+    assert "correcthorsebattery" not in caplog.text
+
+
+# One client, many usernames.
+
+
+def test_twenty_failures_from_one_address_lock_it_out_for_every_username(web: FlaskClient) -> None:
+    for n in range(20):
+        assert attempt(web, f"guess{n % 10}").status_code == 401  # each name only twice
+    assert_locked(attempt(web, password=STAFF_PASSWORD))
+    assert_locked(attempt(web, "ravi"))
+    assert attempt(web, password=STAFF_PASSWORD, ip="203.0.113.9").status_code == 303, "others may"
+
+
+def test_the_limits_come_from_the_settings(make: Callable[..., Flask]) -> None:
+    web = make(LOGIN_MAX_FAILURES_USER=2, LOGIN_MAX_FAILURES_IP=3, LOGIN_WINDOW_S=60).test_client()
+    attempt(web)
+    attempt(web)
+    one_minute = "Too many failed attempts. Try again in 1 minute."
+    assert_locked(attempt(web, password=STAFF_PASSWORD), one_minute)
+    assert attempt(web, "ravi").status_code == 401
+    assert_locked(attempt(web, "meera"), one_minute)
+
+
+@pytest.mark.parametrize("webhook_limits", [True, False])
+def test_behind_a_proxy_the_client_is_the_forwarded_address(
+    make: Callable[..., Flask], webhook_limits: bool
+) -> None:
+    # The proxy is there whether or not the webhooks' rate limits are on.
+    web = make(RATELIMIT_ENABLED=webhook_limits, RATELIMIT_PROXY_HOPS=1).test_client()
+    proxy = "10.0.0.2"
+    for n in range(20):
+        attempt(web, f"guess{n % 10}", ip=proxy, headers={"X-Forwarded-For": "198.51.100.7"})
+    assert_locked(attempt(web, "ravi", ip=proxy, headers={"X-Forwarded-For": "198.51.100.7"}))
+    colleague = {"X-Forwarded-For": "203.0.113.9"}
+    assert attempt(web, password=STAFF_PASSWORD, ip=proxy, headers=colleague).status_code == 303
+
+
+def test_limits_that_are_not_positive_stop_the_app(make: Callable[..., Flask]) -> None:
+    with pytest.raises(SystemExit, match="IVR_LOGIN_MAX_FAILURES_USER"):
+        make(LOGIN_MAX_FAILURES_USER=0)
+
+
+def test_each_worker_keeps_a_bounded_count() -> None:
+    failures = LocalFailures(WINDOW_S, max_keys=100)
+    for n in range(1000):
+        failures.add([f"ip:192.0.2.{n}"])
+    assert len(failures) == 100
+    assert failures.count(["ip:192.0.2.999"])[0][0] == 1, "the newest are kept"
+    assert failures.count(["ip:192.0.2.0"]) == [(0, 0.0)], "the oldest are forgotten"
+
+
+# Redis (the real server on 127.0.0.1:6379), shared by every worker.
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own in the local Redis, emptied after it."""
+    if os.environ.get("IVR_SKIP_REDIS") == "1":
+        pytest.skip("IVR_SKIP_REDIS=1: Redis tests skipped on purpose")
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis at {REDIS_URL} is not reachable: {exc}. Start it or set IVR_SKIP_REDIS=1.")
+    prefix = f"test:login:{secrets.token_hex(6)}:"
+    yield prefix
+    keys = list(client.scan_iter(match=prefix + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def test_workers_share_the_count_in_redis(make: Callable[..., Flask], redis_prefix: str) -> None:
+    one, two = (make(REDIS_URL=REDIS_URL, LOGIN_REDIS_PREFIX=redis_prefix).test_client() for _ in range(2))
+    for n in range(5):
+        assert attempt(one if n % 2 else two).status_code == 401
+    assert_locked(attempt(one, password=STAFF_PASSWORD))
+    assert_locked(attempt(two, password=STAFF_PASSWORD))
+    client = redis.Redis.from_url(REDIS_URL)
+    assert 0 < client.pttl(redis_prefix + "user:asha") <= WINDOW_S * 1000, "the count expires"
+    client.delete(redis_prefix + "user:asha")  # what an operator does to unlock a colleague
+    assert attempt(two, password=STAFF_PASSWORD).status_code == 303
+    client.close()
+
+
+def test_logging_in_clears_the_usernames_failures_in_redis(
+    make: Callable[..., Flask], redis_prefix: str
+) -> None:
+    one, two = (make(REDIS_URL=REDIS_URL, LOGIN_REDIS_PREFIX=redis_prefix).test_client() for _ in range(2))
+    for _ in range(4):
+        attempt(one)
+    assert attempt(two, password=STAFF_PASSWORD).status_code == 303
+    for _ in range(5):
+        assert attempt(one).status_code == 401, "five mistakes are allowed again"
+    assert_locked(attempt(one))
+
+
+def test_without_redis_each_worker_counts_on_its_own_and_says_so_once(
+    make: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="ivr.web.throttle")
+    web = make(REDIS_URL="redis://127.0.0.1:1/0").test_client()
+    started = time.monotonic()
+    for _ in range(5):
+        assert attempt(web).status_code == 401
+    assert_locked(attempt(web, password=STAFF_PASSWORD))
+    assert time.monotonic() - started < 5
+    assert caplog.text.count("Redis unavailable") == 1, "one report per outage, not one per request"
