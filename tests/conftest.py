@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import redis
 import yaml
 from flask import Flask
 from flask.testing import FlaskClient
@@ -205,3 +206,18 @@ def store(database_url: str) -> Iterator[Store]:
     assert made.prepare()
     yield made
     made.dispose()
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def local_redis() -> redis.Redis:
+    """A client of the machine's Redis; fails the test if it is not running (IVR_SKIP_REDIS=1 skips)."""
+    if os.environ.get("IVR_SKIP_REDIS") == "1":
+        pytest.skip("IVR_SKIP_REDIS=1: Redis tests skipped on purpose")
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis at {REDIS_URL} is not reachable: {exc}. Start it or set IVR_SKIP_REDIS=1.")
+    return client

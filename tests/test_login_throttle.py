@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import secrets
 import time
@@ -21,10 +20,9 @@ from werkzeug.test import TestResponse
 from ivr.store import current_store
 from ivr.web import staff
 from ivr.web.throttle import LocalFailures
-from tests.conftest import make_app
+from tests.conftest import REDIS_URL, local_redis, make_app
 from tests.web_helpers import STAFF_PASSWORD, STAFF_USER, csrf_token, seed
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 WINDOW_S = 15 * 60
 LOCKED = "Too many failed attempts. Try again in 15 minutes."
 WRONG = "Wrong username or password."
@@ -248,13 +246,7 @@ def test_each_worker_keeps_a_bounded_count() -> None:
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
     """A key prefix of this test's own in the local Redis, emptied after it."""
-    if os.environ.get("IVR_SKIP_REDIS") == "1":
-        pytest.skip("IVR_SKIP_REDIS=1: Redis tests skipped on purpose")
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.fail(f"Redis at {REDIS_URL} is not reachable: {exc}. Start it or set IVR_SKIP_REDIS=1.")
+    client = local_redis()
     prefix = f"test:login:{secrets.token_hex(6)}:"
     yield prefix
     keys = list(client.scan_iter(match=prefix + "*"))

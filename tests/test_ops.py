@@ -14,16 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
 from ivr import logs, ratelimit
 from ivr.ratelimit import Limit, LocalBuckets, RedisBuckets
 from ivr.store import Store
-from tests.conftest import AUTH_TOKEN, BASE_URL, make_app
+from tests.conftest import AUTH_TOKEN, BASE_URL, REDIS_URL, local_redis, make_app
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 NUMBER = "+447700900123"
 
 
@@ -393,15 +391,7 @@ def test_local_buckets_stay_bounded() -> None:
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     """The local Redis; fails if it is not running (IVR_SKIP_REDIS=1 skips on purpose)."""
-    import os
-
-    if os.environ.get("IVR_SKIP_REDIS") == "1":
-        pytest.skip("IVR_SKIP_REDIS=1: Redis tests skipped on purpose")
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.fail(f"Redis at {REDIS_URL} is not reachable: {exc}. Start it or set IVR_SKIP_REDIS=1.")
+    client = local_redis()
     yield REDIS_URL
     client.close()
 
