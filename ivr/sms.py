@@ -22,7 +22,7 @@ REST_TIMEOUT_S = 5  # the caller is waiting on the line
 def topic_text(tree: Tree, node: str, prompts: Prompts, lang: str) -> str:
     """The whole topic as one message: title, every part, and the footer."""
     section = tree.section(node, lang)
-    body = "\n\n".join([section.title, *section.parts, prompts.phrases.sms_footer])
+    body = "\n\n".join([section.title, *filter(None, section.web_parts), prompts.phrases.sms_footer])
     if len(body) <= MAX_BODY:
         return body
     footer = "\n\n" + prompts.phrases.sms_footer

@@ -142,6 +142,11 @@ def missing_prompt_field(root: Path) -> tuple[str, str]:
     return "en.yaml", "phrases.state_lost: Field required"
 
 
+def unclosed_phone_only(root: Path) -> tuple[str, str]:
+    edit(root / "knowledge/sections/en/symptoms.md", "{phone: At any time", "{phone At any time")
+    return "symptoms.md:16", "outside {phone: ...}"
+
+
 BREAKERS: list[Breaker] = [
     unknown_goto,
     duplicate_key,
@@ -159,6 +164,7 @@ BREAKERS: list[Breaker] = [
     missing_front_matter,
     ambiguous_phrase,
     missing_prompt_field,
+    unclosed_phone_only,
 ]
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.simulator import FlaskTransport, Phone, Turn
+from ivr.sms import topic_text
 from tests.conftest import AUTH_TOKEN, BASE_URL, answer, make_app
 from tests.twilio_fake import FakeTwilioHttp
 from tests.twiml_helpers import query
@@ -66,11 +67,17 @@ def test_eight_sends_the_topic_through_twilio_and_says_so() -> None:
     assert sent.data["To"] == phone.caller and sent.data["From"] == SENDER
     body = str(sent.data["Body"])
     section = CONTENT.tree.section("causes", "en")
-    assert body.startswith(section.title) and all(part in body for part in section.parts)
+    assert body.startswith(section.title) and all(part in body for part in section.web_parts)
     assert body.endswith(EN.phrases.sms_footer)
     rows = outbox(app, phone.call_sid)
     assert [(r["status"], r["to_number"]) for r in rows] == [("sent", phone.caller)]
     assert str(rows[0]["twilio_sid"]).startswith("SM")
+
+
+def test_a_text_leaves_out_what_only_a_caller_on_the_line_can_do() -> None:
+    section = CONTENT.tree.section("symptoms", "en")
+    body = topic_text(CONTENT.tree, "symptoms", CONTENT.prompts["en"], "en")
+    assert section.web_parts[-1] in body and "press 5" in section.parts[-1] and "press" not in body
 
 
 def test_a_hindi_caller_gets_the_hindi_text() -> None:

@@ -107,6 +107,17 @@ def test_home_page_links_every_menu_and_section_in_its_language(web: FlaskClient
     assert page.count("<h1>") == 1 and "<main" in page and "<nav" in page
 
 
+PRESS = {"en": r"\bpress(es|ing)?\b", "hi": "दबा"}  # the words for pressing a key, in each language
+
+
+def test_phone_only_sentences_are_said_but_not_written() -> None:
+    section = TREE.section("categories_overview", "en")
+    assert "press star to go back" in section.parts[-1] and section.web_parts[-1] == ""
+    symptoms = TREE.section("symptoms", "hi")
+    assert "5 दबाएँ" in symptoms.parts[-1] and "दबा" not in symptoms.web_parts[-1]
+    assert symptoms.web_parts[-1] and symptoms.parts[-1].startswith(symptoms.web_parts[-1])
+
+
 @pytest.mark.parametrize("lang", CONTENT.languages)
 def test_every_section_page_shows_all_its_parts_source_and_review_date(web: FlaskClient, lang: str) -> None:
     months = CONTENT.prompts[lang].months
@@ -114,8 +125,10 @@ def test_every_section_page_shows_all_its_parts_source_and_review_date(web: Flas
         section = by_lang[lang]
         page = text(web, section_url(node, lang))
         assert f'<html lang="{lang}">' in page
-        for part in section.parts:
+        for part in filter(None, section.web_parts):
             assert re.search(rf"<p( lang=\"en\")?>{re.escape(esc(part))}</p>", page), (node, part)
+        # What only a caller can do ("press star to go back") is said on the line, not written here.
+        assert not re.search(PRESS[lang], page), (node, re.findall(rf".{{40}}{PRESS[lang]}.{{20}}", page))
         assert esc(section.meta.source) in page
         day = section.meta.reviewed_on
         assert (

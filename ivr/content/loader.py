@@ -79,6 +79,11 @@ def load_prompts(path: Path) -> Prompts:
     return _validate(Prompts, data, path, node)
 
 
+# What only a caller needs ("press star to go back") is marked {phone: ...}: said on the line, left
+# off the web pages and the texts sent after a call.
+_PHONE_ONLY = re.compile(r"\{phone:([^{}]*)\}")
+
+
 def load_section(path: Path, lang: str) -> Section:
     """Load one Markdown section: YAML front matter, then parts separated by blank lines."""
     text = _read(path)
@@ -88,11 +93,25 @@ def load_section(path: Path, lang: str) -> Section:
     data, node = _parse_yaml(path, match.group(1), line_offset=1)
     meta = _validate(SectionMeta, data, path, node, line_offset=1)
     body = text[match.end() :]
-    parts = tuple(" ".join(p.split()) for p in re.split(r"\n\s*\n", body) if p.strip())
-    if not parts:
+    paragraphs = [p for p in re.split(r"\n\s*\n", body) if p.strip()]
+    if not paragraphs:
         body_line = text[: match.end()].count("\n") + 1
         raise ContentError([f"{path}:{body_line}: section has no text after its front matter"])
-    return _validate(Section, {"id": path.stem, "lang": lang, "meta": meta, "parts": parts}, path, None)
+    problems = [
+        f"{path}:{_line_in(text, paragraph)}: a '{{' or '}}' outside {{phone: ...}} (unclosed or nested?)"
+        for paragraph in paragraphs
+        if set(_PHONE_ONLY.sub("", paragraph)) & set("{}")
+    ]
+    if problems:
+        raise ContentError(problems)
+    parts = tuple(" ".join(_PHONE_ONLY.sub(r"\1", p).split()) for p in paragraphs)
+    web_parts = tuple(" ".join(_PHONE_ONLY.sub(" ", p).split()) for p in paragraphs)
+    data = {"id": path.stem, "lang": lang, "meta": meta, "parts": parts, "web_parts": web_parts}
+    return _validate(Section, data, path, None)
+
+
+def _line_in(text: str, fragment: str) -> int:
+    return text[: text.find(fragment)].count("\n") + 1
 
 
 def _read(path: Path) -> str:

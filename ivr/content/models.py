@@ -228,6 +228,14 @@ class Section(Strict):
     lang: Lang
     meta: SectionMeta
     parts: tuple[NonEmpty, ...] = Field(min_length=1)
+    # The parts to read rather than hear: without the {phone: ...} sentences ("" if that was all).
+    web_parts: tuple[str, ...]
+
+    @model_validator(mode="after")
+    def _web_parts_match(self) -> Section:
+        if len(self.web_parts) != len(self.parts):
+            raise ValueError("web_parts must have one entry per part")
+        return self
 
     @property
     def title(self) -> str:

@@ -198,7 +198,7 @@ def _render(node: str, lang: str) -> ResponseReturnValue:
     return render_template(
         "public/topic.html",
         title=heading(section.title),
-        parts=[text_in(part, lang) for part in section.parts],
+        parts=[text_in(part, lang) for part in section.web_parts if part],
         source=text_in(meta.source, lang),
         reviewer=text_in(meta.reviewer, lang),
         reviewed_on=meta.reviewed_on,
