@@ -88,6 +88,14 @@ class Step:
     specialty: str | None = None  # who a TRANSFER, EFFECT or RECORD is for
     effect: str | None = None  # EFFECT: "sms" or "callback"
 
+    def __hash__(self) -> int:
+        # Steps are the keys of the rendered-TwiML cache: hash the fields once per step, not per request.
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash((self.kind, self.say, self.state, self.event, self.number, self.queue, self.effect))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
     def language_of(self, index: int) -> str:
         """The language sentence `index` is spoken in."""
         return self.lang_of[index] if self.lang_of else self.state.lang

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from flask import Flask
-from sqlalchemy import inspect
+from sqlalchemy import Engine, inspect, text
 
 import ivr
 from ivr.config import from_env
@@ -49,6 +50,45 @@ def test_upgrade_from_empty_to_head_and_downgrade_to_base(database_url: str) -> 
     # And up again: downgrade left nothing behind that gets in the way.
     migrate.upgrade(engine)
     assert migrate.current(engine) == migrate.head()
+    engine.dispose()
+
+
+def _columns(engine: Engine, table: str) -> set[str]:
+    return {column["name"] for column in inspect(engine).get_columns(table)}
+
+
+def test_recordings_reviewed_by_comes_with_0002_and_goes_with_it(database_url: str) -> None:
+    engine = make_engine(database_url)
+    migrate.upgrade(engine, "0001")
+    with engine.begin() as conn:  # a recording already reviewed, before reviewers were kept
+        conn.execute(
+            text(
+                "INSERT INTO recordings (call_sid, recording_url, created_at, reviewed_at)"
+                " VALUES ('CAold', 'https://api.twilio.com/rec/RE1', :at, :at)"
+            ),
+            {"at": datetime(2026, 11, 24, 9, 15)},
+        )
+    assert "reviewed_by" not in _columns(engine, "recordings")
+
+    migrate.upgrade(engine)
+    assert migrate.current(engine) == migrate.head()
+    assert "reviewed_by" in _columns(engine, "recordings")
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT call_sid, reviewed_at, reviewed_by FROM recordings")).one()
+    assert kept.call_sid == "CAold" and kept.reviewed_at is not None and kept.reviewed_by is None
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE recordings SET reviewed_by = 'asha'"))
+
+    migrate.downgrade(engine, "0001")
+    assert migrate.current(engine) == "0001"
+    assert "reviewed_by" not in _columns(engine, "recordings")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT call_sid FROM recordings")).scalars().all() == ["CAold"]
+    indexes = {ix["name"] for ix in inspect(engine).get_indexes("recordings")}
+    assert "ix_recordings_call_sid" in indexes, "SQLite's batch copy must keep the index"
+
+    migrate.upgrade(engine)
+    assert "reviewed_by" in _columns(engine, "recordings")
     engine.dispose()
 
 

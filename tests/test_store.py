@@ -180,6 +180,7 @@ def test_recordings_add_list(store: Store) -> None:
         rec.duration_seconds,
         rec.specialty,
         rec.reviewed_at,
+        rec.reviewed_by,
     ) == (
         rid,
         "CArec",
@@ -187,8 +188,26 @@ def test_recordings_add_list(store: Store) -> None:
         42,
         "genetics",
         None,
+        None,
     )
     assert rec.created_at.tzinfo is UTC
+
+
+def test_recording_reviewed_keeps_who_reviewed_it_first(store: Store) -> None:
+    rid = store.add_recording("CArev", "https://api.twilio.com/rec/RE2")
+    other = store.add_recording("CArev", "https://api.twilio.com/rec/RE3")
+    assert isinstance(rid, int) and isinstance(other, int)
+
+    assert store.recording_reviewed(rid, "alice") is True
+    assert store.recording_reviewed(rid, "bob") is False, "already reviewed"
+    assert store.recording_reviewed(10_000, "bob") is False
+    assert [r.id for r in store.recordings()] == [other]
+    reviewed, waiting = store.recordings(unreviewed_only=False)
+    assert (reviewed.id, reviewed.reviewed_by) == (rid, "alice"), "a second review must not take it over"
+    assert reviewed.reviewed_at is not None and reviewed.reviewed_at.tzinfo is UTC
+    assert (waiting.reviewed_at, waiting.reviewed_by) == (None, None)
+    (row,) = (r for r in _rows(store, "recordings") if r["id"] == rid)
+    assert row["reviewed_by"] == "alice"
 
 
 def test_sms_outbox_queue_sent_failed(store: Store) -> None:

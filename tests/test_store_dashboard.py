@@ -67,9 +67,9 @@ def test_callbacks_and_recordings_leave_their_queues_once(store: Store) -> None:
     assert store.callback_done(first, "asha")
     assert [c.id for c in store.callbacks()] == [second]
     assert [c.id for c in store.callbacks(open_only=False)] == [first, second]
-    assert store.recording_reviewed(rec) is True
-    assert store.recording_reviewed(rec) is False
-    assert store.recording_reviewed(9999) is False
+    assert store.recording_reviewed(rec, "asha") is True
+    assert store.recording_reviewed(rec, "bea") is False
+    assert store.recording_reviewed(9999, "bea") is False
     assert store.recordings() == []
     (row,) = store.recordings(unreviewed_only=False)
     assert row.reviewed_at is not None

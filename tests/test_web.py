@@ -5,16 +5,19 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
+from sqlalchemy import update
 
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.store import Store, current_store
+from ivr.store.models import Recording
 from ivr.web.public import LANGUAGE_NAMES, UI, heading
 from tests.conftest import AUTH_TOKEN, SignedClient, answer, make_app
 from tests.web_helpers import (
@@ -315,6 +318,38 @@ def test_mark_reviewed_takes_a_recording_off_the_list(staff: FlaskClient, seeded
     assert f"Recording {seeded.recording_id} marked reviewed." in page and RECORDING_URL not in page
     everything = text(staff, "/staff/recordings?all=1")
     assert RECORDING_URL in everything and "Mark reviewed" not in everything
+
+
+def test_all_recordings_show_who_reviewed_each_and_when(
+    web_app: Flask, staff: FlaskClient, seeded: Seeded
+) -> None:
+    page = text(staff, "/staff/recordings")
+    response = staff.post(
+        f"/staff/recordings/{seeded.recording_id}/reviewed", data={"csrf_token": csrf_token(page)}
+    )
+    assert response.status_code == 303 and response.headers["Location"] == "/staff/recordings"
+    (row,) = store_of(web_app).recordings(unreviewed_only=False)
+    assert row.reviewed_by == STAFF_USER and row.reviewed_at is not None
+    everything = text(staff, "/staff/recordings?all=1")
+    assert '<th scope="col">Reviewed</th>' in everything
+    shown = re.search(rf'<tr id="recording-{seeded.recording_id}">.*?</tr>', everything, re.S)
+    assert shown is not None
+    stamp = row.reviewed_at.strftime("%d %b %Y, %H:%M UTC")
+    assert f"{stamp} by {STAFF_USER}" in visible(shown.group(0))
+
+
+def test_a_recording_reviewed_before_reviewers_were_kept_says_so(
+    web_app: Flask, staff: FlaskClient, seeded: Seeded
+) -> None:
+    store = store_of(web_app)
+    with store.engine.begin() as conn:  # as the migration leaves a recording reviewed before it
+        conn.execute(
+            update(Recording)
+            .where(Recording.id == seeded.recording_id)
+            .values(reviewed_at=datetime(2026, 11, 24, 9, 15, tzinfo=UTC))
+        )
+    everything = visible(text(staff, "/staff/recordings?all=1"))
+    assert "24 Nov 2026, 09:15 UTC (reviewer not recorded)" in everything
 
 
 def test_a_recording_address_that_is_not_a_web_address_is_not_a_link(

@@ -130,6 +130,7 @@ class Recording(Base):
     specialty: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     reviewed_at: Mapped[datetime | None]
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class SmsOutbox(Base):

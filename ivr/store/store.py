@@ -107,6 +107,7 @@ class RecordingRow:
     specialty: str | None
     created_at: datetime
     reviewed_at: datetime | None
+    reviewed_by: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -671,18 +672,19 @@ class Store:
 
         return self._read("callbacks", {}, work, [])
 
-    def recording_reviewed(self, recording_id: int) -> bool:
-        """Mark a recorded message reviewed; False if it already was or does not exist."""
+    def recording_reviewed(self, recording_id: int, reviewed_by: str) -> bool:
+        """Mark a recorded message reviewed by a staff user; False if it already was or does not exist."""
+        fields = {"recording_id": recording_id, "reviewed_by": reviewed_by}
 
         def work(conn: Connection) -> bool:
             stmt = (
                 update(Recording)
                 .where(Recording.id == recording_id, Recording.reviewed_at.is_(None))
-                .values(reviewed_at=_now())
+                .values(reviewed_at=_now(), reviewed_by=_fit(Recording.reviewed_by, reviewed_by))
             )
             return conn.execute(stmt).rowcount == 1
 
-        return self._write("recording_reviewed", {"recording_id": recording_id}, work, False)
+        return self._write("recording_reviewed", fields, work, False)
 
     def counts(self, window: timedelta = LIVE_WINDOW) -> Counts:
         """How much is waiting for staff: live calls, open callbacks, unreviewed recordings."""

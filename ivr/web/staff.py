@@ -281,8 +281,10 @@ def recordings() -> ResponseReturnValue:
 
 @bp.post("/recordings/<int:recording_id>/reviewed")
 def recording_reviewed(recording_id: int) -> ResponseReturnValue:
-    """Mark a recorded question reviewed."""
-    if current_store().recording_reviewed(recording_id):
+    """Mark a recorded question reviewed, by the staff user logged in."""
+    user = current_user()
+    assert user is not None
+    if current_store().recording_reviewed(recording_id, user.username):
         flash(f"Recording {recording_id} marked reviewed.")
     else:
         flash(f"Recording {recording_id} was already reviewed, or does not exist.")
