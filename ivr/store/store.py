@@ -421,17 +421,15 @@ class Store:
         fields = {"call_sid": call_sid, "caller": _ref(key), "specialty": specialty, "language": language}
 
         def work(conn: Connection) -> int | None:
-            return _inserted_id(
-                conn,
-                _insert(conn, Callback).values(
-                    call_sid=_fit(Callback.call_sid, call_sid),
-                    caller_hash=key,
-                    callback_number=_fit(Callback.callback_number, callback_number.strip()),
-                    specialty=_fit(Callback.specialty, specialty),
-                    language=_fit(Callback.language, language),
-                    requested_at=_now(),
-                ),
-            )
+            row = {
+                "call_sid": _fit(Callback.call_sid, call_sid),
+                "caller_hash": key,
+                "callback_number": _fit(Callback.callback_number, callback_number.strip()),
+                "specialty": _fit(Callback.specialty, specialty),
+                "language": _fit(Callback.language, language),
+                "requested_at": _now(),
+            }
+            return _inserted_id(conn, Callback, row)
 
         return self._write("add_callback", fields, work, None)
 
@@ -475,16 +473,14 @@ class Store:
         fields = {"call_sid": call_sid, "recording_url": recording_url, "specialty": specialty}
 
         def work(conn: Connection) -> int | None:
-            return _inserted_id(
-                conn,
-                _insert(conn, Recording).values(
-                    call_sid=_fit(Recording.call_sid, call_sid),
-                    recording_url=_fit(Recording.recording_url, recording_url),
-                    duration_seconds=duration_seconds,
-                    specialty=_fit(Recording.specialty, specialty),
-                    created_at=_now(),
-                ),
-            )
+            row = {
+                "call_sid": _fit(Recording.call_sid, call_sid),
+                "recording_url": _fit(Recording.recording_url, recording_url),
+                "duration_seconds": duration_seconds,
+                "specialty": _fit(Recording.specialty, specialty),
+                "created_at": _now(),
+            }
+            return _inserted_id(conn, Recording, row)
 
         return self._write("add_recording", fields, work, None)
 
@@ -504,16 +500,14 @@ class Store:
         fields = {"call_sid": call_sid, "chars": len(body)}
 
         def work(conn: Connection) -> int | None:
-            return _inserted_id(
-                conn,
-                _insert(conn, SmsOutbox).values(
-                    call_sid=_fit(SmsOutbox.call_sid, call_sid),
-                    to_number=_fit(SmsOutbox.to_number, to_number.strip()),
-                    body=body,
-                    status="queued",
-                    created_at=_now(),
-                ),
-            )
+            row = {
+                "call_sid": _fit(SmsOutbox.call_sid, call_sid),
+                "to_number": _fit(SmsOutbox.to_number, to_number.strip()),
+                "body": body,
+                "status": "queued",
+                "created_at": _now(),
+            }
+            return _inserted_id(conn, SmsOutbox, row)
 
         return self._write("queue_sms", fields, work, None)
 
@@ -937,8 +931,14 @@ def _insert(conn: Connection, model: type[Base]) -> sqlite.Insert | postgresql.I
     return sqlite.insert(model) if is_sqlite(conn) else postgresql.insert(model)
 
 
-def _inserted_id(conn: Connection, stmt: sqlite.Insert | postgresql.Insert) -> int:
-    key = conn.execute(stmt).inserted_primary_key
+def _inserted_id(conn: Connection, model: type[Base], row: dict[str, Any]) -> int:
+    """Insert one row (a plain table insert, built once per table: callers wait on these) and give its id."""
+    cache_key = (conn.dialect.name, model.__tablename__)
+    stmt = _STATEMENTS.get(cache_key)
+    if stmt is None:
+        insert = sqlite.insert if is_sqlite(conn) else postgresql.insert
+        stmt = _STATEMENTS[cache_key] = insert(Base.metadata.tables[model.__tablename__])
+    key = conn.execute(stmt, row).inserted_primary_key
     assert key is not None
     return int(key[0])
 
