@@ -14,7 +14,9 @@ journey to SQLite; the bare app answers every webhook with the same constant Twi
 - paced (a Python client process): each call waits 0 to 2 x THINK ms (500 on average), then connects
   and sends its next request, like a (very quick) caller; latency measured around the whole exchange,
   connection included.
-Targets: ours/bare req/s >= 0.8 when saturated, p99 < 20 ms when paced.
+Targets: ours/bare req/s >= 0.8 when saturated, p99 < 20 ms. Latency is measured by the client
+(connection included) and, from gunicorn's access log, inside the server: when saturated, most of the
+client's time is spent waiting for a free worker, so it follows throughput.
 The CPU column is the servers' CPU time per request (master and workers, from /proc): unlike req/s
 and latency, it hardly moves when something else is using the machine.
 Environment passed on to the line: IVR_EVENT_BATCH_MS=0 (each journey event written at once, as
@@ -163,6 +165,8 @@ class Result:
     bad: int
     socket_errors: int
     cpu_us: float = 0.0  # server CPU (master and workers) per request: steady when the machine is busy
+    server_p50_ms: float = 0.0  # inside the server (gunicorn's access log): the rest is waiting for a worker
+    server_p99_ms: float = 0.0
 
 
 def run_wrk(
@@ -321,6 +325,25 @@ def journey_rows(database: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM journey_events").fetchone()[0])
 
 
+def server_latency(log: Path, offset: int) -> tuple[float, float]:
+    """p50 and p99 of the time gunicorn spent on each request (its access lines after offset), in ms."""
+    with log.open("rb") as fh:
+        fh.seek(offset)
+        lines = fh.read().decode(errors="replace").splitlines()
+    times = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("logger") == "gunicorn.access" and "ms" in entry.get("http", {}):
+            times.append(float(entry["http"]["ms"]))
+    times.sort()
+    if not times:
+        return 0.0, 0.0
+    return times[len(times) // 2], times[min(len(times) - 1, int(0.99 * len(times)))]
+
+
 def log_errors(log: Path) -> int:
     """ERROR (or worse) lines in a server's JSON log."""
     count = 0
@@ -342,6 +365,7 @@ def load_server(
 
         def load(mode: str, duration: float, think: int) -> Result:
             pids = [server.process.pid if server.process else 0, *server.worker_pids()]
+            logged = log.stat().st_size
             before = sum(cpu_seconds(pid) for pid in pids)
             if think:
                 result = run_paced(server.base_url, prefix, target=name, mode=mode, args=args)
@@ -357,6 +381,7 @@ def load_server(
                 )
             used = sum(cpu_seconds(pid) for pid in pids) - before
             result.cpu_us = used / max(1, result.ok + result.bad) * 1e6
+            result.server_p50_ms, result.server_p99_ms = server_latency(log, logged)
             return result
 
         load("warm-up", 2, 0)
@@ -409,12 +434,13 @@ def main() -> None:
 
     print(
         f"\n{'target':6} {'load':14} {'req/s':>8} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7}"
-        f" {'ok':>7} {'bad':>5} {'sock err':>8}"
+        f" {'ok':>7} {'bad':>5} {'sock err':>8} {'CPU us/req':>10} {'in server p50/p99 ms':>21}"
     )
     for r in results:
         print(
             f"{r.target:6} {r.mode:14} {r.rps:8.0f} {r.p50_ms:7.2f} {r.p90_ms:7.2f} {r.p99_ms:7.2f}"
             f" {r.max_ms:7.1f} {r.ok:7d} {r.bad:5d} {r.socket_errors:8d} {r.cpu_us:10.0f}"
+            f" {r.server_p50_ms:10.2f} {r.server_p99_ms:10.2f}"
         )
     for note in notes:
         print(note)
