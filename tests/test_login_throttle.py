@@ -263,9 +263,18 @@ def test_workers_share_the_count_in_redis(make: Callable[..., Flask], redis_pref
     assert_locked(attempt(two, password=STAFF_PASSWORD))
     client = redis.Redis.from_url(REDIS_URL)
     assert 0 < client.pttl(redis_prefix + "user:asha") <= WINDOW_S * 1000, "the count expires"
-    client.delete(redis_prefix + "user:asha")  # what an operator does to unlock a colleague
-    assert attempt(two, password=STAFF_PASSWORD).status_code == 303
     client.close()
+    # An operator unlocks a colleague from the command line, for every worker at once.
+    result = one.application.test_cli_runner().invoke(args=["staff", "unlock", "Asha"])
+    assert result.exit_code == 0 and "asha may log in again now" in result.output
+    assert attempt(two, password=STAFF_PASSWORD).status_code == 303
+
+
+def test_without_redis_unlock_says_why_it_cannot(make: Callable[..., Flask]) -> None:
+    result = make().test_cli_runner().invoke(args=["staff", "unlock", "asha"])
+    assert (
+        result.exit_code != 0 and "without REDIS_URL each server worker keeps its own count" in result.output
+    )
 
 
 def test_logging_in_clears_the_usernames_failures_in_redis(

@@ -1,4 +1,4 @@
-"""`flask staff add|password|list`: the staff dashboard's accounts."""
+"""`flask staff add|password|list|unlock`: the staff dashboard's accounts."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import click
 from flask.cli import AppGroup
 
 from ivr.store import current_store
+from ivr.web import throttle
 from ivr.web.staff import MIN_PASSWORD, hash_password, normal_username
 
 staff = AppGroup("staff", help="Staff dashboard accounts (passwords are asked for, never echoed).")
@@ -57,3 +58,18 @@ def list_command() -> None:
     """List the staff users."""
     for name in current_store().staff_usernames():
         click.echo(name)
+
+
+@staff.command("unlock")
+@click.argument("username")
+def unlock_command(username: str) -> None:
+    """Let a locked-out staff user try again now (needs REDIS_URL: else each server worker counts alone)."""
+    name = _username(username)
+    gate = throttle.current()
+    if not isinstance(gate.failures, throttle.RedisFailures):
+        raise click.ClickException(
+            "without REDIS_URL each server worker keeps its own count, out of reach of this command:"
+            f" {name} can log in again when the {gate.window_s // 60}-minute window ends, or after a restart"
+        )
+    gate.succeeded(name)
+    click.echo(f"{name} may log in again now")
