@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 
-from ivr import config, guard, health, logs, ratelimit
+from ivr import config, health, logs, ratelimit
 from ivr.content import Content, load_content
 from ivr.content.directory import Directory, resolve_numbers
 from ivr.content.lint import review_findings
@@ -53,7 +53,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["ivr"] = voice.Runtime(line, app.config, _audio_voice(app, line))
     app.register_blueprint(voice.bp)
     app.register_blueprint(health.bp)
-    guard.init_app(app)
     ratelimit.init_app(app)
     app.cli.add_command(content_cli.content)
     for finding in review_findings(content, Path(app.config["CONTENT_DIR"]), date.today()):

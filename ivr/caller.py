@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -31,6 +32,8 @@ def caller() -> Caller:
     return found
 
 
+# Operations: a call's webhooks all carry the same From; its HMAC is worked out once per worker.
+@functools.lru_cache(maxsize=4096)
 def identify(number: str, salt: str) -> Caller:
     """The pseudonym of a From value: only a real number gets one; withheld or odd ones are 'withheld'."""
     number = number.strip()

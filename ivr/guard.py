@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Flask, abort, request
+from flask import Request, abort
 
 # Twilio's webhook bodies are a few KB (a SpeechResult is at most a few hundred words).
 MAX_WEBHOOK_BYTES = 64 * 1024
 
 
-def init_app(app: Flask) -> None:
-    """Check every webhook request before anything reads it."""
-    app.before_request(check_webhook)
+def check_webhook(request: Request) -> None:
+    """400 for a query string that is not UTF-8 (werkzeug would raise reading it); 413 past the size.
 
-
-def check_webhook() -> None:
-    """400 for a query string that is not UTF-8 (werkzeug would raise reading it); 413 past the size."""
-    if request.blueprint != "voice":
-        return
+    The first of the webhooks' checks (ivr/voice.py), before anything reads the request.
+    """
     request.max_content_length = MAX_WEBHOOK_BYTES
     try:
         request.query_string.decode("utf-8")

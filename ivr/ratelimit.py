@@ -18,10 +18,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Request, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.caller import caller
+from ivr.caller import Caller
 
 log = logging.getLogger("ivr.ratelimit")
 
@@ -190,7 +190,7 @@ def from_config(config: Mapping[str, Any]) -> RateLimits | None:
 
 
 def init_app(app: Flask) -> None:
-    """Set up the limits and the per-IP check (the per-caller check is on the voice blueprint)."""
+    """Set up the limits; the webhooks' admission (ivr/voice.py) checks them on every request."""
     limits = from_config(app.config)
     if limits is None:
         log.warning("rate limiting is off (IVR_RATELIMIT=0)")
@@ -199,15 +199,11 @@ def init_app(app: Flask) -> None:
         if limit.burst < 1 or limit.per_minute <= 0:
             raise SystemExit(f"rate limits must be positive, not burst={limit.burst}/{limit.per_minute}/min")
     app.extensions["ratelimit"] = limits
-    app.before_request(limit_ip)
 
 
-def limit_ip() -> Response | None:
+def limit_ip(request: Request, limits: RateLimits) -> Response | None:
     """Before the signature check: refuse a client IP over its limit."""
-    if request.blueprint != "voice" or request.endpoint in EXEMPT_ENDPOINTS:
-        return None
-    limits: RateLimits | None = current_app.extensions.get("ratelimit")
-    if limits is None:
+    if request.endpoint in EXEMPT_ENDPOINTS:
         return None
     ip = limits.client_ip(request.remote_addr, request.headers.get("X-Forwarded-For"))
     if limits.buckets.take([("ip:" + ip, limits.ip)]) < 0:
@@ -216,14 +212,10 @@ def limit_ip() -> Response | None:
     return busy_reply(limits)
 
 
-def limit_caller() -> Response | None:
+def limit_caller(request: Request, limits: RateLimits, who: Caller) -> Response | None:
     """After the signature check: refuse a caller over their limit, with a busy message."""
     if request.endpoint in EXEMPT_ENDPOINTS:
         return None
-    limits: RateLimits | None = current_app.extensions.get("ratelimit")
-    if limits is None:
-        return None
-    who = caller()
     call_sid = request.form.get("CallSid", "")[:64]
     if who.key:
         key = "caller:" + who.key

@@ -10,16 +10,16 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Request, Response, abort, current_app, request
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
-from ivr import engine, ratelimit
+from ivr import engine, guard, ratelimit
 from ivr.caller import caller
 from ivr.engine import LANGUAGE, CallerInput, CallState, Kind, Line, Step
 from ivr.logs import STEP_ENVIRON
 from ivr.signature import is_loopback, requested_url, verify
 from ivr.sms import topic_text
-from ivr.store import current_store
+from ivr.store import Store, current_store
 from ivr.twiml import SayVoice, Urls, Voice, render
 
 log = logging.getLogger("ivr.voice")
@@ -95,9 +95,11 @@ def _call_sid() -> str:
 
 def _reply(step: Step) -> Response:
     """Carry out any effect, log and record each step (the database may be down), then answer."""
-    rt = runtime()
-    call_sid = _call_sid()
-    store = current_store()
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    extensions = current_app.extensions
+    rt: Runtime = extensions["ivr"]
+    store: Store = extensions["store"]
+    call_sid = req.form.get("CallSid", "")[:64]
     who = caller()
     key = who.key
     steps = [step]
@@ -119,7 +121,7 @@ def _reply(step: Step) -> Response:
             note = f"{done.state.lang} {done.state.rate}" if done.kind is Kind.TRANSFER else None
             store.record_event(call_sid, done.event, done.state.node, done.state.part, note)
     # For the access log line (ivr/logs.py): one line per webhook says what it did.
-    request.environ[STEP_ENVIRON] = {
+    req.environ[STEP_ENVIRON] = {
         "CallSid": call_sid or None,
         "caller": who.ref,
         "event": ">".join(done.event for done in steps),
@@ -153,42 +155,53 @@ def _carry_out(step: Step, key: str | None) -> tuple[tuple[str, str], str]:
 
 
 @bp.before_request
-def _check_signature() -> None:
-    cfg = current_app.config
-    if cfg["DEV_SKIP_SIGNATURE"] and is_loopback(request.remote_addr):
-        log.warning("SIGNATURE CHECK SKIPPED (IVR_DEV_SKIP_SIGNATURE=1) for %s", request.path)
+def _admit() -> Response | None:
+    """Before every webhook: clear 4xx for a malformed request, the rate limits, Twilio's signature."""
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    guard.check_webhook(req)
+    limits: ratelimit.RateLimits | None = app.extensions.get("ratelimit")
+    if limits is not None:
+        refused = ratelimit.limit_ip(req, limits)
+        if refused is not None:  # before the signature: a flood of forged requests is shed cheaply
+            return refused
+    _check_signature(req, app.config)
+    if limits is not None:
+        return ratelimit.limit_caller(req, limits, caller())
+    return None
+
+
+def _check_signature(req: Request, cfg: Mapping[str, Any]) -> None:
+    if cfg["DEV_SKIP_SIGNATURE"] and is_loopback(req.remote_addr):
+        log.warning("SIGNATURE CHECK SKIPPED (IVR_DEV_SKIP_SIGNATURE=1) for %s", req.path)
         return
     verdict = verify(
-        requested_url(request, cfg["PUBLIC_BASE_URL"]),
-        request.form,
-        request.headers,
+        requested_url(req, cfg["PUBLIC_BASE_URL"]),
+        req.form,
+        req.headers,
         auth_token=cfg["TWILIO_AUTH_TOKEN"],
         shared_keys=cfg["SHARED_KEYS"],
     )
     if not verdict.ok:
-        log.warning("rejected %s %s: %s", request.method, request.path, verdict.reason)
+        log.warning("rejected %s %s: %s", req.method, req.path, verdict.reason)
         abort(403)
-
-
-# Operations: per-caller rate limit (ivr/ratelimit.py), after the signature check above.
-bp.before_request(ratelimit.limit_caller)
 
 
 @bp.post("")
 def incoming() -> Response:
     """Twilio's voice URL: a new call starts here, in the caller's language and speed if known."""
     key = caller().key
-    prefs = current_store().get_prefs(key) if key else None
+    store = current_store()
+    prefs = store.get_prefs(key) if key else None
     step = engine.start(
         runtime().line,
         prefs.language if prefs else None,
         prefs.rate if prefs else None,
         returning=prefs is not None and prefs.language is not None,
     )
-    if _call_sid():
-        current_store().call_started(
-            _call_sid(), key, None if step.state.node == LANGUAGE else step.state.lang
-        )
+    call_sid = _call_sid()
+    if call_sid:
+        store.call_started(call_sid, key, None if step.state.node == LANGUAGE else step.state.lang)
     return _reply(step)
 
 
@@ -210,10 +223,11 @@ def _with_state(view: Callable[[CallState], Response]) -> Callable[[], Response]
 
     @functools.wraps(view)
     def wrapped() -> Response:
-        state = engine.state_from_query(runtime().line, request.args)
+        rt = runtime()
+        state = engine.state_from_query(rt.line, request.args)
         if state is None:
             log.warning("bad call state in %s; returning caller to the main menu", request.full_path[:200])
-            return _reply(runtime().safe_step())
+            return _reply(rt.safe_step())
         return view(state)
 
     return wrapped
@@ -223,13 +237,15 @@ def _with_state(view: Callable[[CallState], Response]) -> Callable[[], Response]
 @_with_state
 def step(state: CallState) -> Response:
     """A Gather's action (keys or speech) or its no-input fallback (t=1)."""
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    form, rt = req.form, runtime()
     inp = CallerInput(
-        digits=request.form.get("Digits", "").strip()[:32],
-        speech=request.form.get("SpeechResult", "")[:500],
-        silent=request.args.get("t") == "1",
-        now=runtime().clock(),
+        digits=form.get("Digits", "").strip()[:32],
+        speech=form.get("SpeechResult", "")[:500],
+        silent=req.args.get("t") == "1",
+        now=rt.clock(),
     )
-    return _reply(engine.next_step(runtime().line, state, inp))
+    return _reply(engine.next_step(rt.line, state, inp))
 
 
 # How an <Enqueue> ended, as the outcome of a <Dial> would put it.

@@ -376,6 +376,32 @@ def test_when_the_database_comes_back_the_store_migrates_and_works(late_database
     store.dispose()
 
 
+def test_a_caller_s_prefs_survive_a_dropped_connection_and_a_broken_table(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The prefs read at every call's start goes straight to a pooled connection: it must still
+    recover from a connection the server dropped, and answer "unknown" (logged) for a broken table."""
+    caplog.set_level(logging.WARNING, logger="ivr.store")
+    me = caller_hash(NUMBER, SALT)
+    store.save_prefs(me, language="hi", rate="slow")
+    assert store.get_prefs(me) == Prefs("hi", "slow")
+    if store.engine.dialect.name == "postgresql":
+        with store.engine.connect() as conn:  # the pool's one connection: its server process is ended
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        url = store.engine.url.set(drivername="postgresql", query={}).render_as_string(False)
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    assert store.get_prefs(me) == Prefs("hi", "slow"), "the pool replaces a dead connection"
+    assert "read failed" not in caplog.text
+
+    with store.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE callers RENAME COLUMN rate TO speed"))
+    assert store.get_prefs(me) is None
+    failed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("read failed get_prefs")]
+    assert len(failed) == 1 and "went on without it" in failed[0]
+    assert not _has_number(caplog.text)
+
+
 # Concurrency: several gunicorn workers, each with threads.
 
 

@@ -234,11 +234,8 @@ class Store:
         if key is None:
             return None
 
-        def work(conn: Connection) -> Prefs | None:
-            row = conn.execute(_PREFS, {"key": key}).first()
-            return Prefs(row.language, row.rate) if row else None
-
-        return self._read("get_prefs", {"caller": _ref(key)}, work, None, events=False, one_statement=True)
+        row = self._first_row("get_prefs", {"caller": _ref(key)}, _PREFS, {"key": key})
+        return Prefs(*row) if row else None
 
     def save_prefs(self, caller_hash: str, *, language: str | None = None, rate: str | None = None) -> bool:
         """Remember the caller's choices; a None argument leaves that choice as it was."""
@@ -773,10 +770,7 @@ class Store:
         report: bool = True,
         one_statement: bool = False,
     ) -> T:
-        wait = self._down_until - time.monotonic()
-        if wait > 0:
-            if report:
-                self._report(what, fields, f"database unavailable, next try in {wait:.1f} s", write=write)
+        if self._away(what, fields, write=write, report=report):
             return default
         try:
             self._ensure_schema()
@@ -786,15 +780,68 @@ class Store:
                     conn = conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE" if write else "NONE"})
                 with conn.begin():
                     return work(conn)
-        except SQLAlchemyError as exc:
-            if _is_outage(exc):
-                self._down_until = time.monotonic() + self.retry_after
-            if report:
-                self._report(what, fields, _describe(exc), write=write)
-        except Exception:
+        except Exception as exc:
+            self._failed(what, fields, exc, write=write, report=report)
+        return default
+
+    def _first_row(
+        self, what: str, fields: Mapping[str, object], stmt: Any, values: Mapping[str, Any]
+    ) -> tuple[Any, ...] | None:
+        """The first row of one SELECT (None: no row, or no database), on a pooled DBAPI connection.
+
+        Operations: asked at the start of every call, where SQLAlchemy's own execution would cost
+        about seven times the query (on SQLite, 130 against 19 us).
+        """
+        if self._away(what, fields, write=False, report=True):
+            return None
+        sql, names = self._compiled(stmt)
+        params: Any = tuple(values[name] for name in names) if names is not None else dict(values)
+        dbapi_error = self.engine.dialect.loaded_dbapi.Error
+        try:
+            self._ensure_schema()
+            conn = self.engine.raw_connection()  # pool errors come wrapped, as SQLAlchemyError
+            try:
+                cursor = conn.cursor()
+                cursor.execute(sql, params)
+                row = cursor.fetchone()
+                cursor.close()
+            except dbapi_error as exc:
+                raise DBAPIError.instance(sql, params, exc, dbapi_error) from exc
+            finally:
+                conn.close()  # back to the pool, which rolls back whatever the SELECT began
+            return tuple(row) if row is not None else None
+        except Exception as exc:
+            self._failed(what, fields, exc, write=False, report=True)
+        return None
+
+    def _compiled(self, stmt: Any) -> tuple[str, tuple[str, ...] | None]:
+        """A statement's SQL for this database, and its parameter names in order (None: by name)."""
+        key = (self.engine.dialect.name, id(stmt))
+        found = _COMPILED.get(key)
+        if found is None:
+            compiled = stmt.compile(dialect=self.engine.dialect)
+            names = tuple(compiled.positiontup) if compiled.positiontup is not None else None
+            found = _COMPILED[key] = (compiled.string, names)
+        return found
+
+    def _away(self, what: str, fields: Mapping[str, object], *, write: bool, report: bool) -> bool:
+        """Whether the database is remembered as down (and the call should not wait for it)."""
+        wait = self._down_until - time.monotonic()
+        if wait > 0 and report:
+            self._report(what, fields, f"database unavailable, next try in {wait:.1f} s", write=write)
+        return wait > 0
+
+    def _failed(
+        self, what: str, fields: Mapping[str, object], exc: Exception, *, write: bool, report: bool
+    ) -> None:
+        if not isinstance(exc, SQLAlchemyError):
             # Not the database's fault, but still no reason to drop the caller.
             log.exception("store %s failed %s", what, _fields(fields))
-        return default
+            return
+        if _is_outage(exc):
+            self._down_until = time.monotonic() + self.retry_after
+        if report:
+            self._report(what, fields, _describe(exc), write=write)
 
     def _ensure_schema(self) -> None:
         if self._schema_ready or self._migrate is None:
@@ -831,6 +878,7 @@ class _Queued:
 
 
 # Asked at the start of every call: built once, not per call.
+_COMPILED: dict[tuple[str, int], tuple[str, tuple[str, ...] | None]] = {}  # see Store._compiled
 _PREFS = select(Caller.language, Caller.rate).where(Caller.caller_hash == bindparam("key"))
 
 # A batch is written statement by statement in this order (a call's start before the caller's
