@@ -1,0 +1,1 @@
+"""Benchmarks: each script prints its own ratios against a baseline (see the README)."""
