@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from sqlalchemy import Engine, inspect, text
 
 import ivr
 from ivr.config import from_env
-from ivr.store import DatabaseUrlError, Store, default_url, make_engine, migrate, normalise_url
+from ivr.store import DatabaseUrlError, Prefs, Store, default_url, make_engine, migrate, normalise_url
 from ivr.store.models import Base
 from tests.conftest import SignedClient, make_app
 
@@ -176,6 +177,21 @@ def test_database_url_forms() -> None:
             normalise_url(wrong)
     with pytest.raises(SystemExit, match="DATABASE_URL"):
         make_app(DATABASE_URL="mysql://u@db/ivr")
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_sqlite_database_works_from_threads(url: str) -> None:
+    """A throwaway line (a demo, a quick try): it migrates, and every thread sees the same data."""
+    store = Store.from_url(url)
+    assert store.prepare()
+    me = "0" * 64
+    assert store.save_prefs(me, language="hi")
+    seen: list[Prefs | None] = []
+    worker = threading.Thread(target=lambda: seen.append(store.get_prefs(me)))
+    worker.start()
+    worker.join(10)
+    assert seen == [Prefs("hi", None)]
+    store.dispose()
 
 
 def test_default_database_is_sqlite_in_the_instance_folder(

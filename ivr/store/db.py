@@ -69,10 +69,11 @@ def make_engine(url: URL | str) -> Engine:
 
 def _sqlite_engine(url: URL) -> Engine:
     memory = url.database in (None, "", ":memory:")
-    kwargs: dict[str, Any] = {"connect_args": {"timeout": BUSY_TIMEOUT_S}}
+    kwargs: dict[str, Any] = {"connect_args": {"timeout": BUSY_TIMEOUT_S}, "pool_timeout": CONNECT_TIMEOUT_S}
     if memory:
+        # One connection shared by every thread (StaticPool has no checkout to time out).
         kwargs = {"connect_args": {"check_same_thread": False}, "poolclass": StaticPool}
-    engine = create_engine(url, pool_timeout=CONNECT_TIMEOUT_S, **kwargs)
+    engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
