@@ -270,11 +270,47 @@ def test_workers_share_the_count_in_redis(make: Callable[..., Flask], redis_pref
     assert attempt(two, password=STAFF_PASSWORD).status_code == 303
 
 
-def test_without_redis_unlock_says_why_it_cannot(make: Callable[..., Flask]) -> None:
-    result = make().test_cli_runner().invoke(args=["staff", "unlock", "asha"])
-    assert (
-        result.exit_code != 0 and "without REDIS_URL each server worker keeps its own count" in result.output
-    )
+# Without Redis: the line's database, shared by every worker too.
+
+
+def test_workers_share_the_count_in_the_database(make: Callable[..., Flask], clock: FakeClock) -> None:
+    one, two = (make().test_client() for _ in range(2))  # two workers on one database
+    for n in range(5):
+        assert attempt(one if n % 2 else two).status_code == 401
+    assert_locked(attempt(one, password=STAFF_PASSWORD))
+    assert_locked(attempt(two, password=STAFF_PASSWORD))
+    result = one.application.test_cli_runner().invoke(args=["staff", "unlock", "Asha"])
+    assert result.exit_code == 0 and "asha may log in again now" in result.output
+    assert attempt(two, password=STAFF_PASSWORD).status_code == 303, "unlocked for every worker"
+
+
+def test_with_no_database_a_worker_still_locks_out_and_unlock_says_why_it_cannot(
+    make: Callable[..., Flask], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    make()  # seeds the shared database (unused here)
+    caplog.set_level(logging.WARNING)
+    down = make(DATABASE_URL=f"sqlite:///{tmp_path / 'no-such-dir' / 'x.sqlite3'}")
+    web = down.test_client()
+    for _ in range(5):
+        assert attempt(web).status_code == 401
+    assert_locked(attempt(web))
+    assert "LOST WRITE add_login_failure" in caplog.text, "the store says what it could not keep"
+    result = down.test_cli_runner().invoke(args=["staff", "unlock", "asha"])
+    assert result.exit_code != 0 and "the database is unavailable: asha is still locked out" in result.output
+
+
+def test_without_any_database_unlock_says_why_it_cannot(clock: FakeClock) -> None:
+    from ivr.web import throttle
+
+    limits = {"LOGIN_WINDOW_S": 60, "LOGIN_MAX_FAILURES_USER": 5, "LOGIN_MAX_FAILURES_IP": 20}
+    gate = throttle.from_config(limits)  # no store: an app with no database at all
+    assert isinstance(gate.failures, LocalFailures)
+    app = Flask(__name__)
+    app.extensions[throttle.EXTENSION] = gate
+    from ivr.web.cli import staff as staff_cli
+
+    result = app.test_cli_runner().invoke(staff_cli, ["unlock", "asha"])
+    assert result.exit_code != 0 and "each server worker keeps its own count" in result.output
 
 
 def test_logging_in_clears_the_usernames_failures_in_redis(

@@ -22,7 +22,16 @@ from ivr.store.models import Base
 from tests.conftest import SignedClient, make_app
 
 WORKERS = 4
-TABLES = {"callers", "calls", "journey_events", "callbacks", "recordings", "sms_outbox", "staff_users"}
+TABLES = {
+    "callers",
+    "calls",
+    "journey_events",
+    "callbacks",
+    "recordings",
+    "sms_outbox",
+    "staff_users",
+    "login_failures",
+}
 
 
 def _tables(url: str) -> set[str]:

@@ -402,6 +402,22 @@ def test_a_caller_s_prefs_survive_a_dropped_connection_and_a_broken_table(
     assert not _has_number(caplog.text)
 
 
+def test_login_failures_count_in_a_window_from_the_first_and_start_afresh_after_it(store: Store) -> None:
+    keys = ["user:asha", "ip:198.51.100.7"]
+    assert store.login_failures(keys, 1000.0) == [(0, 0.0), (0, 0.0)]
+    assert store.add_login_failure(keys, 1000.0, 900) == [1, 1]
+    assert store.add_login_failure(["user:asha"], 1500.0, 900) == [2]
+    assert store.login_failures(keys, 1600.0) == [(2, 300.0), (1, 300.0)], "the window runs from the first"
+    assert store.login_failures(keys, 1900.0) == [(0, 0.0), (0, 0.0)], "and ends 900 s after it"
+    assert store.add_login_failure(["user:asha"], 1900.0, 900) == [1], "a new window"
+    assert store.login_failures(["user:asha"], 1900.0) == [(1, 900.0)]
+    assert store.clear_login_failures("user:asha") is True
+    assert store.login_failures(keys, 1900.0) == [(0, 0.0), (0, 0.0)]
+    assert store.add_login_failure(["user:ravi"], 3000.0, 900) == [1]
+    with store.engine.connect() as conn:  # windows long over are forgotten, not kept for ever
+        assert list(conn.execute(text("SELECT key FROM login_failures"))) == [("user:ravi",)]
+
+
 # Concurrency: several gunicorn workers, each with threads.
 
 

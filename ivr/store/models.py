@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, Dialect, Integer, MetaData, String, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -16,6 +26,7 @@ HASH_LEN = 64
 SID_LEN = 64
 NUMBER_LEN = 32
 LANG_LEN = 16
+LOGIN_KEY_LEN = 200  # "user:" and a username (64), or "ip:" and an address
 SMS_STATUSES = ("queued", "sent", "failed")
 
 
@@ -159,3 +170,14 @@ class StaffUser(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime]
+
+
+class LoginFailure(Base):
+    """Failed staff logins for one key ("user:NAME" or "ip:ADDRESS") in a window from its first one."""
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(LOGIN_KEY_LEN), primary_key=True)
+    failures: Mapped[int]
+    # Seconds since the epoch (the clock every server process shares); rows past it count for nothing.
+    window_ends: Mapped[float] = mapped_column(Float, index=True)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, bindparam, distinct, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, case, delete, distinct, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -28,6 +28,7 @@ from ivr.store.models import (
     Callback,
     Caller,
     JourneyEvent,
+    LoginFailure,
     Recording,
     SmsOutbox,
     StaffUser,
@@ -579,6 +580,51 @@ class Store:
             return list(conn.scalars(select(StaffUser.username).order_by(StaffUser.username)))
 
         return self._read("staff_usernames", {}, work, [])
+
+    # Failed staff logins (ivr/web/throttle.py), shared by every server worker. None: no database.
+
+    def login_failures(self, keys: Sequence[str], now: float) -> list[tuple[int, float]] | None:
+        """Each key's failures in its window and the seconds left in it, (0, 0.0) for none."""
+
+        def work(conn: Connection) -> list[tuple[int, float]]:
+            stmt = select(LoginFailure.key, LoginFailure.failures, LoginFailure.window_ends).where(
+                LoginFailure.key.in_(keys), LoginFailure.window_ends > now
+            )
+            found = {key: (failures, ends - now) for key, failures, ends in conn.execute(stmt)}
+            return [found.get(key, (0, 0.0)) for key in keys]
+
+        return self._read("login_failures", {}, work, None)
+
+    def add_login_failure(self, keys: Sequence[str], now: float, window_s: float) -> list[int] | None:
+        """Count one failure against each key (a new window if its last has ended); the counts now."""
+
+        def work(conn: Connection) -> list[int]:
+            table = LoginFailure.__table__
+            insert = _insert(conn, LoginFailure)
+            open_ = table.c.window_ends > now
+            stmt = insert.on_conflict_do_update(
+                index_elements=["key"],
+                set_={
+                    "failures": case((open_, table.c.failures + 1), else_=1),
+                    "window_ends": case((open_, table.c.window_ends), else_=insert.excluded.window_ends),
+                },
+            ).returning(table.c.failures)
+            row = {"failures": 1, "window_ends": now + window_s}
+            counts = [int(conn.execute(stmt, {"key": key, **row}).scalar_one()) for key in keys]
+            # Windows long ended count for nothing: forget them (a few rows, by the index).
+            conn.execute(delete(LoginFailure).where(LoginFailure.window_ends < now - window_s))
+            return counts
+
+        return self._write("add_login_failure", {}, work, None)
+
+    def clear_login_failures(self, key: str) -> bool:
+        """Forget a key's failures; False if the database could not be reached."""
+
+        def work(conn: Connection) -> bool:
+            conn.execute(delete(LoginFailure).where(LoginFailure.key == key))
+            return True
+
+        return self._write("clear_login_failures", {}, work, False)
 
     def live_calls(self, window: timedelta = LIVE_WINDOW, limit: int = 100) -> list[CallRow]:
         """Calls that have not ended and started within the window, newest first."""

@@ -63,13 +63,17 @@ def list_command() -> None:
 @staff.command("unlock")
 @click.argument("username")
 def unlock_command(username: str) -> None:
-    """Let a locked-out staff user try again now (needs REDIS_URL: else each server worker counts alone)."""
+    """Let a locked-out staff user try again now (the count is in Redis or the database, for every worker)."""
     name = _username(username)
     gate = throttle.current()
-    if not isinstance(gate.failures, throttle.RedisFailures):
+    if isinstance(gate.failures, throttle.LocalFailures):
         raise click.ClickException(
-            "without REDIS_URL each server worker keeps its own count, out of reach of this command:"
+            "with no database each server worker keeps its own count, out of reach of this command:"
             f" {name} can log in again when the {gate.window_s // 60}-minute window ends, or after a restart"
         )
+    if isinstance(gate.failures, throttle.StoreFailures) and not gate.failures.store.clear_login_failures(
+        "user:" + name
+    ):
+        raise click.ClickException(f"the database is unavailable: {name} is still locked out (see the log)")
     gate.succeeded(name)
     click.echo(f"{name} may log in again now")

@@ -2,9 +2,9 @@
 
 Each username and each client IP may fail so many times in a window that starts at its first
 failure (by default 5 per username and 20 per IP in 15 minutes). Past that, the login answers 429
-without checking the password until the window ends. With REDIS_URL the counts live in Redis and
-hold across gunicorn workers; if Redis fails, each worker counts on its own until it is back.
-Without Redis each worker counts on its own, so the limits hold per worker.
+without checking the password until the window ends. The counts are shared by every gunicorn
+worker: in Redis with REDIS_URL, else in the line's database. If that fails, each worker counts on
+its own until it is back (and while it is back, the higher of the two counts holds).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from flask import current_app, request
 from flask.sansio.app import App
 
 from ivr.ratelimit import client_address
+from ivr.store import Store
 
 log = logging.getLogger("ivr.web.throttle")
 
@@ -184,6 +185,35 @@ class RedisFailures:
         return result
 
 
+class StoreFailures:
+    """Failures counted in the line's database, shared by every worker; this process's own count
+    while the database is away (the store logs each miss)."""
+
+    def __init__(self, store: Store, window_s: float, *, clock: Clock = time.time) -> None:
+        self.store = store
+        self.window_s = window_s
+        self.clock = clock  # wall-clock seconds: every worker, on every machine, reads the same
+        self.fallback = LocalFailures(window_s, clock)
+
+    def count(self, keys: Sequence[str]) -> list[tuple[int, float]]:
+        """Each key's failures in its window and the seconds left in it; (0, 0.0) for none."""
+        counted = self.store.login_failures(keys, self.clock())
+        here = self.fallback.count(keys)  # failures counted while the database was away
+        if counted is None:
+            return here
+        return [max(shared, mine) for shared, mine in zip(counted, here, strict=True)]
+
+    def add(self, keys: Sequence[str]) -> list[int]:
+        """Count one failure against each key; each key's failures now."""
+        counts = self.store.add_login_failure(keys, self.clock(), self.window_s)
+        return counts if counts is not None else self.fallback.add(keys)
+
+    def clear(self, key: str) -> None:
+        """Forget a key's failures."""
+        self.fallback.clear(key)
+        self.store.clear_login_failures(key)
+
+
 class Reached(NamedTuple):
     """Which limits a failure has just reached: each is reported once per window."""
 
@@ -216,16 +246,18 @@ class LoginThrottle:
         self.failures.clear("user:" + username)
 
 
-def from_config(config: Mapping[str, Any]) -> LoginThrottle:
-    """The throttle the settings ask for."""
+def from_config(config: Mapping[str, Any], store: Store | None = None) -> LoginThrottle:
+    """The throttle the settings ask for: counts in Redis, else in the database, else in-process."""
     window_s = int(config["LOGIN_WINDOW_S"])
-    clock: Clock = config.get("LOGIN_CLOCK") or time.monotonic
+    clock: Clock | None = config.get("LOGIN_CLOCK")
     failures: Failures
     if config.get("REDIS_URL"):
         prefix = str(config.get("LOGIN_REDIS_PREFIX") or REDIS_PREFIX)
-        failures = RedisFailures(config["REDIS_URL"], window_s, prefix=prefix, clock=clock)
+        failures = RedisFailures(config["REDIS_URL"], window_s, prefix=prefix, clock=clock or time.monotonic)
+    elif store is not None:
+        failures = StoreFailures(store, window_s, clock=clock or time.time)
     else:
-        failures = LocalFailures(window_s, clock)
+        failures = LocalFailures(window_s, clock or time.monotonic)
     return LoginThrottle(
         max_user=int(config["LOGIN_MAX_FAILURES_USER"]),
         max_ip=int(config["LOGIN_MAX_FAILURES_IP"]),
@@ -236,7 +268,7 @@ def from_config(config: Mapping[str, Any]) -> LoginThrottle:
 
 def init_app(app: App) -> None:
     """Set up the app's login throttle; refuse to start on limits that are not positive."""
-    throttle = from_config(app.config)
+    throttle = from_config(app.config, app.extensions.get("store"))
     for name, value in (
         ("IVR_LOGIN_MAX_FAILURES_USER", throttle.max_user),
         ("IVR_LOGIN_MAX_FAILURES_IP", throttle.max_ip),
