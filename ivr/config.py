@@ -29,6 +29,8 @@ def from_env() -> dict[str, Any]:
         "PUBLIC_BASE_URL": (os.environ.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
         "OPERATOR_NUMBER": os.environ.get("IVR_OPERATOR_NUMBER") or None,
         "EMERGENCY_NUMBER": os.environ.get("IVR_EMERGENCY_NUMBER") or "112",
+        # The line's own phone number, as callers dial it: shown on every web page when set.
+        "LINE_NUMBER": os.environ.get("IVR_LINE_NUMBER") or None,
         "EMERGENCY_TRANSFER": os.environ.get("IVR_EMERGENCY_TRANSFER") or None,
         # Texts go out through Twilio's REST API only when all three are set (else: the outbox).
         "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID") or None,

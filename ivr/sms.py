@@ -10,8 +10,9 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from ivr.content.models import Prompts
-from ivr.content.tree import Tree
+from ivr.content.models import Block, Prompts
+from ivr.content.tree import reading
+from ivr.engine import Line
 from ivr.store import Store
 
 log = logging.getLogger("ivr.sms")
@@ -19,14 +20,29 @@ MAX_BODY = 1600  # Twilio's limit for one message body
 REST_TIMEOUT_S = 5  # the caller is waiting on the line
 
 
-def topic_text(tree: Tree, node: str, prompts: Prompts, lang: str) -> str:
-    """The whole topic as one message: title, every part, and the footer."""
-    section = tree.section(node, lang)
-    body = "\n\n".join([section.title, *filter(None, section.web_parts), prompts.phrases.sms_footer])
+def topic_text(line: Line, node: str, prompts: Prompts, lang: str) -> str:
+    """The whole topic a node belongs to as one message: its title, each section's title and
+    text (lists numbered, one item to a line), and the footer; cut to fit one message."""
+    tree = line.content.tree
+    topic = tree.topic_of(node)
+    pieces = [tree.title(topic, lang)] if tree.is_series(topic) else []
+    for sid in tree.topic_sections(topic):
+        section = tree.section(sid, lang)
+        if section.title not in pieces:  # a series' first section may share its title
+            pieces.append(section.title)
+        pieces += [block_text(b) for b in reading(section, line.emergency_number)]
+    body = "\n\n".join([*pieces, prompts.phrases.sms_footer])
     if len(body) <= MAX_BODY:
         return body
     footer = "\n\n" + prompts.phrases.sms_footer
     return body[: MAX_BODY - len(footer) - 1].rstrip() + "…" + footer
+
+
+def block_text(block: Block) -> str:
+    """A block as plain text: a paragraph, or its list items numbered one to a line."""
+    if block.items:
+        return "\n".join(f"{block.start + i}. {item}" for i, item in enumerate(block.items))
+    return block.text
 
 
 @dataclass

@@ -9,11 +9,17 @@ from typing import Protocol
 from twilio.twiml.voice_response import Dial, Gather, Say, VoiceResponse
 
 from ivr.content.models import Prompts
-from ivr.engine import CallState, Kind, Step, timeout_for
+from ivr.engine import PART_PAUSE_S, PATIENCE, CallState, Kind, Step
 from ivr.lexicon import spoken_form
 
 UrlFor = Callable[[CallState, dict[str, str]], str]
 PROSODY = {"slow": "80%", "fast": "125%"}  # SSML prosody rates; "normal" adds no prosody
+
+
+def gather_timeout(step: Step, base: int) -> int:
+    """Seconds a <Gather> waits after its last word: a short pause between a topic's parts (then it
+    plays on), else `base`; longer as the caller asks for (or shows they need) more time."""
+    return round((PART_PAUSE_S if step.playing else base) * PATIENCE[step.state.patience])
 
 
 class Voice(Protocol):
@@ -70,7 +76,7 @@ def render(
             input="dtmf speech",
             action=urls.step(step.state, {}),
             method="POST",
-            timeout=timeout_for(step.state, timeout),
+            timeout=gather_timeout(step, timeout),
             num_digits=1,
             # Twilio's default finishOnKey is #, which would swallow "hash for the main menu".
             finish_on_key="",
@@ -105,7 +111,7 @@ def render(
             max_length=record_seconds,
             finish_on_key="#",
             play_beep=True,
-            timeout=timeout_for(step.state, timeout),
+            timeout=round(timeout * PATIENCE[step.state.patience]),
         )
         # With nothing recorded Twilio skips the action and goes on: say so there.
         response.redirect(urls.record(step.state, {"empty": "1"}), method="POST")

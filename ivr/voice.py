@@ -43,12 +43,14 @@ class Runtime:
         self.safe_reply = self.twiml(self.safe_step())
 
     def safe_step(self) -> Step:
-        """Sorry, a person if there is one, then the main menu: the reply when anything went wrong."""
-        state = CallState(node=self.line.content.tree.root, lang=self.line.content.default_language)
+        """Sorry, a person or a call back, then the main menu: the reply when anything went wrong."""
+        flags = engine.CHOSEN | engine.GREETED | engine.SAFETY
+        state = CallState(
+            node=self.line.content.tree.root, lang=self.line.content.default_language, flags=flags
+        )
         p = self.line.prompts(state.lang).phrases
-        person = (p.final_person,) if self.line.operator_number else ()
-        step = engine.next_step(self.line, state, CallerInput(digits="#"))
-        return replace(step, say=(p.state_lost, *person, *step.say), event="error")
+        step = engine.next_step(self.line, state, CallerInput(digits="9"))
+        return replace(step, say=(p.state_lost, p.offer_person, *step.say), event="error")
 
     def twiml(self, step: Step, call_sid: str = "") -> str:
         """Render a step to a TwiML string; the same step renders the same (but for a transfer's call)."""
@@ -146,7 +148,7 @@ def _carry_out(step: Step, key: str | None) -> tuple[tuple[str, str], str]:
         return (what, "no_number"), ""
     if what == "sms":
         prompts = rt.line.prompts(step.state.lang)
-        body = topic_text(rt.line.content.tree, step.state.node, prompts, step.state.lang)
+        body = topic_text(rt.line, step.state.node, prompts, step.state.lang)
         return ("sms", current_app.extensions["sms"].send(_call_sid(), number, body)), ""
     saved = current_store().add_callback(
         _call_sid(), key, number, specialty=step.specialty, language=step.state.lang

@@ -135,6 +135,17 @@ def content_copy(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path
 
 
+def emergency_in_a_list_item(root: Path) -> None:
+    """Edit a content copy so that a list item holds the {emergency} token (the README: anywhere in a
+    section's text, it is the number of the line's settings)."""
+    path = root / "knowledge" / "sections" / "en" / "symptoms.md"
+    raw = path.read_text(encoding="utf-8")
+    assert raw.count("\n- Difficulty swallowing.\n") == 1
+    path.write_text(
+        raw.replace("\n- Difficulty swallowing.\n", "\n- Difficulty swallowing. Call {emergency}.\n")
+    )
+
+
 # Databases: the same tests run on real SQLite and real PostgreSQL.
 
 # The server CI and developers have on 127.0.0.1; a throw-away database is made in it per session.

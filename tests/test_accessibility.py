@@ -7,18 +7,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from flask import Flask
 
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
-from ivr.engine import EMERGENCY
+from ivr.content.tree import fill
+from ivr.engine import EMERGENCY, PART_PAUSE_S
 from ivr.simulator import Phone, Turn
-from tests.conftest import answer, make_app
+from tests.conftest import SignedClient, answer, make_app
 from tests.twiml_helpers import query
 
 CONTENT = load_content(REPO_ROOT)
 TREE = CONTENT.tree
 EN = CONTENT.prompts["en"]
+HI = CONTENT.prompts["hi"]
 P = EN.phrases
 EMERGENCY_LINE = "+911234500000"
 
@@ -37,27 +40,78 @@ def where(turn: Turn) -> dict[str, str]:
     return query(turn.gather.get("action", ""))
 
 
-def test_seven_cycles_slower_faster_normal_and_it_sticks(phone: Phone) -> None:
+def at(turn: Turn) -> tuple[str, int]:
+    """(node, part) the reply leaves the caller at."""
+    q = where(turn)
+    return q["n"], int(q["p"])
+
+
+def part_said(node: str, part: int, lang: str = "en", number: str = "1 1 2") -> str:
+    return fill(TREE.section(node, lang).parts[part], number)
+
+
+def options(menu: str, lang: str = "en") -> list[str]:
+    phrases = CONTENT.prompts[lang].phrases
+    return [phrases.option.format(label=o.label[lang], key=o.key) for o in TREE.menus[menu].options]
+
+
+def key_line(key: str, action: str, lang: str = "en") -> str:
+    """One key as help says it, the choice first: "To repeat, press 9."."""
+    prompts = CONTENT.prompts[lang]
+    return prompts.phrases.help_line.format(
+        action=getattr(prompts.actions, action), key=prompts.key_names.get(key, key)
+    )
+
+
+def dated(topic: str, lang: str) -> str:
+    """When a topic (all its sections) was last updated, as the line says it."""
+    day = max(TREE.section(s, lang).meta.updated_on for s in TREE.topic_sections(topic))
+    prompts = CONTENT.prompts[lang]
+    return prompts.phrases.updated.format(month=prompts.months[day.month - 1], year=day.year)
+
+
+# Speech rate ---------------------------------------------------------------------------------
+
+
+def test_seven_in_a_topic_says_the_same_part_again_slowly_and_the_speed_sticks(phone: Phone) -> None:
     answer(phone)
+    phone.press("1")
+    phone.press("1")
+    phone.press("1")  # symptoms, its second part
     slow = phone.press("7")
-    assert slow.says[0] == P.rate_slow
+    assert slow.says == [P.rate_slow, part_said("symptoms", 1)], "the place is said again at the new speed"
+    assert at(slow) == ("symptoms", 1)
     assert prosody_rates(slow) == {"80%"}
-    assert TREE.menus["main"].title["en"] in slow.says, "the prompt is said again at the new speed"
-    assert prosody_rates(phone.press("2")) == {"80%"}, "the rate stays for the rest of the call"
-    fast = phone.press("7")
-    assert fast.says[0] == P.rate_fast and prosody_rates(fast) == {"125%"}
+    played_on = phone.wait()
+    assert at(played_on) == ("symptoms", 2) and prosody_rates(played_on) == {"80%"}, "the speed stays"
+    assert prosody_rates(phone.press("#")) == {"80%"}, "in menus too"
+    phone.press("1")
+    topic = phone.press("2")
+    assert at(topic) == ("causes", 0) and prosody_rates(topic) == {"80%"}
     normal = phone.press("7")
-    assert normal.says[0] == P.rate_normal and prosody_rates(normal) == {None}
+    assert normal.says == [P.rate_normal, TREE.section("causes", "en").title, part_said("causes", 0)]
+    assert prosody_rates(normal) == {None}
 
 
 @pytest.mark.parametrize(
-    ("words", "rate", "said"), [("slower please", "80%", "rate_slow"), ("faster", "125%", "rate_fast")]
+    ("words", "rate", "said"),
+    [("धीरे बोलिए", "80%", "rate_slow"), ("तेज़ बोलिए", "125%", "rate_fast"), ("slow", "80%", "rate_slow")],
 )
-def test_rate_by_voice(phone: Phone, words: str, rate: str, said: str) -> None:
-    answer(phone)
+def test_rate_by_voice_in_hindi(phone: Phone, words: str, rate: str, said: str) -> None:
+    answer(phone, "2")
     turn = phone.say(words)
-    assert turn.says[0] == getattr(P, said)
+    assert turn.says[0] == getattr(HI.phrases, said)
+    assert turn.says[1] == TREE.menus["main"].title["hi"], "then the menu again, at the new speed"
     assert prosody_rates(turn) == {rate}
+    assert {h.language for h in turn.heard} == {"hi-IN"}
+
+
+def test_hindi_callers_are_told_when_there_is_no_slower_speed(phone: Phone) -> None:
+    answer(phone, "2")
+    phone.say("धीरे")
+    slowest = phone.say("धीरे")
+    assert slowest.says[0] == HI.phrases.rate_slowest and prosody_rates(slowest) == {"80%"}
+    assert phone.say("तेज़").says[0] == HI.phrases.rate_normal
 
 
 def test_asking_for_more_time_makes_the_line_wait_longer(phone: Phone) -> None:
@@ -71,57 +125,117 @@ def test_asking_for_more_time_makes_the_line_wait_longer(phone: Phone) -> None:
     assert later.gather is not None and int(later.gather.get("timeout", "0")) >= 3 * before
 
 
-def test_menus_are_said_in_full_the_first_time_and_shorter_after(phone: Phone) -> None:
+# Tapered menus -------------------------------------------------------------------------------
+
+
+def test_the_main_menu_is_said_in_full_the_first_time_and_shorter_after(phone: Phone) -> None:
+    welcome = answer(phone)
+    assert P.speech_hint in welcome.says and P.welcome in welcome.says
+    sub = phone.press("2")
+    assert sub.says == [TREE.menus["treatment"].title["en"], *options("treatment")]
+    again = phone.press("#")  # back to the main menu
+    assert where(again)["n"] == "main"
+    assert again.says == [TREE.menus["main"].title["en"], *options("main")], "no welcome, no hint again"
+    assert len(" ".join(again.says)) < len(welcome.text)
+    assert phone.wait().says == [P.no_input, *options("main")], "after a silence, the options alone"
+    full = phone.press("9")
+    assert full.says == [TREE.menus["main"].title["en"], *options("main"), P.speech_hint], "9 says it in full"
+
+
+def with_an_intro(root: Path) -> Path:
+    """The content with an introduction to the treatment menu, in each language."""
+    path = root / "knowledge" / "tree.yaml"
+    tree = yaml.safe_load(path.read_text())
+    tree["menus"]["treatment"]["intro"] = {
+        "en": "Most of these disorders can be managed.",
+        "hi": "इनमें से ज़्यादातर बीमारियों को संभाला जा सकता है।",
+    }
+    path.write_text(yaml.safe_dump(tree, allow_unicode=True, sort_keys=False))
+    return root
+
+
+def test_a_menus_intro_is_said_the_first_time_only_and_by_9(
+    content_copy: Path, phone_for: Callable[[Flask], Phone]
+) -> None:
+    phone = phone_for(make_app(CONTENT_DIR=str(with_an_intro(content_copy))))
+    intro = "Most of these disorders can be managed."
     answer(phone)
-    first = phone.press("3")
-    intro = TREE.menus["categories"].intro
-    assert intro is not None
-    assert intro["en"] in first.says and P.speech_hint in first.says
+    first = phone.press("2")
+    assert first.says == [TREE.menus["treatment"].title["en"], intro, *options("treatment")]
     phone.press("1")  # into a topic
     again = phone.press("*")  # back to the same menu
-    assert where(again)["n"] == "categories"
-    assert intro["en"] not in again.says and P.speech_hint not in again.says
-    assert TREE.menus["categories"].title["en"] in again.says
-    assert len(again.says) < len(first.says)
+    assert where(again)["n"] == "treatment"
+    assert again.says == [TREE.menus["treatment"].title["en"], *options("treatment")]
     full = phone.press("9")
-    assert intro["en"] in full.says, "9 always repeats in full"
+    assert intro in full.says, "9 always repeats in full"
 
 
-def help_lines(turn: Turn) -> list[str]:
-    return [s for s in turn.says if s.endswith(tuple(f"press {k}." for k in [*"0123456789", "star", "hash"]))]
+# Help ----------------------------------------------------------------------------------------
 
 
-def test_help_at_the_main_menu_lists_the_keys_that_work_there(phone: Phone) -> None:
+def test_help_at_the_main_menu_lists_only_the_keys_that_work_there(phone: Phone) -> None:
     answer(phone)
     turn = phone.press("6")
-    assert turn.says[0] == P.help
-    lines = help_lines(turn)
-    for line in [
-        "To repeat, press 9.",
-        "To speak to a person, press 0.",
-        "To change how fast I speak, press 7.",
-        "In an emergency, press 5.",
-        "To hear these keys again, press 6.",
-    ]:
-        assert line in lines
-    assert "To go back, press star." not in lines, "nothing is above the main menu"
-    assert "For the main menu, press hash." not in lines
-    assert P.help_speech in turn.says
+    assert turn.says == [
+        key_line("9", "repeat"),
+        key_line("*", "language"),
+        key_line("0", "operator"),
+        key_line("5", "emergency"),
+        key_line("7", "slower"),
+    ], "the choice first, no introduction, no options, nothing that does not work here"
     assert where(turn)["n"] == "main"
+    resumed = phone.wait()
+    assert resumed.says == options("main"), "silence after help says the options, with no apology"
 
 
-def test_help_in_a_topic_adds_next_part_and_back(phone: Phone) -> None:
+def test_help_in_a_topic_by_voice_gives_the_part_keys_first_then_the_rest(phone: Phone) -> None:
     answer(phone)
-    phone.press("2")
     phone.press("1")
-    turn = phone.say("help")
-    lines = help_lines(turn)
-    assert lines[0] == "For the next part, press 1."
-    assert "To go back, press star." in lines and "For the main menu, press hash." in lines
-    assert where(turn)["n"] == "symptoms"
+    phone.press("1")
+    phone.press("1")  # symptoms, its second part
+    first = phone.say("help")
+    assert first.says == [
+        key_line("1", "next"),
+        key_line("2", "previous"),
+        key_line("9", "repeat"),
+        key_line("*", "back"),
+        P.help_more,
+    ]
+    assert at(first) == ("symptoms", 1)
+    rest = phone.say("help")
+    assert rest.says == [
+        key_line("8", "text"),
+        key_line("#", "main"),
+        key_line("0", "operator"),
+        key_line("5", "emergency"),
+        key_line("7", "slower"),
+    ]
+    resumed = phone.wait()
+    assert at(resumed) == ("symptoms", 1), "silence after help goes on with the same part, not the next"
+    assert resumed.says == [part_said("symptoms", 1)] and P.no_input not in resumed.says
 
 
-PATHS = {"main menu": "", "a menu two down": "32", "a topic": "21", "a topic, three down": "321"}
+def test_help_at_a_topics_end_offers_to_hear_it_again(signed: SignedClient) -> None:
+    end = TREE.part_count("about")
+    status, root = signed.post(f"/voice/step?n=about&p={end}&s=0&m=0&l=en&f=f", {"Digits": "6"})
+    assert status == 200 and root is not None
+    said = [(s.text or "").strip() for s in root.iter("Say")]
+    assert said[:2] == [key_line("1", "again"), key_line("2", "previous")]
+    assert key_line("1", "next") not in said, "nothing comes after the end to skip to"
+    gather = root.find("Gather")
+    assert gather is not None and int(gather.get("timeout", "0")) > PART_PAUSE_S
+
+
+# Emergency -----------------------------------------------------------------------------------
+
+
+PATHS = {
+    "main menu": "",
+    "a sub-menu": "2",
+    "a topic": "11",
+    "a topic, its second part": "111",
+    "a series, its second section": "31",
+}
 
 
 @pytest.mark.parametrize("path", PATHS.values(), ids=PATHS.keys())
@@ -133,36 +247,40 @@ def test_emergency_from_anywhere(phone_for: Callable[[Flask], Phone], path: str,
     answer(phone)
     for key in path:
         phone.press(key)
-    before = where(phone.press("9"))
+    before = at(phone.press("9"))
     turn = phone.press(trigger) if trigger.isdigit() else phone.say(trigger)
-    assert turn.says[0] == P.emergency_advice.format(number="1 0 8")
-    assert P.emergency_transfer in turn.says
+    assert turn.says == [P.emergency_advice.format(number="1 0 8"), P.emergency_transfer, P.go_back]
     assert where(turn)["n"] == EMERGENCY
-    assert where(phone.press("*"))["n"] == before["n"], "star leads back to where the caller was"
+    assert at(phone.press("*")) == before, "star leads back to where the caller was, the same part"
     phone.press("5")
     connect = phone.press("1")
     assert connect.dialed == [EMERGENCY_LINE]
     assert connect.says[0] == P.connecting
 
 
-def test_emergency_star_goes_back_to_where_the_caller_was(phone: Phone) -> None:
+def test_emergency_star_goes_back_to_the_part_the_caller_was_hearing(phone: Phone) -> None:
     answer(phone)
-    phone.press("2")
     phone.press("1")
     phone.press("1")
+    phone.press("1")  # symptoms, its second part
     phone.press("5")
     back = phone.press("*")
-    assert where(back)["n"] == "symptoms"
-    assert where(back)["p"] == "0", "the topic starts again from its first part"
+    assert at(back) == ("symptoms", 1)
+    assert back.says == [part_said("symptoms", 1)], "that part again, not the topic from its start"
 
 
 def test_emergency_without_a_transfer_line_gives_the_advice_only(phone: Phone) -> None:
     answer(phone)
     turn = phone.press("5")
-    assert turn.says == [P.emergency_advice.format(number="1 1 2"), P.emergency_back]
+    assert turn.says == [P.emergency_advice.format(number="1 1 2"), P.go_back]
     refused = phone.press("1")
-    assert refused.says[0] == P.not_an_option.format(heard="1")
+    assert refused.says == [
+        P.not_an_option.format(heard="1"),
+        P.emergency_advice.format(number="1 1 2"),
+        P.go_back,
+    ]
     assert not refused.dialed
+    assert where(refused)["n"] == EMERGENCY
 
 
 def test_failed_emergency_transfer_repeats_the_advice(phone_for: Callable[[Flask], Phone]) -> None:
@@ -176,26 +294,67 @@ def test_failed_emergency_transfer_repeats_the_advice(phone_for: Callable[[Flask
     assert P.emergency_advice.format(number="1 1 2") in turn.says
 
 
-def test_the_symptoms_topic_flags_breathing_and_swallowing_as_urgent(phone: Phone) -> None:
-    answer(phone)
-    phone.press("2")
-    heard = [phone.press("1").text]
-    for _ in range(TREE.part_count("symptoms") - 1):
-        heard.append(phone.press("1").text)
-    text = " ".join(heard).lower()
-    assert "breathing or swallowing trouble is urgent" in text
-    assert "press 5" in text
+def test_a_hindi_caller_asking_for_symptoms_hears_the_urgent_warning_first(phone: Phone) -> None:
+    answer(phone, "2")
+    turn = phone.say("लक्षण")
+    assert at(turn) == ("symptoms", 0)
+    assert turn.says[:2] == [TREE.section("symptoms", "hi").title, part_said("symptoms", 0, "hi")]
+    assert "1 1 2" in turn.says[1] and "साँस" in turn.says[1] and "निगल" in turn.says[1]
+    assert {h.language for h in turn.heard} == {"hi-IN"}
 
 
-def test_each_topic_ends_with_when_it_was_reviewed(phone: Phone) -> None:
-    answer(phone)
-    phone.press("3")
-    phone.press("4")
-    turn = phone.press("9")
-    reviewed = TREE.section("junction", "en").meta.reviewed_on
-    assert (
-        f"This information was last reviewed in {EN.months[reviewed.month - 1]} {reviewed.year}." in turn.says
-    )
+# When the information dates from -------------------------------------------------------------
+
+
+def keyed_topics() -> list[str]:
+    return [o.goto for m in TREE.menus.values() for o in m.options if not TREE.is_menu(o.goto)]
+
+
+@pytest.mark.parametrize("lang", ["en", "hi"])
+@pytest.mark.parametrize("topic", keyed_topics())
+def test_each_topic_ends_with_when_it_was_last_updated(signed: SignedClient, topic: str, lang: str) -> None:
+    last = TREE.topic_sections(topic)[-1]
+    path = f"/voice/step?n={last}&p={TREE.part_count(last)}&s=0&m=0&l={lang}&f=f"
+    status, root = signed.post(path, {"Digits": "9"})
+    assert status == 200 and root is not None
+    said = [(s.text or "").strip() for s in root.iter("Say")]
+    phrases = CONTENT.prompts[lang].phrases
+    assert said[:3] == [phrases.end_of_topic, phrases.doctor_advice, dated(topic, lang)]
+
+
+def sign_off(root: Path, sections: list[str], day: str) -> None:
+    """Record a clinician's sign-off in the front matter of sections, in every language."""
+    for lang in ("en", "hi"):
+        for sid in sections:
+            path = root / "knowledge" / "sections" / lang / f"{sid}.md"
+            text = path.read_text()
+            head, _, body = text.partition("\n---\n")
+            review = f"clinical_review: {{by: Dr. A. Example, date: {day}}}"  # as the README writes it
+            path.write_text(f"{head}\n{review}\n---\n{body}")
+
+
+def end_of(app: Flask, topic: str) -> list[str]:
+    last = TREE.topic_sections(topic)[-1]
+    path = f"/voice/step?n={last}&p={TREE.part_count(last)}&s=0&m=0&l=en&f=f"
+    status, root = SignedClient(app).post(path, {"Digits": "9"})
+    assert status == 200 and root is not None
+    return [(s.text or "").strip() for s in root.iter("Say")]
+
+
+def test_reviewed_is_said_only_when_a_clinician_signed_off_every_section(content_copy: Path) -> None:
+    sign_off(content_copy, ["about"], "2026-12-02")
+    series = TREE.topic_sections("categories")
+    sign_off(content_copy, series[:-1], "2026-12-03")  # all but one section of the series
+    app = make_app(CONTENT_DIR=str(content_copy))
+    about = end_of(app, "about")
+    assert P.reviewed.format(month=EN.months[11], year=2026) in about
+    assert not any("updated" in s for s in about)
+    partly = end_of(app, "categories")
+    assert dated("categories", "en") in partly, "one section not signed off: the series is not reviewed"
+    assert not any("review" in s for s in partly)
+    sign_off(content_copy, series[-1:], "2027-01-10")
+    whole = end_of(make_app(CONTENT_DIR=str(content_copy)), "categories")
+    assert P.reviewed.format(month=EN.months[11], year=2026) in whole, "the oldest sign-off of the topic"
 
 
 def test_the_lexicon_changes_how_terms_are_spoken(content_copy: Path) -> None:
@@ -208,9 +367,8 @@ def test_the_lexicon_changes_how_terms_are_spoken(content_copy: Path) -> None:
     hindi = content_copy / "knowledge/sections/hi/junction.md"
     hindi.write_text(hindi.read_text() + "\nNMD यानी न्यूरोमस्कुलर बीमारी।\n")
     app = make_app(CONTENT_DIR=str(content_copy))
-    from tests.conftest import SignedClient
 
-    _, root = SignedClient(app).post("/voice/step?n=junction&p=1&s=0&m=0&l=en", {"Digits": "9"})
+    _, root = SignedClient(app).post("/voice/step?n=junction&p=1&s=0&m=0&l=en&f=f", {"Digits": "9"})
     assert root is not None
     said = [ET.tostring(s, encoding="unicode", method="text") for s in root.iter("Say")]
-    assert "N M D is short for neuromuscular disorder. NMDs is not a term." in said
+    assert said == ["N M D is short for neuromuscular disorder. NMDs is not a term."]

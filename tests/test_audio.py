@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 import shutil
+import string
 import subprocess
 import sys
 import wave
 import xml.etree.ElementTree as ET
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,11 +28,15 @@ from ivr.audio.catalog import PHRASES, fixed_phrase_names, sentences
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.content.directory import Directory
-from ivr.content.models import RESERVED_KEYS
-from ivr.engine import LANGUAGE, RATES, CallerInput, CallState, Kind, Line
+from ivr.content.models import RESERVED_KEYS, Prompts
+from ivr.content.tree import fill
+from ivr.engine import CHOSEN, GREETED, LANGUAGE, RATES, SAFETY, CallerInput, CallState, Line
+from ivr.engine.codec import last_part
+from ivr.engine.model import FLAGS, HELP_MORE, HINTED, MAX_MISSES, RESUME, TRANSIENT
+from ivr.engine.wording import END_KEYS, FIRST_CALL_KEYS, TOPIC_KEYS
 from ivr.lexicon import spoken_form
 from ivr.simulator import Phone
-from tests.conftest import OPERATOR, SignedClient, make_app
+from tests.conftest import OPERATOR, SignedClient, answer, make_app
 from tests.twiml_helpers import gather
 
 CONTENT = load_content(REPO_ROOT)
@@ -98,7 +105,8 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[AudioSettings, R
     ("text", "rate", "voice"),
     [
         (PROMPTS.phrases.welcome, 150, None),
-        (PROMPTS.phrases.keys_intro, 150, None),  # long, with digits: pyttsx3 used to return early
+        # long, with digits: pyttsx3 used to return early
+        (PROMPTS.phrases.emergency_advice.format(number=Line(content=CONTENT).said_number()), 150, None),
         (part("about", 0), 175, "en-us"),
         (TREE.menus["main"].title["en"], 220, "en-gb"),
     ],
@@ -196,44 +204,119 @@ LINES = [
         directory=DIRECTORY,
     ),
 ]
+IN_CALL = CHOSEN | GREETED | SAFETY  # a caller who chose a language and heard the welcome
+# Every combination of the flags that last a call (the language chosen, the welcome, the emergency
+# sentence and the keys of a topic said), and of those about the last reply only (help or "more
+# time" said nothing of here; help's first page was said). The engine clears the second kind
+# before anything but a silence or help (ivr.engine.model.TRANSIENT).
+LASTING = [f for f in range(FLAGS + 1) if not f & TRANSIENT]
+PENDING = [RESUME, HELP_MORE, RESUME | HELP_MORE]
+# The flags a call really has: before a language is chosen, after, and after a topic's first part.
+CALLS = [SAFETY, IN_CALL, IN_CALL | HINTED]
+CLOSED = datetime(2026, 11, 25, 14, 30, tzinfo=UTC)  # 20:00 in India: the specialists have gone home
+HOLIDAY = datetime(2027, 1, 26, 6, 0, tzinfo=UTC)  # Republic Day, 11:30 in India
+
+
+def _inputs(line: Line, lang: str) -> list[CallerInput]:
+    """Everything a caller can do, and everything that can come back from outside the call."""
+    p = line.prompts(lang)
+    inputs = [CallerInput(digits=d) for d in [*"12345678", *RESERVED_KEYS]]
+    inputs += [CallerInput(digits="0", now=when) for when in (CLOSED, HOLIDAY)]
+    inputs += [CallerInput(silent=True), CallerInput(speech="xyzzy plugh")]
+    inputs += [CallerInput(speech=getattr(p.speech, a)[0]) for a in engine.SPEECH_ACTIONS]
+    inputs += [CallerInput(speech=line.prompts(other).name[0]) for other in line.content.languages]
+    inputs += [CallerInput(dial_status=s) for s in ("completed", "busy", "no-answer", "failed")]
+    inputs += [CallerInput(outcome=("sms", r)) for r in ("sent", "saved", "no_number", "failed")]
+    inputs += [CallerInput(outcome=("callback", r), detail="1234") for r in ("saved", "no_number", "failed")]
+    inputs += [CallerInput(outcome=("record", r)) for r in ("saved", "empty", "failed")]
+    return inputs
+
+
+def _walk(line: Line) -> Iterator[tuple[CallState, list[CallerInput]]]:
+    """Each state with what to try there: every place (a topic's end too) in every language, varied
+    one way at a time along everything else a state carries that changes what is said."""
+    tree = line.content.tree
+    stops = [(node, part) for node in tree.nodes() for part in range(last_part(line, node) + 1)]
+    # A system node goes back to where the caller was: anywhere, or the start of the call.
+    returns = [("", 0), (LANGUAGE, 0), *stops]
+    places = [CallState(node, part) for node, part in stops]
+    places += [CallState(node, ret=ret, ret_part=at) for node in engine.SYSTEM_NODES for ret, at in returns]
+    near = [s for s in places if s.node not in engine.SYSTEM_NODES or s.ret in ("", tree.root)]
+    every_menu = (1 << len(tree.menus)) - 1
+    for lang in line.content.languages:
+        everything = _inputs(line, lang)
+        # What reads a flag about the last reply: a silence (RESUME) and help (HELP_MORE).
+        pending = [CallerInput(silent=True), CallerInput(digits="6")]
+        pending += [CallerInput(speech=w) for w in line.prompts(lang).speech.help]
+        for place in places:
+            here = replace(place, lang=lang)
+            if place not in near:  # every way back from a system node, in a real call
+                for flags in CALLS:
+                    yield replace(here, flags=flags), everything
+                continue
+            for flags in LASTING:
+                yield replace(here, flags=flags), everything
+                for flag in PENDING:
+                    yield replace(here, flags=flags | flag), pending
+                for silences in range(1, engine.MAX_SILENCES + 2):
+                    yield replace(here, silences=silences, flags=flags), [CallerInput(silent=True)]
+            for flags in CALLS:
+                for rate in engine.RATES[1:]:  # the normal speed is above
+                    yield replace(here, rate=rate, flags=flags), everything
+                    yield replace(here, rate=rate, flags=flags | HELP_MORE), pending
+                yield replace(here, visited=every_menu, flags=flags), everything
+                for misses in range(1, MAX_MISSES + 2):
+                    yield replace(here, misses=misses, flags=flags), everything
 
 
 def _engine_says(line: Line) -> set[tuple[str, str]]:
-    """(sentence as spoken, language) for everything the engine says from every node, part and input."""
-    said: list[engine.Step] = [engine.start(line, lang) for lang in (None, *line.content.languages)]
-    said += [engine.start(line, returning=True)]
-    words = [getattr(PROMPTS.speech, a)[0] for a in engine.SPEECH_ACTIONS]
-    inputs = [CallerInput(digits=d) for d in [*"12345678", *RESERVED_KEYS]]
-    inputs += [CallerInput(silent=True), CallerInput(speech="xyzzy plugh")]
-    inputs += [CallerInput(speech=w) for w in words]
-    inputs += [CallerInput(dial_status=s) for s in ("completed", "busy", "no-answer")]
-    every_menu = (1 << len(TREE.menus)) - 1
-    for node in (*TREE.nodes(), *engine.SYSTEM_NODES):
-        for lang in line.content.languages:
-            for index in range(TREE.part_count(node)):
-                for silences in range(engine.MAX_SILENCES + 2):
-                    for misses, visited, ret in ((0, 0, ""), (1, every_menu, TREE.root)):
-                        state = CallState(node, index, silences, misses, lang, visited=visited, ret=ret)
-                        said += [engine.next_step(line, state, inp) for inp in inputs]
-    return {
-        (spoken_form(text, line.prompts(step.language_of(i)).lexicon), step.language_of(i))
-        for step in said
-        for i, text in enumerate(step.say)
-    }
+    """(sentence as spoken, language) for everything the engine says from every state and input."""
+    said: set[tuple[str, str]] = set()
+
+    def heard(step: engine.Step) -> None:
+        for i, text in enumerate(step.say):
+            lang = step.language_of(i)
+            said.add((spoken_form(text, line.prompts(lang).lexicon), lang))
+
+    for rate in engine.RATES:
+        for lang in (None, *line.content.languages):
+            heard(engine.start(line, lang, rate))
+            heard(engine.start(line, lang, rate, returning=True))
+    for state, inputs in _walk(line):
+        for inp in inputs:
+            heard(engine.next_step(line, state, inp))
+    return said
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    """A phrase with each {placeholder} standing for any words."""
+    pieces = [(re.escape(literal), field) for literal, field, _, _ in string.Formatter().parse(template)]
+    return re.compile("".join(literal + (".+" if field is not None else "") for literal, field in pieces))
+
+
+# The sentences that read back what the caller did, or their own phone number: not known ahead.
+READ_BACKS = ("not_an_option", "not_understood", "callback_saved")
 
 
 @pytest.mark.parametrize("line", LINES, ids=["plain", "with-transfers"])
 def test_the_catalog_holds_every_sentence_the_engine_can_say_except_read_backs(line: Line) -> None:
     catalog = {(s.text, s.lang) for s in sentences(line)}
     said = _engine_says(line)
-    # Only the phrases that read back what the caller did cannot be rendered ahead.
-    templates = [
-        t for p in line.content.prompts.values() for t in (p.phrases.not_an_option, p.phrases.not_understood)
-    ]
-    patterns = [re.compile(re.escape(t).replace(re.escape("{heard}"), ".+")) for t in templates]
-    read_backs = {s for s in said - catalog if any(p.fullmatch(s[0]) for p in patterns)}
-    assert read_backs, "the walk should have produced some read-backs"
-    assert said - catalog - read_backs == set()
+    patterns = {
+        (name, lang): _pattern(getattr(p.phrases, name))
+        for lang, p in line.content.prompts.items()
+        for name in READ_BACKS
+    }
+    read_backs = {
+        s: name
+        for s in said - catalog
+        for (name, lang), p in patterns.items()
+        if s[1] == lang and p.fullmatch(s[0])
+    }
+    assert set(read_backs.values()) == set(READ_BACKS), (
+        "the walk should have produced every kind of read-back"
+    )
+    assert said - catalog - set(read_backs) == set()
     # And nothing in the catalog is made up: every entry is a phrase or something a node says.
     for s in sentences(line):
         if s.source == PHRASES:
@@ -243,7 +326,7 @@ def test_the_catalog_holds_every_sentence_the_engine_can_say_except_read_backs(l
             assert s.text in {spoken(t) for t in engine.specialty_sentences(line, s.lang)}
         else:
             said_there = engine.fixed_sentences(line, s.source, s.lang)
-            assert s.text in {spoken(t) for t, _ in said_there}
+            assert s.text in {spoken_form(t, line.prompts(lang).lexicon) for t, lang in said_there}
 
 
 def test_the_catalog_depends_on_the_line_settings() -> None:
@@ -252,18 +335,44 @@ def test_the_catalog_depends_on_the_line_settings() -> None:
     assert any("9 9 9" in t for t in transfers) and not any("9 9 9" in t for t in plain)
 
 
-def test_the_catalog_has_every_title_part_and_option_once() -> None:
-    texts = [s.text for s in sentences(CONTENT)]
-    assert len(texts) == len(set(texts))
-    for node in TREE.sections:
-        section = TREE.section(node, "en")
-        assert {spoken(section.title), *(spoken(p) for p in section.parts)} <= set(texts)
-    for menu in TREE.menus.values():
-        assert {menu.title["en"], *([menu.intro["en"]] if menu.intro else [])} <= set(texts)
-        for option in menu.options:
-            assert PROMPTS.phrases.option.format(label=option.label["en"], key=option.key) in texts
-    assert not any("{" in t for t in texts)
-    assert all(spoken(t) == t for t in texts), "texts are already in their spoken form"
+def _key_line(lang: str, key: str, action: str) -> str:
+    p = CONTENT.prompts[lang]
+    return p.phrases.help_line.format(action=getattr(p.actions, action), key=p.key_names.get(key, key))
+
+
+def test_the_catalog_has_every_title_part_option_and_call_sentence_once() -> None:
+    catalog = sentences(CONTENT)
+    assert len({(s.text, s.lang) for s in catalog}) == len(catalog)
+    for i, lang in enumerate(CONTENT.languages):
+        p = CONTENT.prompts[lang]
+
+        def said(text: str, p: Prompts = p) -> str:
+            return spoken_form(text, p.lexicon)
+
+        texts = {s.text for s in catalog if s.lang == lang}
+        for node in TREE.sections:
+            section = TREE.section(node, lang)
+            # Parts as spoken: the emergency number of the line said digit by digit.
+            assert {said(section.title), *(said(fill(part, "1 1 2")) for part in section.parts)} <= texts
+        for menu in TREE.menus.values():
+            assert {said(menu.title[lang]), *([said(menu.intro[lang])] if menu.intro else [])} <= texts
+            for option in menu.options:
+                key = p.key_names.get(option.key, option.key)
+                assert said(p.phrases.option.format(label=option.label[lang], key=key)) in texts
+        # What a call hears first: the emergency sentence and the language menu, then the keys.
+        first = [p.phrases.safety.format(number="1 1 2"), p.phrases.choose_language.format(key=i + 1)]
+        first += [p.phrases.language_by_name, p.phrases.speech_hint]
+        first += [p.phrases.switch_language] if lang != CONTENT.default_language else []
+        first += [_key_line(lang, k, a) for k, a in (*FIRST_CALL_KEYS, *TOPIC_KEYS, *END_KEYS)]
+        assert {said(t) for t in first} <= texts
+        # Each topic's end says when its text was last updated.
+        for topic in {TREE.topic_of(s) for s in TREE.sections}:
+            day = max(TREE.section(s, lang).meta.updated_on for s in TREE.topic_sections(topic))
+            assert said(p.phrases.updated.format(month=p.months[day.month - 1], year=day.year)) in texts
+    assert not any("{" in s.text for s in catalog)
+    assert all(spoken_form(s.text, CONTENT.prompts[s.lang].lexicon) == s.text for s in catalog), (
+        "texts are already in their spoken form"
+    )
 
 
 # --- the cache and the render command --------------------------------------------------------
@@ -293,7 +402,6 @@ def test_a_full_render_makes_one_good_wav_per_sentence(rendered: tuple[AudioSett
     assert {i.rate for i in report.rendered} == set(NORMAL)
     assert report.failed == []
     assert (len(report.rendered), report.cached) == (len(catalog), 0)
-    assert report.elapsed < 60
     files = sorted(p.name for p in settings.audio_dir.iterdir())
     assert files == sorted(cache.path_for(s.text, CONTENT.prompts[s.lang], settings).name for s in catalog)
     total = 0.0
@@ -336,7 +444,12 @@ def test_rerendering_renders_nothing_then_only_the_edited_section(
     assert (again["rendered"], again["cached"], again["failed"]) == (0, count, 0)
     assert again["seconds"] == pytest.approx(rendered[1].seconds, abs=0.1)
 
-    node = next(n for n in TREE.sections if len(TREE.section(n, "en").parts) > 1)
+    # A section of several parts whose last part ends in plain text (not a list item).
+    node = next(
+        n
+        for n in TREE.sections
+        if len(TREE.section(n, "en").parts) > 1 and TREE.section(n, "en").web[-1][-1].text
+    )
     path = content_copy / "knowledge" / "sections" / "en" / f"{node}.md"
     path.write_text(path.read_text(encoding="utf-8").rstrip() + " Ask your doctor about this.\n", "utf-8")
     edited = load_content(content_copy)
@@ -402,12 +515,24 @@ def test_the_render_command_renders_every_rate_of_what_is_missing(content_copy: 
 # --- <Play> in TwiML and the audio route ------------------------------------------------------
 
 
+def _first_welcome() -> list[str]:
+    """What a new caller hears on choosing English (the emergency sentence came before), as spoken."""
+    p = PROMPTS.phrases
+    options = [p.option.format(label=o.label["en"], key=o.key) for o in TREE.menus[TREE.root].options]
+    keys = [p.help_line.format(action=getattr(PROMPTS.actions, a), key=k) for k, a in FIRST_CALL_KEYS]
+    return [spoken(t) for t in (p.welcome, p.disclaimer, *options, p.speech_hint, *keys)]
+
+
 def _english_welcome(app: Flask) -> tuple[ET.Element, list[str]]:
-    """A new caller picks English: the reply, and what the engine says it holds."""
-    status, root = SignedClient(app).post(state_path(CallState(node=LANGUAGE)), {"Digits": "1"})
+    """A new caller calls and picks English: the reply, and the sentences it must hold."""
+    client = SignedClient(app)
+    status, first = client.post("/voice")
+    assert status == 200 and first is not None
+    action = urlsplit(gather(first).get("action", ""))
+    assert "n=_language" in action.query
+    status, root = client.post(f"{action.path}?{action.query}", {"Digits": "1"})
     assert status == 200 and root is not None
-    step = engine.next_step(app.extensions["ivr"].line, CallState(node=LANGUAGE), CallerInput(digits="1"))
-    return root, [spoken(t) for t in step.say]
+    return root, _first_welcome()
 
 
 def _voiced(root: ET.Element) -> list[tuple[str, str]]:
@@ -439,12 +564,29 @@ def test_with_audio_the_gather_plays_each_sentence_from_the_app(
 def test_a_call_through_the_simulated_phone_hears_audio(
     rendered: tuple[AudioSettings, Report], phone_for: Callable[[Flask], Phone]
 ) -> None:
-    app = audio_app(rendered[0], AUDIO_BASE_URL=BASE)
+    settings = rendered[0]
+    app = audio_app(settings, AUDIO_BASE_URL=BASE)
+
+    def url(text: str, lang: str = "en") -> str:
+        """Where the audio of a sentence is played from, once in its spoken form."""
+        prompts = CONTENT.prompts[lang]
+        return f"{BASE}/audio/{cache.path_for(spoken_form(text, prompts.lexicon), prompts, settings).name}"
+
     phone = phone_for(app)
-    turn = phone.dial()
+    turn = phone.dial()  # the emergency sentence and the language menu, in every language
     assert turn.heard and all(h.verb == "Play" and h.in_gather for h in turn.heard)
-    section_turn = phone.press(TREE.menus["main"].options[0].key)
-    assert section_turn.heard and all(h.verb == "Play" for h in section_turn.heard)
+    safety = {lang: CONTENT.prompts[lang].phrases.safety.format(number="1 1 2") for lang in ("en", "hi")}
+    assert [h.text for h in turn.heard[:2]] == [url(safety["en"], "en"), url(safety["hi"], "hi")]
+    turn = phone.press("1")  # English: the welcome and the main menu
+    assert [h.text for h in turn.heard] == [url(text) for text in _first_welcome()]
+    assert all(h.verb == "Play" and h.in_gather for h in turn.heard)
+    for key in TREE.keys_to("symptoms"):
+        turn = phone.press(key)
+    # A topic's part, the emergency number in it said as on the line, is played too; and the next.
+    assert turn.heard and all(h.verb == "Play" for h in turn.heard)
+    assert url(fill(part("symptoms", 0), "1 1 2")) in [h.text for h in turn.heard]
+    turn = phone.wait()
+    assert [h.text for h in turn.heard] == [url(part("symptoms", 1))]
 
 
 def test_without_an_audio_base_url_the_line_says_everything(
@@ -467,11 +609,31 @@ def test_what_cannot_be_prerendered_is_said_and_the_rest_played(
         for k in "12345678"
         if k not in {o.key for o in menu.options} | set(RESERVED_KEYS)
     )
-    status, root = SignedClient(app).post(state_path(CallState(node=node)), {"Digits": unused})
+    in_call = CallState(node=node, flags=IN_CALL)
+    status, root = SignedClient(app).post(state_path(in_call), {"Digits": unused})
     assert status == 200 and root is not None
     voiced = _voiced(root)
     assert voiced[0] == ("Say", PROMPTS.phrases.not_an_option.format(heard=unused))
     assert voiced[1:] and all(tag == "Play" for tag, _ in voiced[1:])
+
+
+def test_the_call_back_confirmation_says_the_callers_number_and_plays_the_rest(
+    rendered: tuple[AudioSettings, Report], phone_for: Callable[[Flask], Phone]
+) -> None:
+    app = audio_app(rendered[0], AUDIO_BASE_URL=BASE)  # no help desk number: 0 offers a call back
+    phone = phone_for(app)
+    answer(phone, "1")
+    turn = phone.press("0")
+    assert turn.heard and all(h.verb == "Play" for h in turn.heard)
+    turn = phone.press("1")  # a call back
+    assert CONTENT.directory is not None
+    name = CONTENT.directory.specialties[CONTENT.directory.default].name["en"]
+    digits = " ".join(phone.caller[-4:])
+    assert (turn.heard[0].verb, turn.heard[0].text) == (
+        "Say",
+        PROMPTS.phrases.callback_saved.format(name=name, digits=digits),
+    )
+    assert turn.heard[1:] and all(h.verb == "Play" for h in turn.heard[1:])
 
 
 def test_a_sentence_with_no_cached_audio_falls_back_to_say(tmp_path: Path) -> None:
@@ -528,9 +690,13 @@ def test_audio_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatc
 def test_a_transfer_plays_its_sentence_before_dialling(rendered: tuple[AudioSettings, Report]) -> None:
     app = audio_app(rendered[0], AUDIO_BASE_URL=BASE, OPERATOR_NUMBER=OPERATOR)
     operator = next(k for k, action in RESERVED_KEYS.items() if action == "operator")
-    state = CallState(node=TREE.root)
+    state = CallState(node=TREE.root, flags=IN_CALL)
     status, root = SignedClient(app).post(state_path(state), {"Digits": operator})
     assert status == 200 and root is not None
-    step = engine.next_step(app.extensions["ivr"].line, state, CallerInput(digits=operator))
-    assert step.kind is Kind.TRANSFER
-    assert [c.tag for c in root] == ["Play"] * len(step.say) + ["Dial"]
+    assert CONTENT.directory is not None
+    name = CONTENT.directory.specialties[CONTENT.directory.default].name["en"]  # the help desk
+    connecting = spoken(PROMPTS.phrases.connecting_to.format(name=name))
+    played = f"{BASE}/audio/{cache.path_for(connecting, PROMPTS, rendered[0]).name}"
+    assert [c.tag for c in root] == ["Play", "Dial"]
+    assert (root[0].text or "").strip() == played
+    assert [(n.text or "").strip() for n in root[1].iter("Number")] == [OPERATOR]

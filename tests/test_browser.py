@@ -24,6 +24,7 @@ from tests.conftest import make_app
 from tests.web_helpers import CALLER, STAFF_PASSWORD, STAFF_USER, seed
 
 CHROMIUM = os.environ.get("IVR_CHROMIUM", "/usr/bin/chromium")
+LINE_NUMBER, EMERGENCY_NUMBER = "+918045678900", "112"
 # Without the networking flags Chromium keeps calling Google's hosts, which this network refuses.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -57,9 +58,15 @@ ACTIVE = """() => {
 PUBLIC_PAGES = {
     "public home": "/",
     "public home, Hindi": "/hi/",
-    "topic, English": "/topics/symptoms",
-    "topic, Hindi": "/hi/topics/symptoms",
-    "menu, English": "/topics/categories",
+    "topic with a list, English": "/topics/symptoms",
+    "topic with a list, Hindi": "/hi/topics/symptoms",
+    "topic with a list run on across parts": "/topics/causes",
+    "topic, Hindi": "/hi/topics/about",
+    "menu, English": "/topics/treatment",
+    "menu, Hindi": "/hi/topics/symptoms_causes",
+    "series, English": "/topics/categories",
+    "series, Hindi": "/hi/topics/categories",
+    "a type of the series": "/topics/junction",
     "staff login": "/staff/login",
 }
 STAFF_PAGES = {
@@ -90,7 +97,13 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     db = tmp_path_factory.mktemp("browser") / "web.sqlite3"
-    app = make_app(DATABASE_URL=f"sqlite:///{db}", SECRET_KEY="browser-test-secret")
+    # With the line's own number set, as a deployment has it: every page's footer shows it.
+    app = make_app(
+        DATABASE_URL=f"sqlite:///{db}",
+        SECRET_KEY="browser-test-secret",
+        LINE_NUMBER=LINE_NUMBER,
+        EMERGENCY_NUMBER=EMERGENCY_NUMBER,
+    )
     seed(app.extensions["store"])
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -185,6 +198,9 @@ def test_axe_finds_violations_on_a_broken_page(page: Page) -> None:
 def test_public_pages_have_no_wcag_22_aa_violations(page: Page, url: str) -> None:
     response = page.goto(url)
     assert response is not None and response.status == 200
+    if url != "/staff/login":  # the public footer: the emergency number and the line's own
+        assert page.locator(f"footer a[href='tel:{EMERGENCY_NUMBER}']").inner_text() == EMERGENCY_NUMBER
+        assert page.locator(f"footer a[href='tel:{LINE_NUMBER}']").inner_text() == LINE_NUMBER
     result = axe(page)
     assert result["violations"] == [], explain(result["violations"])
     assert result["passes"] > 10
@@ -253,6 +269,7 @@ def test_a_topic_is_reached_with_the_keyboard_alone_and_focus_is_visible(page: P
     page.wait_for_url("**/topics/symptoms")
     assert page.locator("main h1").inner_text() == "Symptoms"
     assert page.locator("main article p").count() >= 1
+    assert page.locator("main article ol > li").count() == 7, "the seven symptoms, as one list"
 
 
 def test_staff_log_in_and_mark_a_callback_done_with_the_keyboard_alone(page: Page, site: Site) -> None:

@@ -8,21 +8,26 @@ from datetime import UTC, datetime
 
 import pytest
 
+from ivr.config import REPO_ROOT
+from ivr.content import load_content
 from ivr.simulator import FlaskTransport, Phone
 from tests.conftest import AUTH_TOKEN, BASE_URL, SignedClient, answer, make_app
 
 EVENING = datetime(2026, 11, 25, 14, 30, tzinfo=UTC)  # 20:00 in India: out of hours
+TREE = load_content(REPO_ROOT).tree
 
 
 def test_a_call_is_kept_on_each_database(database_url: str) -> None:
     app = make_app(DATABASE_URL=database_url, OPERATOR_NUMBER="+911100000009")
     phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN)
     answer(phone, "2")
-    for key in ["2", "1", "1", "7", "#", "4", "1", "8"]:
+    # Medicines, the next part, slower, the main menu, About, its next part, then a text.
+    drugs, about = TREE.keys_to("drug_therapy"), TREE.keys_to("about")
+    for key in [*drugs, "1", "7", "#", *about, "1", "8"]:
         phone.press(key)
     store = app.extensions["store"]
     events = store.events_for(phone.call_sid)
-    assert [e.event for e in events][:3] == ["start:language", "language:hi", "option:2"]
+    assert [e.event for e in events][:3] == ["start:language", "language:hi", f"option:{drugs[0]}"]
     assert "sms:saved" in [e.event for e in events]
     assert ("drug_therapy", 0) in [(e.node, e.part) for e in events]
     call = store.get_call(phone.call_sid)
@@ -38,13 +43,19 @@ def test_a_call_is_kept_on_each_database(database_url: str) -> None:
 
 
 def test_callbacks_are_kept_on_each_database(database_url: str) -> None:
-    app = make_app(DATABASE_URL=database_url, CLOCK=lambda: EVENING)
+    app = make_app(
+        DATABASE_URL=database_url,
+        CLOCK=lambda: EVENING,
+        DIRECTORY_ENV={"IVR_NEUROLOGIST_NUMBER": "+911100000001"},  # set up, but closed now
+    )
     phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN)
     answer(phone, "1")
-    for key in ["4", "1", "0", "1"]:
+    for key in [*TREE.keys_to("drug_therapy"), "0", "1"]:  # a treatment topic: the neurologist's
         phone.press(key)
     rows = [c for c in app.extensions["store"].open_callbacks() if c.call_sid == phone.call_sid]
-    assert [(r.callback_number, r.specialty) for r in rows] == [(phone.caller, "neurologist")]
+    assert [(r.callback_number, r.specialty, r.language) for r in rows] == [
+        (phone.caller, "neurologist", "en")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -59,10 +70,11 @@ def test_with_the_database_down_the_whole_call_is_still_served(
     phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN)
     started = time.monotonic()
     answer(phone, "1")
-    turns = [phone.press(k) for k in ["2", "1", "1", "1", "7", "#"]]
+    # Symptoms, two parts on, slower, the main menu: every step writes an event.
+    turns = [phone.press(k) for k in [*TREE.keys_to("symptoms"), "1", "1", "7", "#"]]
     assert time.monotonic() - started < 10, "a dead database must not hold the caller up"
     assert all(t.error is None and t.gather is not None for t in turns)
-    assert "Symptoms." in turns[1].says
+    assert TREE.section("symptoms", "en").title in turns[1].says
     lost = [r.getMessage() for r in caplog.records if "LOST WRITE" in r.getMessage()]
     assert any("record_event" in m and phone.call_sid in m for m in lost), "every lost event is logged"
     assert not any(phone.caller in r.getMessage() for r in caplog.records)

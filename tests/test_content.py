@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from ivr.content import ContentError, load_content
-from tests.conftest import make_app
+from ivr.simulator import FlaskTransport, Phone
+from tests.conftest import AUTH_TOKEN, BASE_URL, answer, make_app
+from tests.twiml_helpers import query
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -31,16 +33,35 @@ def option_line(path: Path, needle: str) -> int:
 
 def test_the_real_content_loads() -> None:
     content = make_app().extensions["ivr"].line.content
-    assert content.tree.root == "main"
-    assert len(content.tree.sections) >= 12
+    tree = content.tree
+    assert tree.root == "main"
+    assert len(tree.sections) >= 12
+    assert all(1 <= len(menu.options) <= 4 for menu in tree.menus.values())
+    assert tree.is_series("categories") and tree.first_section("categories") == "categories_overview"
+    assert set(tree.nodes()) == {*tree.menus, *tree.sections}  # a call is never "at" a series
 
 
 Breaker = Callable[[Path], tuple[str, str]]  # edits a content copy; returns (file, expected message)
 
+SECTION_FRONT_MATTER = (
+    "---\ntitle: {title}\nsource: x\neditor: y\nupdated_on: 2026-01-01\nreview_by: 2027-01-01\n---\n"
+)
+
+
+def write_section(root: Path, sid: str, en: str, hi: str) -> None:
+    """A new one-part section, in English and Hindi."""
+    for lang, text in (("en", en), ("hi", hi)):
+        (root / f"knowledge/sections/{lang}/{sid}.md").write_text(
+            SECTION_FRONT_MATTER.format(title=text) + text + "\n"
+        )
+
 
 def unknown_goto(root: Path) -> tuple[str, str]:
     edit(root / "knowledge/tree.yaml", "goto: causes", "goto: causez")
-    return f"tree.yaml:{option_line(root / 'knowledge/tree.yaml', 'goto: causez')}", "'causez' is not a menu"
+    return (
+        f"tree.yaml:{option_line(root / 'knowledge/tree.yaml', 'goto: causez')}",
+        "goto 'causez' is not a menu, a series or a section",
+    )
 
 
 def duplicate_key(root: Path) -> tuple[str, str]:
@@ -48,14 +69,15 @@ def duplicate_key(root: Path) -> tuple[str, str]:
     return f"tree.yaml:{option_line(root / 'knowledge/tree.yaml', 'goto: categories')}", "duplicate key '2'"
 
 
-def six_options(root: Path) -> tuple[str, str]:
+def five_options(root: Path) -> tuple[str, str]:
+    # Callers hold at most four choices in mind: a fifth option is refused.
     tree = root / "knowledge/tree.yaml"
     edit(
         tree,
-        "        goto: treatment\n",
-        "        goto: treatment\n" + '      - {key: "1", label: {en: extra}, goto: junction}\n' * 2,
+        "        goto: about\n",
+        "        goto: about\n" + '      - {key: "4", label: {en: extra, hi: अतिरिक्त}, goto: junction}\n',
     )
-    return "tree.yaml", "at most 5 items"
+    return f"tree.yaml:{line_of(tree, 'options:')}", "menus.main.options: List should have at most 4 items"
 
 
 def empty_text(root: Path) -> tuple[str, str]:
@@ -71,20 +93,14 @@ def empty_section(root: Path) -> tuple[str, str]:
 
 
 def unreachable(root: Path) -> tuple[str, str]:
-    (root / "knowledge/sections/hi/orphan.md").write_text(
-        "---\ntitle: अकेला।\nsource: x\nreviewer: y\n"
-        "reviewed_on: 2026-01-01\nreview_by: 2027-01-01\n---\nअकेला।\n"
-    )
-    (root / "knowledge/sections/en/orphan.md").write_text(
-        "---\ntitle: Orphan.\nsource: x\nreviewer: y\n"
-        "reviewed_on: 2026-01-01\nreview_by: 2027-01-01\n---\nAlone.\n"
-    )
-    return "orphan.md", "'orphan' cannot be reached"
+    write_section(root, "orphan", "Alone.", "अकेला।")
+    return "orphan.md:1", "'orphan' cannot be reached"
 
 
 def reserved_key(root: Path) -> tuple[str, str]:
     edit(root / "knowledge/tree.yaml", 'key: "4"', 'key: "9"')
-    return "tree.yaml", "key"
+    line = line_of(root / "knowledge/tree.yaml", 'key: "9"')
+    return f"tree.yaml:{line}", "menus.main.options.3.key"
 
 
 def unknown_field(root: Path) -> tuple[str, str]:
@@ -109,16 +125,19 @@ def unknown_placeholder(root: Path) -> tuple[str, str]:
 
 
 def too_deep(root: Path) -> tuple[str, str]:
+    # Symptoms behind two more menus: main, symptoms and causes, deeper, deepest: 4 key presses.
     tree = root / "knowledge/tree.yaml"
-    edit(tree, "        goto: muscular_dystrophies", "        goto: deeper")
+    edit(tree, "        goto: symptoms\n", "        goto: deeper\n")
     edit(
         tree,
-        "  nerve_types:\n",
+        "  treatment:\n",
         "  deeper:\n    title: {en: Deeper., hi: गहरा।}\n    options:\n"
-        '      - key: "1"\n        label: {en: dystrophies, hi: डिस्ट्रॉफी}\n'
-        "        goto: muscular_dystrophies\n  nerve_types:\n",
+        '      - {key: "1", label: {en: deepest, hi: सबसे गहरा}, goto: deepest}\n'
+        "  deepest:\n    title: {en: Deepest., hi: सबसे गहरा।}\n    options:\n"
+        '      - {key: "1", label: {en: symptoms, hi: लक्षणों}, goto: symptoms}\n'
+        "  treatment:\n",
     )
-    return "muscular_dystrophies.md", "takes 4 key presses"
+    return "symptoms.md:1", "'symptoms' takes 4 key presses; the most is 3"
 
 
 def two_parents(root: Path) -> tuple[str, str]:
@@ -143,14 +162,92 @@ def missing_prompt_field(root: Path) -> tuple[str, str]:
 
 
 def unclosed_phone_only(root: Path) -> tuple[str, str]:
-    edit(root / "knowledge/sections/en/symptoms.md", "{phone: At any time", "{phone At any time")
-    return "symptoms.md:16", "outside {phone: ...}"
+    path = root / "knowledge/sections/en/symptoms.md"
+    edit(path, "{phone: hang up and }", "{phone hang up and }")
+    return f"symptoms.md:{line_of(path, '{phone hang up')}", "outside {phone: ...} or {emergency}"
+
+
+def unknown_token(root: Path) -> tuple[str, str]:
+    # Only {phone: ...} and {emergency} are known: a misspelt token would be read out as it is.
+    path = root / "knowledge/sections/en/symptoms.md"
+    edit(path, "call {emergency}", "call {emergncy}")
+    return f"symptoms.md:{line_of(path, '{emergncy}')}", "outside {phone: ...} or {emergency}"
+
+
+def series_unknown_section(root: Path) -> tuple[str, str]:
+    tree = root / "knowledge/tree.yaml"
+    edit(tree, "      - id: junction\n", "      - id: junctoin\n")
+    return f"tree.yaml:{line_of(tree, 'id: junctoin')}", "'junctoin' is not a section"
+
+
+def section_in_a_series_and_an_option(root: Path) -> tuple[str, str]:
+    tree = root / "knowledge/tree.yaml"
+    edit(tree, "        goto: about\n", "        goto: junction\n")
+    return (
+        f"tree.yaml:{line_of(tree, 'id: junction')}",
+        "'junction' is already reached from 'main'; a section is in one series or one menu",
+    )
+
+
+def series_without_an_option(root: Path) -> tuple[str, str]:
+    tree = root / "knowledge/tree.yaml"
+    write_section(root, "extra_one", "One.", "एक।")
+    write_section(root, "extra_two", "Two.", "दो।")
+    edit(
+        tree,
+        "series:\n",
+        "series:\n  extra:\n    title: {en: Extra., hi: अतिरिक्त।}\n"
+        "    topics: [{id: extra_one}, {id: extra_two}]\n",
+    )
+    return f"tree.yaml:{line_of(tree, '  extra:')}", "series 'extra' is not an option of any menu"
+
+
+def list_item_without_a_full_stop(root: Path) -> tuple[str, str]:
+    # An item is said after its number as a sentence ("Three. Muscle cramps."): it must end one.
+    path = root / "knowledge/sections/en/symptoms.md"
+    edit(path, "- Muscle cramps.\n", "- Muscle cramps\n")
+    return (
+        f"symptoms.md:{line_of(path, '- Muscle cramps')}",
+        "a list item must end a sentence (. ! ? or ।): 'Muscle cramps'",
+    )
+
+
+def ten_list_items(root: Path) -> tuple[str, str]:
+    # Items are numbered in words from one to nine: the eight causes and two more are too many.
+    path = root / "knowledge/sections/en/causes.md"
+    edit(path, "- Certain drugs and poisons.\n", "- Certain drugs and poisons.\n- Stress.\n- Age.\n")
+    return f"causes.md:{line_of(path, '- A metabolic disorder')}", "a list has at most 9 items"
+
+
+def section_with_the_old_review_fields(root: Path) -> tuple[str, str]:
+    path = root / "knowledge/sections/en/junction.md"
+    edit(path, "updated_on:", "reviewed_on:")
+    return f"junction.md:{line_of(path, 'reviewed_on:')}", "reviewed_on: Extra inputs are not permitted"
+
+
+def section_without_an_editor(root: Path) -> tuple[str, str]:
+    path = root / "knowledge/sections/en/junction.md"
+    edit(path, "editor:", "# editor:")
+    return "junction.md:2", "editor: Field required"
+
+
+def review_due_before_the_update(root: Path) -> tuple[str, str]:
+    path = root / "knowledge/sections/en/junction.md"
+    edit(path, "review_by: 2027-11-30", "review_by: 2026-11-29")
+    return "junction.md:2", "review_by must come after updated_on"
+
+
+def clinical_review_of_an_older_text(root: Path) -> tuple[str, str]:
+    # A clinician's sign-off is for the text as it was: an update since makes it stale.
+    path = root / "knowledge/sections/en/junction.md"
+    edit(path, "review_by:", "clinical_review: {by: Dr. A. Neurologist, date: 2026-01-15}\nreview_by:")
+    return "junction.md:2", "clinical_review.date is before updated_on: the sign-off is for an older text"
 
 
 BREAKERS: list[Breaker] = [
     unknown_goto,
     duplicate_key,
-    six_options,
+    five_options,
     empty_text,
     empty_section,
     unreachable,
@@ -165,6 +262,16 @@ BREAKERS: list[Breaker] = [
     ambiguous_phrase,
     missing_prompt_field,
     unclosed_phone_only,
+    unknown_token,
+    series_unknown_section,
+    section_in_a_series_and_an_option,
+    series_without_an_option,
+    list_item_without_a_full_stop,
+    ten_list_items,
+    section_with_the_old_review_fields,
+    section_without_an_editor,
+    review_due_before_the_update,
+    clinical_review_of_an_older_text,
 ]
 
 
@@ -192,3 +299,28 @@ def test_every_problem_is_reported_at_once(content_copy: Path) -> None:
         load_content(content_copy)
     text = "\n".join(caught.value.problems)
     assert "tree.yaml" in text and "en.yaml" in text and "causes.md" in text
+
+
+def test_a_clinical_sign_off_written_as_the_readme_says_is_heard_at_the_end_of_the_topic(
+    content_copy: Path,
+) -> None:
+    # README: the front matter takes `clinical_review: {by, date}` once a clinician signed the text off;
+    # the end of the topic then says it was reviewed, and when, instead of when it was updated.
+    for lang in ("en", "hi"):
+        edit(
+            content_copy / f"knowledge/sections/{lang}/symptoms.md",
+            "review_by:",
+            "clinical_review: {by: Dr. A. Neurologist, date: 2026-12-02}\nreview_by:",
+        )
+    app = make_app(CONTENT_DIR=str(content_copy))
+    p = app.extensions["ivr"].line.prompts("en")
+    phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN)
+    answer(phone, "1")
+    for key in app.extensions["ivr"].line.content.tree.keys_to("symptoms"):
+        turn = phone.press(key)
+    for _ in range(app.extensions["ivr"].line.content.tree.part_count("symptoms")):
+        turn = phone.wait()
+    assert turn.gather is not None and query(turn.gather.get("action", ""))["n"] == "symptoms"
+    assert p.phrases.end_of_topic in turn.says
+    assert p.phrases.reviewed.format(month=p.months[11], year=2026) in turn.says
+    assert not any(said.startswith(p.phrases.updated.split("{")[0]) for said in turn.says)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections import Counter, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -14,19 +16,63 @@ from ivr.content import load_content
 from ivr.engine import EMERGENCY, LANGUAGE, MAX_SILENCES, SPECIALIST
 from ivr.simulator import FlaskTransport, Phone, Turn
 from tests.conftest import AUTH_TOKEN, BASE_URL, OPERATOR, answer, make_app
-from tests.twiml_helpers import query
+from tests.twiml_helpers import assert_valid_twiml, query
 
 KEYS = [*"0123456789", "*", "#"]
 WAIT = "wait"
-TREE = load_content(REPO_ROOT).tree
+CONTENT = load_content(REPO_ROOT)
+TREE = CONTENT.tree
+LANGS = {"1": "en", "2": "hi"}
+Place = tuple[str, str]  # (node, part) as the Gather's action URL carries them
+
+
+def topics() -> list[str]:
+    """Every topic as a caller hears it: a series (its sections one after another), or a section."""
+    return [*TREE.series, *(s for s in TREE.sections if TREE.series_of(s) is None)]
+
+
+def has_end(section: str) -> bool:
+    """Whether a section is where its topic ends: then it has an end state (part == part_count)."""
+    return TREE.neighbour(section, +1) is None
+
+
+def after_silence(node: str, part: int) -> Place:
+    """Where silence during a topic's part leads: the next part, the next section of a series, or
+    the topic's end."""
+    if part + 1 < TREE.part_count(node):
+        return node, str(part + 1)
+    following = TREE.neighbour(node, +1)
+    return (following, "0") if following is not None else (node, str(TREE.part_count(node)))
+
+
+# Silence from the first part of the longest topic: every part plays, then its end is re-prompted
+# MAX_SILENCES times, then the final warning, then goodbye.
+LONGEST_TOPIC = max(sum(TREE.part_count(s) for s in TREE.topic_sections(t)) for t in topics())
+WAITS_TO_HANGUP = LONGEST_TOPIC + MAX_SILENCES + 2
+
+
+class CheckedTransport(FlaskTransport):
+    """The app through its test client, checking every 200 reply against Twilio's TwiML schema."""
+
+    def __init__(self, app: Any, valid: set[str]) -> None:
+        super().__init__(app)
+        self.valid = valid  # bodies already checked (the same step gives the same reply)
+
+    def post(self, url: str, params: Mapping[str, str], headers: Mapping[str, str]) -> tuple[int, str]:
+        status, body = super().post(url, params, headers)
+        if status == 200 and body not in self.valid:
+            assert_valid_twiml(body)
+            self.valid.add(body)
+        return status, body
 
 
 @dataclass
 class Crawl:
     """What the crawl found: each (node, part) state with the shortest key path to it, and counts."""
 
-    seen: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    seen: dict[Place, list[str]] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
+    valid: set[str] = field(default_factory=set)
 
 
 def _check(turn: Turn) -> None:
@@ -42,7 +88,7 @@ def _check(turn: Turn) -> None:
                 assert after and after[0].tag == "Redirect", ET.tostring(doc)
 
 
-def _where(turn: Turn) -> tuple[str, str] | None:
+def _where(turn: Turn) -> Place | None:
     if turn.gather is None:
         return None
     q = query(turn.gather.get("action", ""))
@@ -50,7 +96,8 @@ def _where(turn: Turn) -> tuple[str, str] | None:
 
 
 def _play(app: Flask, keys: list[str], result: Crawl, lang_key: str) -> Turn:
-    phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN)
+    transport = CheckedTransport(app, result.valid)
+    phone = Phone(transport, base_url=BASE_URL, auth_token=AUTH_TOKEN)
     turn = answer(phone, lang_key)
     for key in [None, *keys]:
         if phone.ended:
@@ -64,27 +111,35 @@ def _play(app: Flask, keys: list[str], result: Crawl, lang_key: str) -> Turn:
 
 def crawl(app: Flask, lang_key: str) -> Crawl:
     """Breadth-first over (node, part) states, trying every key and silence from each."""
+    phrases = CONTENT.prompts[LANGS[lang_key]].phrases
     result = Crawl()
     start = _where(_play(app, [], result, lang_key))
     assert start is not None
     result.seen[start] = []
-    queue: deque[list[str]] = deque([[]])
+    queue: deque[tuple[Place, list[str]]] = deque([(start, [])])
     while queue:
-        path = queue.popleft()
+        place, path = queue.popleft()
+        node, part = place
         for key in [*KEYS, WAIT]:
             turn = _play(app, [*path, key], result, lang_key)
             result.counts["paths"] += 1
             result.counts["transfers"] += bool(turn.dialed)
             state = _where(turn)
+            if key == WAIT and node in TREE.sections and int(part) < TREE.part_count(node):
+                # A topic plays through: silence after a part is the next part, with no apology.
+                assert state == after_silence(node, int(part)), (path, state)
+                assert phrases.no_input not in turn.says, path
+                result.counts["played_on"] += 1
             if key != WAIT and state is not None and state not in result.seen:
                 result.seen[state] = [*path, key]
-                queue.append([*path, key])
+                queue.append((state, [*path, key]))
         # Silence until the line gives up: it must end with words, not dead air.
-        ending = _play(app, [*path, *[WAIT] * (2 * MAX_SILENCES + 4)], result, lang_key)
-        assert ending.ended and ending.says, path
+        ending = _play(app, [*path, *[WAIT] * WAITS_TO_HANGUP], result, lang_key)
+        assert ending.ended and ending.says == [phrases.goodbye], (path, ending.says)
         result.counts["hangups"] += 1
     result.counts["states"] = len(result.seen)
     result.counts["nodes"] = len({node for node, _ in result.seen})
+    result.counts["distinct_replies"] = len(result.valid)
     return result
 
 
@@ -92,15 +147,20 @@ def crawl(app: Flask, lang_key: str) -> Crawl:
 def test_crawl_reaches_every_node_and_part_with_no_server_error(lang_key: str) -> None:
     numbers = {"IVR_NEUROLOGIST_NUMBER": "+911100000001", "IVR_SURGICAL_REFERRALS_NUMBER": "+911100000002"}
     result = crawl(make_app(OPERATOR_NUMBER=OPERATOR, DIRECTORY_ENV=numbers), lang_key)
-    expected = {(m, "0") for m in TREE.menus} | {
-        (s, str(i)) for s in TREE.sections for i in range(TREE.part_count(s))
-    }
+    expected = {(m, "0") for m in TREE.menus}
+    expected |= {(s, str(i)) for s in TREE.sections for i in range(TREE.part_count(s))}
+    # Each topic's end (again, text, back, main menu): the part after the last of its last section.
+    ends = {(s, str(TREE.part_count(s))) for s in TREE.sections if has_end(s)}
+    assert len(ends) == len(topics())
+    expected |= ends
     # The system nodes: emergency advice, the language menu, and a specialist's other ways (the
     # simulated specialists do not answer, so every transfer comes back there).
     expected |= {(EMERGENCY, "0"), (LANGUAGE, "0"), (SPECIALIST, "0")}
     assert set(result.seen) == expected
     assert result.counts["nodes"] == len(TREE.nodes()) + 3
     assert result.counts["transfers"] == len(expected)  # 0 reaches a person from every state
+    # Every part of every topic was heard playing on into the next one.
+    assert result.counts["played_on"] == sum(TREE.part_count(s) for s in TREE.sections)
     print(f"\ncrawl: {dict(result.counts)}")
 
 

@@ -10,6 +10,8 @@ from flask import Flask
 
 from ivr.config import REPO_ROOT
 from ivr.content import ContentError, load_content
+from ivr.content.tree import fill
+from ivr.engine import EMERGENCY
 from ivr.simulator import Phone, Turn
 from tests.conftest import answer, make_app
 from tests.test_content import edit
@@ -29,19 +31,48 @@ def spoken_in(turn: Turn) -> set[str | None]:
     return {h.language for h in turn.heard}
 
 
+def key_line(key: str, action: str, lang: str) -> str:
+    """One key as the line says it, in a language: "मदद के लिए 6 दबाएँ।"."""
+    prompts = CONTENT.prompts[lang]
+    return prompts.phrases.help_line.format(
+        action=getattr(prompts.actions, action), key=prompts.key_names.get(key, key)
+    )
+
+
+def part_said(node: str, part: int, lang: str) -> str:
+    return fill(TREE.section(node, lang).parts[part], "1 1 2")
+
+
 def test_a_hindi_call_is_hindi_throughout(phone: Phone) -> None:
     welcome = answer(phone, "2")
-    assert welcome.says[:2] == [HI.phrases.welcome, HI.phrases.disclaimer]
+    assert welcome.says == [
+        HI.phrases.welcome,
+        HI.phrases.disclaimer,
+        *[HI.phrases.option.format(label=o.label["hi"], key=o.key) for o in TREE.menus["main"].options],
+        HI.phrases.speech_hint,
+        key_line("0", "operator", "hi"),
+        key_line("6", "help", "hi"),
+    ]
+    assert "ज़ीरो" in welcome.says[-2], "0 is said as callers say it"
     assert spoken_in(welcome) == {"hi-IN"}
     assert welcome.gather is not None and welcome.gather.get("language") == "hi-IN"
-    said_options = [s for s in welcome.says if s.endswith("दबाएँ।")]
-    for option in TREE.menus["main"].options:
-        assert HI.phrases.option.format(label=option.label["hi"], key=option.key) in said_options
-    phone.press("2")
+    phone.press("1")
     topic = phone.press("1")
-    assert topic.says[:2] == [TREE.section("symptoms", "hi").title, TREE.section("symptoms", "hi").parts[0]]
+    assert topic.says == [
+        TREE.section("symptoms", "hi").title,
+        part_said("symptoms", 0, "hi"),
+        key_line("1", "next", "hi"),
+        key_line("2", "previous", "hi"),
+    ]
     assert spoken_in(topic) == {"hi-IN"}
-    assert phone.press("6").says[0] == HI.phrases.help
+    helped = phone.press("6")
+    assert helped.says[0] == key_line("1", "next", "hi") and helped.says[-1] == HI.phrases.help_more
+    assert spoken_in(helped) == {"hi-IN"}
+    assert phone.wait().says == [TREE.section("symptoms", "hi").title, part_said("symptoms", 0, "hi")]
+    for _ in range(TREE.part_count("symptoms")):
+        end = phone.wait()
+    assert end.says[:2] == [HI.phrases.end_of_topic, HI.phrases.doctor_advice]
+    assert spoken_in(end) == {"hi-IN"}
     assert phone.press("5").says[0] == HI.phrases.emergency_advice.format(number="1 1 2")
 
 
@@ -58,14 +89,21 @@ def test_hindi_speech_finds_topics(phone: Phone, speech: str, node: str) -> None
 def test_hindi_speech_reaches_emergency_from_a_topic(phone: Phone, speech: str) -> None:
     answer(phone, "2")
     phone.press("3")
-    phone.press("4")
+    phone.press("1")  # the six types, their second section
     turn = phone.say(speech)
-    assert turn.says[0] == HI.phrases.emergency_advice.format(number="1 1 2")
+    assert turn.says == [HI.phrases.emergency_advice.format(number="1 1 2"), HI.phrases.go_back]
+    assert where(turn) == EMERGENCY
+    back = phone.press("*")
+    assert where(back) == TREE.topic_sections("categories")[1]
 
 
-def test_spoken_hindi_numbers_and_press_words_work(phone: Phone) -> None:
+@pytest.mark.parametrize(
+    ("speech", "node"),
+    [("एक", "symptoms_causes"), ("दो दबाओ", "treatment"), ("तीन नंबर", "categories"), ("चार दबाइए", "about")],
+)
+def test_spoken_hindi_numbers_and_press_words_work(phone: Phone, speech: str, node: str) -> None:
     answer(phone, "2")
-    assert where(phone.say("दो दबाओ")) == "symptoms_causes"
+    assert where(phone.say(speech)) == TREE.first_section(node)
 
 
 def test_the_language_menu_takes_the_language_by_name(phone: Phone) -> None:
@@ -96,12 +134,14 @@ def test_the_language_is_remembered_for_the_callers_next_call(phone: Phone) -> N
 
 def test_switching_language_mid_call_by_voice_keeps_the_place_and_is_remembered(phone: Phone) -> None:
     answer(phone, "1")
-    phone.press("2")
+    phone.press("1")
     phone.press("2")  # English "causes"
+    phone.press("1")  # its second part
     turn = phone.say("Hindi")
-    assert turn.says[0] == HI.phrases.language_set
+    assert turn.says == [HI.phrases.language_set, part_said("causes", 1, "hi")], "the same part, in Hindi"
+    assert turn.gather is not None and query(turn.gather.get("action", ""))["p"] == "1"
     assert where(turn) == "causes"
-    assert TREE.section("causes", "hi").title in turn.says
+    assert spoken_in(turn) == {"hi-IN"}
     assert call_again(phone).dial().says[0] == HI.phrases.welcome_back
 
 
@@ -157,8 +197,8 @@ def test_the_number_is_stored_only_as_a_salted_hash(app: Flask, phone_for: Calla
             "missing: the 'hi' text of 'causes'",
         ),
         (
-            lambda root: edit(root / "prompts/hi.yaml", "  no_more_parts:", "  # no_more_parts:"),
-            "phrases.no_more_parts: Field required",
+            lambda root: edit(root / "prompts/hi.yaml", "  first_part:", "  # first_part:"),
+            "phrases.first_part: Field required",
         ),
         (
             lambda root: edit(root / "knowledge/tree.yaml", "      hi: मुख्य मेनू।\n", ""),

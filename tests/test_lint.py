@@ -34,9 +34,16 @@ def test_content_past_its_review_date_fails(app: Flask) -> None:
     assert "knowledge/sections/en/symptoms.md" in result.output
 
 
+def _junction_dates(root: Path) -> tuple[str, str]:
+    """The English junction section's `updated_on` and `review_by` as written in its front matter."""
+    meta = load_content(root).tree.section("junction", "en").meta
+    return meta.updated_on.isoformat(), meta.review_by.isoformat()
+
+
 def test_review_due_soon_is_a_warning_only(app: Flask, content_copy: Path) -> None:
     path = content_copy / "knowledge/sections/en/junction.md"
-    edit(path, "review_by: 2027-11-25", "review_by: 2027-01-10")
+    _, review_by = _junction_dates(content_copy)
+    edit(path, f"review_by: {review_by}", "review_by: 2027-01-10")
     result = run_lint(app, "--dir", str(content_copy), "--today", "2027-01-01")
     assert result.exit_code == 0, result.output
     assert (
@@ -49,12 +56,15 @@ def test_the_app_warns_at_start_up_about_overdue_reviews(
 ) -> None:
     from tests.conftest import make_app
 
+    updated_on, review_by = _junction_dates(content_copy)
     edit(
         content_copy / "knowledge/sections/en/junction.md",
-        "reviewed_on: 2026-11-25",
-        "reviewed_on: 2020-01-01",
+        f"updated_on: {updated_on}",
+        "updated_on: 2020-01-01",
     )
-    edit(content_copy / "knowledge/sections/en/junction.md", "review_by: 2027-11-25", "review_by: 2021-01-01")
+    edit(
+        content_copy / "knowledge/sections/en/junction.md", f"review_by: {review_by}", "review_by: 2021-01-01"
+    )
     make_app(CONTENT_DIR=str(content_copy))
     assert any(
         "junction.md" in r.getMessage() and "past its review date" in r.getMessage() for r in caplog.records
@@ -86,11 +96,29 @@ def test_the_app_warns_at_start_up_about_overdue_reviews(
         ),
         (
             "prompts/en.yaml",
-            "  no_more_parts: That was the last part.",
-            "  no_more_parts: Press 9. Last part.",
-            "key",
+            "  first_part: This is the first part.",
+            "  first_part: Press 9. This is the first part.",
+            "starts with the key",
         ),
-        ("knowledge/tree.yaml", "goto: causes", "goto: nowhere", "'nowhere' is not a menu or a section"),
+        (
+            "knowledge/sections/en/symptoms.md",
+            "- Muscle pain.",
+            "- 9 is for muscle pain.",  # said "Five. 9 is for muscle pain."
+            "part 3: starts with the key; say the choice first: 9 is for muscle pain.",
+        ),
+        # A series' title is checked like a menu's.
+        (
+            "knowledge/tree.yaml",
+            "      en: The six types.",
+            "      en: 6 types.",
+            "series.categories (en): starts with the key",
+        ),
+        (
+            "knowledge/tree.yaml",
+            "goto: causes",
+            "goto: nowhere",
+            "goto 'nowhere' is not a menu, a series or a section",
+        ),
     ],
 )
 def test_broken_fixtures_fail_the_lint(

@@ -24,7 +24,11 @@ NEURO, SURGERY, DESK = "+911100000001", "+911100000002", "+911100000009"
 IN_HOURS = datetime(2026, 11, 25, 5, 30, tzinfo=UTC)
 EVENING = datetime(2026, 11, 25, 14, 30, tzinfo=UTC)
 HOLIDAY = datetime(2027, 1, 26, 5, 30, tzinfo=UTC)
-TO_DRUGS, TO_TYPES, TO_SURGERY = "41", "3", "42"
+TREE = CONTENT.tree
+# The keys from the main menu: medicines and referrals (treatment), the six types (a series).
+TO_DRUGS, TO_TYPES, TO_SURGERY = (
+    "".join(TREE.keys_to(n)) for n in ("drug_therapy", "categories", "specialists")
+)
 
 
 def routed_app(now: datetime, **overrides: Any) -> Flask:
@@ -39,6 +43,19 @@ def call(app: Flask, keys: str, lang_key: str = "1", caller: str | None = None) 
     for key in keys:
         phone.press(key)
     return phone
+
+
+def reach(phone: Phone, node: str) -> Turn:
+    """Press the keys to a node from the main menu; a section of a series: on through it with 1."""
+    turn = Turn()
+    for key in TREE.keys_to(node):
+        turn = phone.press(key)
+    for _ in TREE.topic_sections(TREE.topic_of(node)):
+        if where(turn)["n"] == node:
+            break
+        turn = phone.press("1")
+    assert where(turn)["n"] == node and where(turn)["p"] == "0", turn.says
+    return turn
 
 
 def where(turn: Turn) -> dict[str, str]:
@@ -107,7 +124,9 @@ def test_a_queue_specialty_enqueues_with_hold_and_an_outcome() -> None:
         said = [(s.text or "").strip() for s in ET.fromstring(body).iter("Say")]
         assert (said == [EN.goodbye]) is expect_goodbye, (result, said)
         if not expect_goodbye:
-            assert said[:3] == [EN.dial_failed, EN.offer_callback, EN.offer_record]
+            assert said == [EN.dial_failed, EN.offer_callback, EN.offer_record, EN.go_back]
+            choices = ET.fromstring(body).find("Gather")
+            assert choices is not None and query(choices.get("action", ""))["n"] == "_specialist"
 
 
 @pytest.mark.parametrize("outcome", ["busy", "no-answer", "failed"])
@@ -116,8 +135,18 @@ def test_a_specialist_who_does_not_answer_leads_back_to_options(outcome: str) ->
     phone.dial_outcome = outcome
     turn = phone.press("0")
     assert turn.dialed == [NEURO]
-    assert turn.says[1:] == [EN.dial_failed, EN.offer_callback, EN.offer_record, EN.emergency_back]
+    assert turn.says[1:] == [EN.dial_failed, EN.offer_callback, EN.offer_record, EN.go_back]
     assert where(turn)["n"] == "_specialist" and where(turn)["b"] == "drug_therapy"
+
+
+def test_star_at_the_choices_goes_back_to_the_part_the_caller_was_hearing() -> None:
+    phone = call(routed_app(EVENING), TO_DRUGS)
+    phone.press("1")  # the second part of Medicines
+    assert where(phone.press("0"))["n"] == "_specialist"
+    turn = phone.press("*")
+    section = TREE.section("drug_therapy", "en")
+    assert turn.says == [section.parts[1]]
+    assert where(turn)["n"] == "drug_therapy" and where(turn)["p"] == "1"
 
 
 @pytest.mark.parametrize(("now", "phrase"), [(EVENING, "closed"), (HOLIDAY, "closed_holiday")])
@@ -125,9 +154,10 @@ def test_out_of_hours_the_caller_hears_the_hours_and_the_choices(now: datetime, 
     turn = call(routed_app(now), TO_DRUGS).press("0")
     hours = SPECIALTIES["neurologist"].hours_said
     assert hours is not None
-    assert turn.says[0] == getattr(EN, phrase).format(name=name("neurologist"), hours=hours["en"])
-    assert turn.says[1:] == [EN.offer_callback, EN.offer_record, EN.emergency_back]
+    said = getattr(EN, phrase).format(name=name("neurologist"), hours=hours["en"])
+    assert turn.says == [said, EN.offer_callback, EN.offer_record, EN.go_back]
     assert not turn.dialed
+    assert where(turn)["n"] == "_specialist" and where(turn)["b"] == "drug_therapy"
 
 
 def test_out_of_hours_a_callback_is_saved_with_the_number_and_confirmed() -> None:
@@ -148,7 +178,7 @@ def test_a_withheld_number_cannot_ask_for_a_callback_but_can_record() -> None:
     phone = call(routed_app(EVENING), TO_DRUGS, caller="anonymous")
     phone.press("0")
     turn = phone.press("1")
-    assert turn.says == [EN.no_number, EN.offer_callback, EN.offer_record, EN.emergency_back]
+    assert turn.says == [EN.no_number, EN.offer_callback, EN.offer_record, EN.go_back]
     assert where(turn)["n"] == "_specialist"
 
 
@@ -187,11 +217,60 @@ def test_saying_nothing_at_the_tone_is_not_a_question() -> None:
     assert where(turn)["n"] == "_specialist"
 
 
-def test_a_specialist_with_no_number_set_is_unavailable_with_choices() -> None:
+def test_a_specialty_with_no_number_set_leaves_zero_to_the_help_desk() -> None:
+    app = make_app(
+        CLOCK=lambda: IN_HOURS, DIRECTORY_ENV={"IVR_NEUROLOGIST_NUMBER": NEURO}, OPERATOR_NUMBER=DESK
+    )
+    phone = call(app, TO_SURGERY)
+    phone.dial_outcome = "completed"
+    turn = phone.press("0")
+    assert turn.says[0] == EN.connecting_to.format(name=name("helpdesk"))
+    assert turn.dialed == [DESK], "the surgical referrals team has no number here: the help desk takes it"
+
+
+def test_with_no_one_set_up_zero_offers_a_call_back_from_the_help_desk() -> None:
     app = make_app(CLOCK=lambda: IN_HOURS, DIRECTORY_ENV={"IVR_NEUROLOGIST_NUMBER": NEURO})
-    turn = call(app, TO_SURGERY).press("0")
-    assert turn.says[0] == EN.unavailable.format(name=name("surgical_referrals"))
-    assert turn.says[1:3] == [EN.offer_callback, EN.offer_record]
+    phone = call(app, TO_SURGERY, caller="+919876545678")
+    turn = phone.press("0")
+    assert turn.says == [EN.operator_unavailable, EN.offer_callback, EN.offer_record, EN.go_back]
+    assert not turn.dialed and where(turn)["n"] == "_specialist" and where(turn)["b"] == "specialists"
+    turn = phone.press("1")
+    assert turn.says[0] == EN.callback_saved.format(name=name("helpdesk"), digits="5 6 7 8")
+    assert where(turn)["n"] == "specialists"
+    mine = [c for c in app.extensions["store"].open_callbacks() if c.call_sid == phone.call_sid]
+    assert [(c.callback_number, c.specialty) for c in mine] == [("+919876545678", "helpdesk")]
+
+
+# Who 0 reaches from each place a call can be, when everyone is set up and open.
+REACHES = [
+    ("treatment", "neurologist"),
+    ("drug_therapy", "neurologist"),
+    ("specialists", "surgical_referrals"),
+    *((sid, "neuromuscular_clinic") for sid in TREE.topic_sections("categories")),
+    *((node, "helpdesk") for node in ("main", "symptoms_causes", "symptoms", "causes", "about")),
+]
+DIALLED = {
+    "neurologist": NEURO,
+    "surgical_referrals": SURGERY,
+    "neuromuscular_clinic": f"queue:{SPECIALTIES['neuromuscular_clinic'].queue}",
+    "helpdesk": DESK,
+}
+
+
+def test_every_place_a_call_can_be_is_routed_here() -> None:
+    assert sorted(node for node, _ in REACHES) == sorted(TREE.nodes())
+
+
+@pytest.mark.parametrize(("node", "specialty"), REACHES, ids=[n for n, _ in REACHES])
+def test_zero_reaches_the_specialty_for_that_part_of_the_tree(node: str, specialty: str) -> None:
+    phone = call(routed_app(IN_HOURS, OPERATOR_NUMBER=DESK), "")
+    if node != TREE.root:
+        reach(phone, node)
+    phone.dial_outcome = "completed"
+    turn = phone.press("0")
+    assert turn.says[0] == EN.connecting_to.format(name=name(specialty))
+    assert turn.dialed == [DIALLED[specialty]]
+    assert turn.says[-1] == EN.goodbye
 
 
 def test_a_caller_is_told_when_the_specialist_may_not_speak_their_language() -> None:
@@ -204,7 +283,7 @@ def test_a_caller_is_told_when_the_specialist_may_not_speak_their_language() -> 
 
 
 def test_zero_elsewhere_reaches_the_help_desk() -> None:
-    phone = call(routed_app(EVENING, OPERATOR_NUMBER=DESK), "1")  # the overview topic
+    phone = call(routed_app(EVENING, OPERATOR_NUMBER=DESK), "".join(TREE.keys_to("about")))
     phone.dial_outcome = "completed"
     turn = phone.press("0")
     assert turn.says[0] == EN.connecting_to.format(name=name("helpdesk"))
@@ -214,7 +293,11 @@ def test_zero_elsewhere_reaches_the_help_desk() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("  treatment: neurologist", "  treatmint: neurologist", "'treatmint' is not a menu or section"),
+        (
+            "  treatment: neurologist",
+            "  treatmint: neurologist",
+            "'treatmint' is not a menu, series or section",
+        ),
         ('mon-fri: "09:00-17:00"', 'mon-fri: "17:00-09:00"', "opening before closing"),
         ("timezone: Asia/Kolkata", "timezone: Mars/Olympus", "unknown time zone"),
         ("default: helpdesk", "default: nobody", "'nobody' is not a specialty"),
@@ -229,9 +312,10 @@ def test_a_broken_directory_is_refused_at_start_up(
     content_copy: Any, old: str, new: str, message: str
 ) -> None:
     from ivr.content import ContentError
-    from tests.test_content import edit
 
-    edit(content_copy / "knowledge/specialists.yaml", old, new)
+    path = content_copy / "knowledge/specialists.yaml"
+    assert old in path.read_text(), old
+    path.write_text(path.read_text().replace(old, new, 1))
     with pytest.raises(ContentError) as caught:
         load_content(content_copy)
     assert any("specialists.yaml:" in p and message in p for p in caught.value.problems), (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,16 +13,23 @@ from sqlalchemy import text
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.simulator import FlaskTransport, Phone, Turn
-from ivr.sms import topic_text
-from tests.conftest import AUTH_TOKEN, BASE_URL, answer, make_app
+from tests.conftest import AUTH_TOKEN, BASE_URL, answer, emergency_in_a_list_item, make_app
 from tests.twilio_fake import FakeTwilioHttp
 from tests.twiml_helpers import query
 
 CONTENT = load_content(REPO_ROOT)
+TREE = CONTENT.tree
 EN, HI = CONTENT.prompts["en"], CONTENT.prompts["hi"]
 ACCOUNT = "AC" + "0" * 32
 SENDER = "+15005550009"
-TO_CAUSES = "22"
+TO_CAUSES = "".join(TREE.keys_to("causes"))
+# What a caller can get by text: each topic a caller hears as one (a series is one topic).
+TOPICS = sorted({TREE.topic_of(sid) for sid in TREE.sections})
+# The sentence every treatment topic must carry (issue 11), in each language.
+NO_CURE = {
+    "en": "There is no cure for most neuromuscular disorders",
+    "hi": "ज़्यादातर न्यूरोमस्कुलर बीमारियाँ पूरी तरह ठीक नहीं होतीं",
+}
 
 
 def configured(fake: FakeTwilioHttp, **overrides: Any) -> Flask:
@@ -39,6 +48,44 @@ def in_topic(app: Flask, keys: str = TO_CAUSES, lang_key: str = "1", caller: str
     for key in keys:
         phone.press(key)
     return phone
+
+
+def to_section(phone: Phone, sid: str) -> Turn:
+    """Go on from the main menu to a section (through a series, part by part with 1)."""
+    turn = Turn()
+    for key in TREE.keys_to(sid):
+        turn = phone.press(key)
+    for _ in range(sum(TREE.part_count(s) for s in TREE.topic_sections(TREE.topic_of(sid)))):
+        if where(turn) == sid:
+            break
+        turn = phone.press("1")
+    assert where(turn) == sid, turn.says
+    return turn
+
+
+def texted(fake: FakeTwilioHttp) -> str:
+    """The body of the one text sent."""
+    assert len(fake.sent) == 1, fake.sent
+    return str(fake.sent[0].data["Body"])
+
+
+def in_order(body: str, pieces: list[str]) -> None:
+    """Each piece is in the body, after the one before it."""
+    at = 0
+    for piece in pieces:
+        found = body.find(piece, at)
+        assert found >= 0, (piece, body[at:])
+        at = found + len(piece)
+
+
+def numbered(body: str) -> list[str]:
+    """The lines of a text that are list items: "1. Muscle weakness."."""
+    return [line for line in body.splitlines() if re.match(r"\d+\. ", line)]
+
+
+def items_of(sid: str, lang: str) -> list[str]:
+    """A section's list items in order, as one list (a list may run on across spoken parts)."""
+    return [item for part in TREE.section(sid, lang).web for block in part for item in block.items]
 
 
 def outbox(app: Flask, call_sid: str) -> list[dict[str, Any]]:
@@ -66,25 +113,124 @@ def test_eight_sends_the_topic_through_twilio_and_says_so() -> None:
     assert sent.auth == (ACCOUNT, "rest-token")
     assert sent.data["To"] == phone.caller and sent.data["From"] == SENDER
     body = str(sent.data["Body"])
-    section = CONTENT.tree.section("causes", "en")
-    assert body.startswith(section.title) and all(part in body for part in section.web_parts)
-    assert body.endswith(EN.phrases.sms_footer)
+    section = TREE.section("causes", "en")
+    assert body.startswith(section.title) and body.endswith(EN.phrases.sms_footer)
+    in_order(body, [b.text for part in section.web for b in part if b.text])
+    assert numbered(body) == [f"{n}. {item}" for n, item in enumerate(items_of("causes", "en"), 1)]
+    assert len(numbered(body)) == 8, "the eight causes, one to a line"
     rows = outbox(app, phone.call_sid)
     assert [(r["status"], r["to_number"]) for r in rows] == [("sent", phone.caller)]
     assert str(rows[0]["twilio_sid"]).startswith("SM")
 
 
-def test_a_text_leaves_out_what_only_a_caller_on_the_line_can_do() -> None:
-    section = CONTENT.tree.section("symptoms", "en")
-    body = topic_text(CONTENT.tree, "symptoms", CONTENT.prompts["en"], "en")
-    assert section.web_parts[-1] in body and "press 5" in section.parts[-1] and "press" not in body
+@pytest.mark.parametrize("lang_key", ["1", "2"], ids=["english", "hindi"])
+@pytest.mark.parametrize("topic", TOPICS)
+def test_a_text_is_the_whole_topic_as_written_not_as_said(topic: str, lang_key: str) -> None:
+    lang = CONTENT.languages[int(lang_key) - 1]
+    fake = FakeTwilioHttp()
+    phone = in_topic(configured(fake, EMERGENCY_NUMBER="108"), keys="", lang_key=lang_key)
+    sections = TREE.topic_sections(topic)
+    to_section(phone, sections[-1])  # from the last section of a series, the whole series is sent
+    phone.press("8")
+    body = texted(fake)
+    pieces = [TREE.title(topic, lang)] if TREE.is_series(topic) else []
+    for sid in sections:
+        section = TREE.section(sid, lang)
+        # A section titled as its series (the overview) is under the series' title, not again.
+        pieces += [
+            *(
+                [section.title]
+                if not TREE.is_series(topic) or section.title != TREE.title(topic, lang)
+                else []
+            ),
+            *(b.text.replace("{emergency}", "108") for p in section.web for b in p if b.text),
+        ]
+    in_order(body, pieces)
+    assert body.startswith(pieces[0]) and body.endswith(CONTENT.prompts[lang].phrases.sms_footer)
+    items = [item for sid in sections for item in items_of(sid, lang)]
+    assert numbered(body) == [f"{n}. {item}" for n, item in enumerate(items, 1)]
+    # What only a caller on the line can do, or the spoken numbering, is not in a text.
+    assert "{" not in body and not re.search(r"\bpress|दबा", body)
+    assert not re.search(r"\b(One|Two|Three)\. |(^|\s)(एक|दो|तीन)। ", body)
+
+
+def test_symptoms_by_text_give_the_emergency_number_of_the_line_and_no_phone_words() -> None:
+    fake = FakeTwilioHttp()
+    phone = in_topic(configured(fake, EMERGENCY_NUMBER="108"), keys="".join(TREE.keys_to("symptoms")))
+    phone.press("8")
+    body = texted(fake)
+    spoken = TREE.section("symptoms", "en").parts[0]
+    assert "hang up and call {emergency}" in spoken, "the sentence this test is about"
+    assert "call 108 straight away" in body and "hang up" not in body and "{emergency}" not in body
+    assert numbered(body) == [f"{n}. {item}" for n, item in enumerate(items_of("symptoms", "en"), 1)]
+    assert len(numbered(body)) == 7, "the seven symptoms, one to a line"
+
+
+def test_the_emergency_number_is_filled_in_a_list_item_too(content_copy: Path) -> None:
+    emergency_in_a_list_item(content_copy)
+    fake = FakeTwilioHttp()
+    app = configured(fake, CONTENT_DIR=str(content_copy), EMERGENCY_NUMBER="108")
+    phone = in_topic(app, keys="".join(TREE.keys_to("symptoms")))
+    phone.press("8")
+    assert numbered(texted(fake))[-1] == "7. Difficulty swallowing. Call 108."
+
+
+def test_a_type_texted_from_the_series_sends_all_six_types_in_order() -> None:
+    fake = FakeTwilioHttp()
+    phone = in_topic(configured(fake), keys="")
+    series = TREE.topic_sections("categories")
+    to_section(phone, "junction")
+    turn = phone.press("8")
+    assert turn.says[0] == EN.phrases.sms_sent and where(turn) == "junction"
+    body = texted(fake)
+    in_order(body, [TREE.section(sid, "en").title for sid in series])
+    assert len(series) == 7 and all(TREE.section(sid, "en").web[0][0].text in body for sid in series)
+
+
+def test_a_series_text_names_the_series_once() -> None:
+    fake = FakeTwilioHttp()
+    phone = in_topic(configured(fake), keys="".join(TREE.keys_to("categories")))
+    phone.press("8")
+    body = texted(fake)
+    title = TREE.title("categories", "en")
+    assert body.startswith(title)
+    assert body.count(title) == 1, f"the title is said once, not twice: {body[:60]!r}"
+
+
+@pytest.mark.parametrize("lang_key", ["1", "2"], ids=["english", "hindi"])
+@pytest.mark.parametrize("sid", [s for s in TREE.below("treatment") if s in TREE.sections])
+def test_every_treatment_text_says_there_is_no_cure_for_most(sid: str, lang_key: str) -> None:
+    lang = CONTENT.languages[int(lang_key) - 1]
+    fake = FakeTwilioHttp()
+    phone = in_topic(configured(fake), keys="", lang_key=lang_key)
+    to_section(phone, sid)
+    phone.press("8")
+    assert NO_CURE[lang] in texted(fake)
+
+
+def test_at_a_topics_end_eight_sends_it_as_the_end_offers() -> None:
+    from ivr.engine.wording import END_KEYS, key_lines
+
+    fake = FakeTwilioHttp()
+    app = configured(fake)
+    phone = in_topic(app)
+    for _ in range(TREE.part_count("causes")):
+        end = phone.press("1")
+    choices = key_lines(app.extensions["ivr"].line, "en", END_KEYS)
+    assert end.says[-len(choices) :] == choices and where(end) == "causes"
+    assert EN.actions.text in " ".join(choices), "the end offers the text"
+    turn = phone.press("8")
+    assert turn.says[0] == EN.phrases.sms_sent and turn.says[-len(choices) :] == choices
+    assert texted(fake).startswith(TREE.section("causes", "en").title)
 
 
 def test_a_hindi_caller_gets_the_hindi_text() -> None:
     fake = FakeTwilioHttp()
     phone = in_topic(configured(fake), lang_key="2")
     assert phone.press("8").says[0] == HI.phrases.sms_sent
-    assert str(fake.sent[0].data["Body"]).startswith(CONTENT.tree.section("causes", "hi").title)
+    body = texted(fake)
+    assert body.startswith(TREE.section("causes", "hi").title) and body.endswith(HI.phrases.sms_footer)
+    assert numbered(body) == [f"{n}. {item}" for n, item in enumerate(items_of("causes", "hi"), 1)]
 
 
 def test_twilio_refusing_the_message_is_told_and_recorded() -> None:
@@ -113,10 +259,14 @@ def test_by_voice_too() -> None:
 
 
 def test_in_a_menu_eight_says_how_to_get_a_topic_by_text() -> None:
-    phone = in_topic(make_app(), keys="2")
+    app = make_app()
+    phone = in_topic(app, keys="".join(TREE.keys_to("symptoms_causes")))
     turn = phone.press("8")
-    assert turn.says[0] == EN.phrases.sms_in_menu
+    labels = [o.label["en"] for o in TREE.menus["symptoms_causes"].options]
+    options = [EN.phrases.option.format(label=label, key=n) for n, label in enumerate(labels, 1)]
+    assert turn.says == [EN.phrases.sms_in_menu, *options]
     assert where(turn) == "symptoms_causes"
+    assert outbox(app, phone.call_sid) == []
 
 
 def test_a_withheld_number_cannot_be_texted() -> None:

@@ -20,13 +20,15 @@ from ivr.simulator.server import GUNICORN_CONF, Gunicorn, free_port
 
 
 def _break(content: Path) -> str:
-    """Point the first option of the main menu at a node that does not exist; return the file."""
+    """Point the first option of the main menu at a node that does not exist; return the file and
+    the line of that option, as the refusal names them."""
     tree = content / "knowledge" / "tree.yaml"
     text = tree.read_text()
     first = text.index("goto: ")
     end = text.index("\n", first)
     tree.write_text(text[:first] + "goto: no_such_topic" + text[end:])
-    return str(tree)
+    option = text.rindex("- key:", 0, first)  # the option's first line
+    return f"{tree}:{text[:option].count(chr(10)) + 1}"
 
 
 def _env(content: Path, tmp_path: Path) -> dict[str, str]:
@@ -39,36 +41,36 @@ def _env(content: Path, tmp_path: Path) -> dict[str, str]:
     }
 
 
-def _clean_refusal(result: subprocess.CompletedProcess[str], tree: str) -> None:
+def _clean_refusal(result: subprocess.CompletedProcess[str], where: str) -> None:
     output = result.stdout + result.stderr
     assert result.returncode == 4, output
-    assert f"{tree}:" in output and "goto 'no_such_topic' is not a menu or a section" in output, output
+    assert f"{where}: goto 'no_such_topic' is not a menu, a series or a section" in output, output
     assert "Traceback" not in output, output
 
 
 def test_gunicorn_refuses_to_start_on_broken_content(content_copy: Path, tmp_path: Path) -> None:
-    tree = _break(content_copy)
+    where = _break(content_copy)
     command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "app:app"]
     env = {**_env(content_copy, tmp_path), "PORT": str(free_port()), "WEB_CONCURRENCY": "2"}
     result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
-    _clean_refusal(result, tree)
+    _clean_refusal(result, where)
     assert "refusing to start" in result.stderr
 
 
 def test_gunicorn_without_the_config_file_still_stops_cleanly(content_copy: Path, tmp_path: Path) -> None:
     # Plain `gunicorn app:app`: each worker fails to load the app, and gunicorn halts instead of
     # restarting it forever (exit code 4 is gunicorn's "app failed to load").
-    tree = _break(content_copy)
+    where = _break(content_copy)
     command = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{free_port()}", "app:app"]
     result = subprocess.run(
         command, cwd=REPO_ROOT, env=_env(content_copy, tmp_path), capture_output=True, text=True, timeout=60
     )
     output = result.stdout + result.stderr
-    assert result.returncode != 0 and f"{tree}:" in output and "Traceback" not in output, output
+    assert result.returncode != 0 and f"{where}: " in output and "Traceback" not in output, output
 
 
 def test_importing_the_wsgi_app_refuses_broken_content(content_copy: Path, tmp_path: Path) -> None:
-    tree = _break(content_copy)
+    where = _break(content_copy)
     result = subprocess.run(
         [sys.executable, "-c", "import app"],
         cwd=REPO_ROOT,
@@ -77,7 +79,7 @@ def test_importing_the_wsgi_app_refuses_broken_content(content_copy: Path, tmp_p
         text=True,
         timeout=60,
     )
-    _clean_refusal(result, tree)
+    _clean_refusal(result, where)
 
 
 def test_gunicorn_serves_healthz_and_logs_json_with_good_content(tmp_path: Path) -> None:

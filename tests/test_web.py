@@ -19,7 +19,7 @@ from ivr.content import load_content
 from ivr.store import Store, current_store
 from ivr.store.models import Recording
 from ivr.web.public import LANGUAGE_NAMES, UI, heading
-from tests.conftest import AUTH_TOKEN, SignedClient, answer, make_app
+from tests.conftest import AUTH_TOKEN, SignedClient, answer, emergency_in_a_list_item, make_app
 from tests.web_helpers import (
     CALLBACK_DIGITS,
     CALLBACK_NUMBER,
@@ -37,6 +37,8 @@ from tests.web_helpers import (
 
 CONTENT = load_content(REPO_ROOT)
 TREE = CONTENT.tree
+# The pages a topic is shown on: every section, and every series (all its sections on one page).
+TOPIC_PAGES = [*TREE.sections, *TREE.series]
 STAFF_PAGES = [
     "/staff/",
     "/staff/calls",
@@ -96,12 +98,65 @@ def section_url(node: str, lang: str) -> str:
     return f"/topics/{node}" if lang == CONTENT.default_language else f"/{lang}/topics/{node}"
 
 
+def home_url(lang: str) -> str:
+    return "/" if lang == CONTENT.default_language else f"/{lang}/"
+
+
+def public_pages() -> list[tuple[str, str]]:
+    """(language, address) of every public page: the home page, menus, series and sections."""
+    nodes = dict.fromkeys(TREE.below(TREE.root))
+    assert set(nodes) >= {*TREE.menus, *TREE.series, *TREE.sections} - {TREE.root}
+    return [
+        (lang, url)
+        for lang in CONTENT.languages
+        for url in [home_url(lang), *(section_url(n, lang) for n in nodes)]
+    ]
+
+
+def article(page: str) -> str:
+    """The topic's own text on a page: the <article> up to its "about this information" box."""
+    found = re.search(r"<article[^>]*>(.*?)<section class=\"about\"", page, re.S)
+    assert found is not None, "no article on the page"
+    return found.group(1)
+
+
+def footer(page: str) -> str:
+    found = re.search(r"<footer[^>]*>(.*?)</footer>", page, re.S)
+    assert found is not None, "no footer on the page"
+    return found.group(1)
+
+
+def ancestors(node: str) -> list[str]:
+    """The nodes above a node, nearest first (a section of a series has the series, then its menu)."""
+    found: list[str] = []
+    while node in TREE.parent:
+        node = TREE.parent[node]
+        found.append(node)
+    return found
+
+
+def blocks(node: str, lang: str) -> list[tuple[str, tuple[str, ...]]]:
+    """(text, list items) of every block of a topic page's sections, in order."""
+    return [
+        (block.text, block.items)
+        for sid in TREE.topic_sections(node)
+        for part in TREE.section(sid, lang).web
+        for block in part
+    ]
+
+
+def phone_only(sid: str, lang: str) -> list[str]:
+    """The {phone: ...} pieces of a section's file: said on the line, never written."""
+    source = (REPO_ROOT / "knowledge" / "sections" / lang / f"{sid}.md").read_text(encoding="utf-8")
+    return re.findall(r"\{phone: ?([^}]*)\}", source)
+
+
 # The public pages.
 
 
 @pytest.mark.parametrize("lang", CONTENT.languages)
 def test_home_page_links_every_menu_and_section_in_its_language(web: FlaskClient, lang: str) -> None:
-    home = "/" if lang == CONTENT.default_language else f"/{lang}/"
+    home = home_url(lang)
     page = text(web, home)
     assert f'<html lang="{lang}">' in page
     for node in TREE.below(TREE.root):
@@ -113,35 +168,143 @@ def test_home_page_links_every_menu_and_section_in_its_language(web: FlaskClient
 PRESS = {"en": r"\bpress(es|ing)?\b", "hi": "दबा"}  # the words for pressing a key, in each language
 
 
-def test_phone_only_sentences_are_said_but_not_written() -> None:
-    section = TREE.section("categories_overview", "en")
-    assert "press star to go back" in section.parts[-1] and section.web_parts[-1] == ""
-    symptoms = TREE.section("symptoms", "hi")
-    assert "5 दबाएँ" in symptoms.parts[-1] and "दबा" not in symptoms.web_parts[-1]
-    assert symptoms.web_parts[-1] and symptoms.parts[-1].startswith(symptoms.web_parts[-1])
+PHONE_ONLY = [(sid, lang) for sid in TREE.sections for lang in CONTENT.languages if phone_only(sid, lang)]
+
+
+def test_some_sections_have_words_for_the_phone_only() -> None:
+    # The English and Hindi symptoms and overview: "hang up and", "Here is each type in turn."
+    assert {sid for sid, _ in PHONE_ONLY} >= {"symptoms", "categories_overview"}, PHONE_ONLY
+
+
+@pytest.mark.parametrize(("sid", "lang"), PHONE_ONLY)
+def test_phone_only_words_are_said_but_not_written(web: FlaskClient, sid: str, lang: str) -> None:
+    section = TREE.section(sid, lang)
+    spoken = " ".join(section.parts)
+    written = " ".join(block.text for part in section.web for block in part)
+    page = html.unescape(text(web, section_url(sid, lang)))
+    for words in phone_only(sid, lang):
+        words = words.strip()
+        assert words and words in spoken, words
+        assert words not in written and words not in page, words
 
 
 @pytest.mark.parametrize("lang", CONTENT.languages)
-def test_every_section_page_shows_all_its_parts_source_and_review_date(web: FlaskClient, lang: str) -> None:
+def test_every_topic_page_shows_all_its_text_as_written_and_when_it_was_updated(
+    web: FlaskClient, lang: str
+) -> None:
     months = CONTENT.prompts[lang].months
-    for node, by_lang in TREE.sections.items():
-        section = by_lang[lang]
+    number = web.application.config["EMERGENCY_NUMBER"]
+    words = UI[lang]
+    for node in TOPIC_PAGES:
         page = text(web, section_url(node, lang))
+        shown = article(page)
         assert f'<html lang="{lang}">' in page
-        for part in filter(None, section.web_parts):
-            assert re.search(rf"<p( lang=\"en\")?>{re.escape(esc(part))}</p>", page), (node, part)
+        for paragraph, items in blocks(node, lang):
+            if paragraph:
+                written = esc(paragraph.replace("{emergency}", number))
+                assert re.search(rf"<p( lang=\"en\")?>{re.escape(written)}</p>", shown), (node, paragraph)
+            for item in items:
+                assert re.search(rf"<li( lang=\"en\")?>{re.escape(esc(item))}</li>", shown), (node, item)
         # What only a caller can do ("press star to go back") is said on the line, not written here.
         assert not re.search(PRESS[lang], page), (node, re.findall(rf".{{40}}{PRESS[lang]}.{{20}}", page))
-        assert esc(section.meta.source) in page
-        day = section.meta.reviewed_on
-        assert (
-            f'<time datetime="{day.isoformat()}">{day.day} {months[day.month - 1]} {day.year}</time>' in page
-        )
+        assert "{" not in visible(page), node
+        metas = [TREE.section(sid, lang).meta for sid in TREE.topic_sections(node)]
+        assert esc(metas[0].source) in page
+        # When it was last updated, not who checked it: that note is for the team, not the public.
+        day = max(m.updated_on for m in metas)
+        when = f'<time datetime="{day.isoformat()}">{day.day} {months[day.month - 1]} {day.year}</time>'
+        assert f"<dt>{words['updated']}</dt>\n<dd>{when}</dd>" in page, node
+        assert all(esc(m.editor) not in page for m in metas)
+        assert words["clinical_review"] not in page, "no text here has a clinician's sign-off yet"
         # Breadcrumbs: home first, this page last and marked as the current one.
         trail = re.search(r'<nav class="breadcrumbs" aria-label="[^"]+">(.*?)</nav>', page, re.S)
         assert trail is not None
-        assert trail.group(1).count("<li>") == len(TREE.keys_to(node)) + 1
-        assert f'aria-current="page">{esc(heading(section.title))}</a>' in trail.group(1)
+        assert trail.group(1).count("<li>") == len(ancestors(node)) + 1
+        assert f'aria-current="page">{esc(heading(TREE.title(node, lang)))}</a>' in trail.group(1)
+
+
+@pytest.mark.parametrize(("lang", "url"), public_pages())
+def test_no_public_page_shows_internal_notes(web: FlaskClient, lang: str, url: str) -> None:
+    page = visible(text(web, url))
+    for jargon in ("Checked by", "IVR content team", "content team", "sign-off pending", "reviewer"):
+        assert jargon not in page, (url, jargon)
+    assert "जाँच करने वाले" not in page  # the Hindi "Checked by" of the old pages
+
+
+@pytest.mark.parametrize("lang", CONTENT.languages)
+@pytest.mark.parametrize(("sid", "count"), [("symptoms", 7), ("causes", 8)])
+def test_the_symptoms_and_causes_are_one_numbered_list_each(
+    web: FlaskClient, lang: str, sid: str, count: int
+) -> None:
+    shown = article(text(web, section_url(sid, lang)))
+    lists = re.findall(r"<ol( start=\"\d+\")?>(.*?)</ol>", shown, re.S)
+    assert len(lists) == 1, f"{sid}: one list, though the line says it in {TREE.part_count(sid)} parts"
+    start, inside = lists[0]
+    assert start == "", "the list starts at 1"
+    items = [html.unescape(i) for i in re.findall(r"<li(?: lang=\"en\")?>(.*?)</li>", inside, re.S)]
+    assert items == [i for _, found in blocks(sid, lang) for i in found]
+    assert len(items) == count
+
+
+def test_the_emergency_number_of_the_line_is_on_the_symptoms_page_and_every_footer() -> None:
+    web = make_app(EMERGENCY_NUMBER="108").test_client()
+    symptoms = article(text(web, "/topics/symptoms"))
+    first = TREE.section("symptoms", "en").web[0][0].text
+    assert "{emergency}" in first, "the sentence this test is about"
+    assert f"<p>{esc(first.replace('{emergency}', '108'))}</p>" in symptoms
+    assert "call 108 straight away" in visible(symptoms)
+    for lang, url in public_pages():
+        shown = footer(text(web, url))
+        assert f'{UI[lang]["emergency_before"]} <a href="tel:108">108</a>' in shown, url
+        assert "112" not in shown, url
+
+
+def test_the_emergency_number_is_filled_in_a_list_item_too(content_copy: Path) -> None:
+    emergency_in_a_list_item(content_copy)
+    web = make_app(CONTENT_DIR=str(content_copy), EMERGENCY_NUMBER="108").test_client()
+    assert "<li>Difficulty swallowing. Call 108.</li>" in article(text(web, "/topics/symptoms"))
+
+
+def test_the_lines_own_number_is_on_every_page_when_it_is_set() -> None:
+    number = "+918045678900"
+    with_number = make_app(LINE_NUMBER=number).test_client()
+    without = make_app(LINE_NUMBER=None).test_client()
+    for lang, url in public_pages():
+        shown = footer(text(with_number, url))
+        assert f'{UI[lang]["call_line"]} <a href="tel:{number}">{number}</a>' in shown, url
+        bare = text(without, url)
+        assert UI[lang]["call_line"] not in bare and number not in bare, url
+
+
+def test_a_clinicians_review_is_shown_only_where_one_was_given(content_copy: Path) -> None:
+    symptoms = content_copy / "knowledge" / "sections" / "en" / "symptoms.md"
+    junction = content_copy / "knowledge" / "sections" / "en" / "junction.md"
+    # As the README says: `clinical_review: {by, date}` once a clinician signed the text off.
+    review = "clinical_review: {by: Dr. Meera Iyer, date: 2026-12-02}\nreview_by:"
+    for path in (symptoms, junction):
+        raw = path.read_text(encoding="utf-8")
+        assert raw.count("review_by:") == 1
+        path.write_text(raw.replace("review_by:", review), encoding="utf-8")
+    web = make_app(CONTENT_DIR=str(content_copy)).test_client()
+    label = UI["en"]["clinical_review"]
+    page = text(web, "/topics/symptoms")
+    reviewed = (
+        f'<dt>{label}</dt>\n<dd>Dr. Meera Iyer, <time datetime="2026-12-02">2 December 2026</time></dd>'
+    )
+    assert reviewed in page
+    assert f"<dt>{UI['en']['updated']}</dt>" in page, "the update date stays"
+    assert label not in text(web, "/topics/causes")
+    assert UI["hi"]["clinical_review"] not in text(web, "/hi/topics/symptoms"), "the Hindi text is not signed"
+    assert label in text(web, "/topics/junction")
+    assert label not in text(web, "/topics/categories"), "one type signed off is not the whole series"
+    # Once every section of the series is signed off, its page says so, with the oldest sign-off.
+    for sid in TREE.topic_sections("categories"):
+        path = content_copy / "knowledge" / "sections" / "en" / f"{sid}.md"
+        if sid != "junction":
+            later = "clinical_review: {by: Dr. Ravi Nair, date: 2026-12-05}\nreview_by:"
+            path.write_text(path.read_text(encoding="utf-8").replace("review_by:", later), encoding="utf-8")
+    series = text(make_app(CONTENT_DIR=str(content_copy)).test_client(), "/topics/categories")
+    assert f'<dt>{label}</dt>\n<dd>Dr. Meera Iyer, <time datetime="2026-12-02">' in series
 
 
 def test_page_words_exist_in_every_language_of_the_content() -> None:
@@ -150,18 +313,59 @@ def test_page_words_exist_in_every_language_of_the_content() -> None:
         assert lang in LANGUAGE_NAMES
 
 
-def test_menu_pages_list_their_options_with_intro(web: FlaskClient) -> None:
-    page = text(web, "/topics/categories")
-    menu = TREE.menus["categories"]
-    assert menu.intro is not None and esc(menu.intro["en"]) in page
+@pytest.mark.parametrize("lang", CONTENT.languages)
+@pytest.mark.parametrize("node", [m for m in TREE.menus if m != TREE.root])
+def test_menu_pages_list_their_options_with_intro(web: FlaskClient, node: str, lang: str) -> None:
+    page = text(web, section_url(node, lang))
+    menu = TREE.menus[node]
+    assert f"<h1>{esc(heading(menu.title[lang]))}</h1>" in page
+    if menu.intro is not None:
+        assert esc(menu.intro[lang]) in page
     for option in menu.options:
-        assert f'href="/topics/{option.goto}"' in page
+        link = f'<a href="{section_url(option.goto, lang)}">{esc(heading(TREE.title(option.goto, lang)))}</a>'
+        assert link in page, option.goto
+
+
+@pytest.mark.parametrize("lang", CONTENT.languages)
+def test_the_six_types_are_one_page_each_type_under_its_own_heading(web: FlaskClient, lang: str) -> None:
+    page = text(web, section_url("categories", lang))
+    shown = article(page)
+    title = heading(TREE.title("categories", lang))
+    assert f'<h1 id="topic-title">{esc(title)}</h1>' in shown
+    types = [sid for sid in TREE.topic_sections("categories") if heading(TREE.title(sid, lang)) != title]
+    assert len(types) == 6
+    headings = re.findall(r"<h2 id=\"[^\"]+\">(.*?)</h2>", shown)
+    assert headings == [esc(heading(TREE.title(sid, lang))) for sid in types]
+    # Each type's text follows its heading, in the order the line says them.
+    at = 0
+    for sid in TREE.topic_sections("categories"):
+        if sid in types:
+            at = shown.index(f">{esc(heading(TREE.title(sid, lang)))}</h2>", at)
+        for part in TREE.section(sid, lang).web:
+            for block in part:
+                found = shown.find(f">{esc(block.text)}</p>", at)
+                assert found > 0, (sid, block.text)
+                at = found
+    # A type's own page is in the series, under the six types.
+    trail = text(web, section_url(types[0], lang))
+    assert f'<a href="{section_url("categories", lang)}">{esc(title)}</a>' in trail
+
+
+@pytest.mark.parametrize(("lang", "url"), public_pages())
+def test_hindi_is_spelled_as_the_line_says_it(web: FlaskClient, lang: str, url: str) -> None:
+    page = text(web, url)
+    hindi = LANGUAGE_NAMES["hi"]
+    assert hindi in CONTENT.prompts["hi"].phrases.choose_language, "the spelling the line says"
+    assert "हिन्दी" not in page
+    if lang != "hi":
+        assert f'hreflang="hi" lang="hi">{hindi}</a>' in page
 
 
 def test_hindi_pages_have_lang_hi_and_mark_english_text(web: FlaskClient) -> None:
     page = text(web, "/hi/topics/symptoms")
     assert '<html lang="hi">' in page
-    assert TREE.section("symptoms", "hi").parts[0] in page
+    first = TREE.section("symptoms", "hi").web[0][0].text
+    assert f"<p>{first.replace('{emergency}', web.application.config['EMERGENCY_NUMBER'])}</p>" in page
     # The Hindi section's source is written in English: it says so, for screen readers.
     assert f'<span lang="en">{esc(TREE.section("symptoms", "hi").meta.source)}</span>' in page
     # The way back to English, named in English.
@@ -420,7 +624,7 @@ def test_a_real_call_shows_up_with_its_journey(web_app: Flask, staff: FlaskClien
 
     phone = Phone(FlaskTransport(web_app), base_url="http://localhost", auth_token=AUTH_TOKEN)
     answer(phone)
-    phone.press("2")
+    phone.press(TREE.keys_to("symptoms_causes")[0])
     page = text(staff, "/staff/calls")
     live = page.split('id="ended-heading"')[0]
     assert phone.call_sid[:12] in live
@@ -430,7 +634,8 @@ def test_a_real_call_shows_up_with_its_journey(web_app: Flask, staff: FlaskClien
     )
     assert status == 204
     detail = text(staff, f"/staff/calls/{phone.call_sid}")
-    assert "Symptoms and causes (symptoms_causes)" in detail and "31 s" in detail
+    assert f"{heading(TREE.title('symptoms_causes', 'en'))} (symptoms_causes)" in detail
+    assert "31 s" in detail
     assert phone.call_sid[:12] in text(staff, "/staff/calls").split('id="ended-heading"')[1]
 
 

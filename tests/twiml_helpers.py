@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from lxml import etree
+
+from ivr.config import REPO_ROOT
+
+# Twilio's realtime-call TwiML schema (with the SSML schema it imports) is reference data kept
+# beside the project, not in it: ../shared/twiml-schema, or wherever IVR_TWIML_SCHEMA points.
+SCHEMA_DIR = Path(os.environ.get("IVR_TWIML_SCHEMA") or REPO_ROOT.parent / "shared" / "twiml-schema")
+SCHEMA_FILE = "twiml_v20100401_twilioRealtimeCallSchema.xsd"
 
 
 def verbs(root: ET.Element) -> list[str]:
@@ -31,3 +44,18 @@ def query(url: str) -> dict[str, str]:
 def node_of(root: ET.Element) -> str:
     """The node a menu reply leaves the caller at (from the Gather's action URL)."""
     return query(gather(root).get("action", ""))["n"]
+
+
+@functools.cache
+def _schema() -> etree.XMLSchema | None:
+    path = SCHEMA_DIR / SCHEMA_FILE
+    return etree.XMLSchema(etree.parse(str(path))) if path.is_file() else None
+
+
+def assert_valid_twiml(body: bytes | str) -> None:
+    """A reply must validate against Twilio's TwiML schema (skipped where the schema is not kept)."""
+    schema = _schema()
+    if schema is None:
+        pytest.skip(f"no TwiML schema at {SCHEMA_DIR} (set IVR_TWIML_SCHEMA)")
+    document = etree.fromstring(body.encode() if isinstance(body, str) else body)
+    assert schema.validate(document), f"{schema.error_log}: {body!r}"[:2000]

@@ -55,6 +55,9 @@ def _texts(content: Content, root: Path) -> Iterator[tuple[str, str]]:
     for mid, menu in content.tree.menus.items():
         for lang, text in [*menu.title.items(), *(menu.intro or {}).items()]:
             yield f"{tree_file}: menus.{mid} ({lang})", text
+    for rid, run in content.tree.series.items():
+        for lang, text in run.title.items():
+            yield f"{tree_file}: series.{rid} ({lang})", text
     for sid, by_lang in content.tree.sections.items():
         for lang, section in by_lang.items():
             where = str(root / "knowledge" / "sections" / lang / f"{sid}.md")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from ivr import speech
 from ivr.content.directory import DirectoryFile
-from ivr.content.models import RESERVED_KEYS, Menu, Prompts, Section, SectionMeta, TreeFile
+from ivr.content.models import RESERVED_KEYS, Block, Menu, Prompts, Section, SectionMeta, TreeFile
 from ivr.content.tree import Content, Tree
 
 M = TypeVar("M", bound=BaseModel)
@@ -82,10 +82,45 @@ def load_prompts(path: Path) -> Prompts:
 # What only a caller needs ("press star to go back") is marked {phone: ...}: said on the line, left
 # off the web pages and the texts sent after a call.
 _PHONE_ONLY = re.compile(r"\{phone:([^{}]*)\}")
+# The only other mark: {emergency}, the emergency number of the line's settings.
+_TOKENS = re.compile(r"\{phone:[^{}]*\}|\{emergency\}")
+_ITEM = re.compile(r"^\s*-\s+(.*)$")
+MAX_LIST_ITEMS = 9  # items are numbered in words, from the prompts' spoken numbers 1-9
+SENTENCE_ENDS = ".!?।"
 
 
-def load_section(path: Path, lang: str) -> Section:
-    """Load one Markdown section: YAML front matter, then parts separated by blank lines."""
+def counting_words(prompts: Prompts) -> list[str]:
+    """How list items are numbered aloud in a language: the first spoken name of 1..9, capitalised."""
+    names = {str(digit): said for digit, said in prompts.numbers.items()}
+    said = [names[d][0] if names.get(d) else d for d in "123456789"]
+    return [word[:1].upper() + word[1:] for word in said]
+
+
+def _blocks(paragraph: str) -> list[tuple[str, list[str]]]:
+    """A paragraph as (text, items) blocks: runs of plain lines, and runs of "- item" lines."""
+    blocks: list[tuple[str, list[str]]] = []
+    for raw in paragraph.splitlines():
+        item = _ITEM.match(raw)
+        if item:
+            if not blocks or not blocks[-1][1]:
+                blocks.append(("", []))
+            blocks[-1][1].append(item.group(1).strip())
+        elif raw.strip():
+            if blocks and not blocks[-1][1]:
+                blocks[-1] = (blocks[-1][0] + " " + raw.strip(), [])
+            else:
+                blocks.append((raw.strip(), []))
+    return blocks
+
+
+def load_section(path: Path, lang: str, counting: Sequence[str] | None = None) -> Section:
+    """Load one Markdown section: YAML front matter, then parts separated by blank lines.
+
+    A line starting with "- " is an item of a numbered list: spoken with its number in words
+    (`counting`, "One." ... ; digits when not given), shown on the web as a list. A list that ends
+    one part and starts the next is one list, numbered on.
+    """
+    words = list(counting or [str(n) for n in range(1, 10)])
     text = _read(path)
     match = _FRONT_MATTER.match(text)
     if not match:
@@ -98,15 +133,47 @@ def load_section(path: Path, lang: str) -> Section:
         body_line = text[: match.end()].count("\n") + 1
         raise ContentError([f"{path}:{body_line}: section has no text after its front matter"])
     problems = [
-        f"{path}:{_line_in(text, paragraph)}: a '{{' or '}}' outside {{phone: ...}} (unclosed or nested?)"
+        f"{path}:{_line_in(text, paragraph)}: a '{{' or '}}' outside {{phone: ...}} or {{emergency}}"
+        " (unclosed, nested or unknown?)"
         for paragraph in paragraphs
-        if set(_PHONE_ONLY.sub("", paragraph)) & set("{}")
+        if set(_TOKENS.sub("", paragraph)) & set("{}")
     ]
+    parts: list[str] = []
+    web: list[tuple[Block, ...]] = []
+    number = 0  # items said so far in the current list
+    for paragraph in paragraphs:
+        spoken: list[str] = []
+        shown: list[Block] = []
+        for i, (plain, items) in enumerate(_blocks(paragraph)):
+            if not items:
+                number = 0
+                spoken.append(_PHONE_ONLY.sub(r"\1", plain))
+                shown.append(Block(text=" ".join(_PHONE_ONLY.sub(" ", plain).split())))
+                continue
+            if i > 0 or not web or not web[-1] or not web[-1][-1].items:
+                number = 0  # a list goes on only from the end of the part before
+            bad = [item for item in items if not item.endswith(tuple(SENTENCE_ENDS))]
+            problems += [
+                f"{path}:{_line_in(text, item)}: a list item must end a sentence (. ! ? or ।): {item!r}"
+                for item in bad
+            ]
+            if number + len(items) > MAX_LIST_ITEMS:
+                problems.append(
+                    f"{path}:{_line_in(text, items[0])}: a list has at most {MAX_LIST_ITEMS} items"
+                )
+                continue
+            for item in items:
+                stop = "।" if item.endswith("।") else "."
+                said = _PHONE_ONLY.sub(r"\1", item)
+                spoken.append(f"{words[number]}{stop} {said}")
+                number += 1
+            web_items = tuple(" ".join(_PHONE_ONLY.sub(" ", item).split()) for item in items)
+            shown.append(Block(items=tuple(i for i in web_items if i), start=number - len(items) + 1))
+        parts.append(" ".join(" ".join(spoken).split()))
+        web.append(tuple(b for b in shown if b.text or b.items))
     if problems:
         raise ContentError(problems)
-    parts = tuple(" ".join(_PHONE_ONLY.sub(r"\1", p).split()) for p in paragraphs)
-    web_parts = tuple(" ".join(_PHONE_ONLY.sub(" ", p).split()) for p in paragraphs)
-    data = {"id": path.stem, "lang": lang, "meta": meta, "parts": parts, "web_parts": web_parts}
+    data = {"id": path.stem, "lang": lang, "meta": meta, "parts": tuple(parts), "web": tuple(web)}
     return _validate(Section, data, path, None)
 
 
@@ -122,7 +189,7 @@ def _read(path: Path) -> str:
 
 
 def _load_sections(
-    sections_dir: Path, langs: Sequence[str]
+    sections_dir: Path, langs: Sequence[str], counting: Mapping[str, Sequence[str]]
 ) -> tuple[dict[str, dict[str, Section]], list[str]]:
     """Every section in every language; each must exist, with as many parts, in all of them."""
     problems: list[str] = []
@@ -130,7 +197,7 @@ def _load_sections(
     for lang in langs:
         for path in sorted((sections_dir / lang).glob("*.md")):
             try:
-                sections.setdefault(path.stem, {})[lang] = load_section(path, lang)
+                sections.setdefault(path.stem, {})[lang] = load_section(path, lang, counting.get(lang))
             except ContentError as exc:
                 problems.extend(exc.problems)
     for lang_dir in sorted(p for p in sections_dir.iterdir() if p.is_dir()) if sections_dir.is_dir() else []:
@@ -164,9 +231,13 @@ def _texts(menu: Menu) -> list[tuple[tuple[str | int, ...], dict[str, Any]]]:
     return found
 
 
-def load_tree(knowledge_dir: Path, langs: Sequence[str] = ("en",)) -> Tree:
+def load_tree(
+    knowledge_dir: Path,
+    langs: Sequence[str] = ("en",),
+    counting: Mapping[str, Sequence[str]] | None = None,
+) -> Tree:
     """Load tree.yaml and every section, then check languages, references, reachability and depth."""
-    sections, problems = _load_sections(knowledge_dir / "sections", langs)
+    sections, problems = _load_sections(knowledge_dir / "sections", langs, counting or {})
     tree_path = knowledge_dir / "tree.yaml"
     try:
         data, node = _parse_yaml(tree_path, _read(tree_path))
@@ -177,19 +248,25 @@ def load_tree(knowledge_dir: Path, langs: Sequence[str] = ("en",)) -> Tree:
     def at(*loc: int | str) -> str:
         return f"{tree_path}:{_line_of(node, loc)}"
 
+    def check_languages(where: str, text: Mapping[str, Any], required: bool = True) -> None:
+        if required and (missing := [lang for lang in langs if lang not in text]):
+            problems.append(f"{where}: missing language(s) {missing}")
+        if unknown := sorted(set(text) - set(langs)):
+            problems.append(f"{where}: unknown language(s) {unknown}")
+
     for sid in sections:
         if sid in tree_file.menus:
             problems.append(f"{at('menus', sid)}: id {sid!r} names both a menu and a section")
+    for sid in tree_file.series:
+        if sid in tree_file.menus or sid in sections:
+            problems.append(f"{at('series', sid)}: id {sid!r} names a series and a menu or section")
     if tree_file.root not in tree_file.menus:
         problems.append(f"{at('root')}: root {tree_file.root!r} is not a menu")
 
     parent: dict[str, str] = {}
     for mid, menu in tree_file.menus.items():
         for loc, text in _texts(menu):
-            if missing := [lang for lang in langs if lang not in text]:
-                problems.append(f"{at('menus', mid, *loc)}: missing language(s) {missing}")
-            if unknown := sorted(set(text) - set(langs)):
-                problems.append(f"{at('menus', mid, *loc)}: unknown language(s) {unknown}")
+            check_languages(at("menus", mid, *loc), text)
         said: dict[tuple[str, str], str] = {}
         keys: set[str] = set()
         for i, option in enumerate(menu.options):
@@ -199,17 +276,18 @@ def load_tree(knowledge_dir: Path, langs: Sequence[str] = ("en",)) -> Tree:
             keys.add(option.key)
             if option.key in RESERVED_KEYS:
                 problems.append(f"{where}: key {option.key!r} is reserved")
-            if option.goto not in tree_file.menus and option.goto not in sections:
-                problems.append(f"{where}: goto {option.goto!r} is not a menu or a section")
-            elif option.goto == tree_file.root:
-                problems.append(f"{where}: goto {option.goto!r} leads back to the root; use # instead")
-            elif option.goto in parent:
+            target = option.goto
+            if target not in tree_file.menus and target not in sections and target not in tree_file.series:
+                problems.append(f"{where}: goto {target!r} is not a menu, a series or a section")
+            elif target == tree_file.root:
+                problems.append(f"{where}: goto {target!r} leads back to the root; use # instead")
+            elif target in parent:
                 problems.append(
-                    f"{where}: {option.goto!r} is already reached from {parent[option.goto]!r};"
+                    f"{where}: {target!r} is already reached from {parent[target]!r};"
                     " each node has one parent so that * (back) is unambiguous"
                 )
             else:
-                parent[option.goto] = mid
+                parent[target] = mid
             for lang in langs:
                 for phrase in [option.label.get(lang, ""), *option.say.get(lang, [])]:
                     norm = speech.normalise(phrase)
@@ -219,7 +297,30 @@ def load_tree(knowledge_dir: Path, langs: Sequence[str] = ("en",)) -> Tree:
                         )
                     said[(lang, norm)] = option.key
 
-    tree = Tree(root=tree_file.root, menus=dict(tree_file.menus), sections=sections, parent=parent)
+    for rid, run in tree_file.series.items():
+        check_languages(at("series", rid, "title"), run.title)
+        if rid not in parent:
+            problems.append(f"{at('series', rid)}: series {rid!r} is not an option of any menu")
+        for i, topic in enumerate(run.topics):
+            where = at("series", rid, "topics", i)
+            check_languages(where, topic.say, required=False)
+            if topic.id not in sections:
+                problems.append(f"{where}: {topic.id!r} is not a section")
+            elif topic.id in parent:
+                problems.append(
+                    f"{where}: {topic.id!r} is already reached from {parent[topic.id]!r};"
+                    " a section is in one series or one menu"
+                )
+            else:
+                parent[topic.id] = rid
+
+    tree = Tree(
+        root=tree_file.root,
+        menus=dict(tree_file.menus),
+        sections=sections,
+        parent=parent,
+        series=dict(tree_file.series),
+    )
     if not problems:
         problems.extend(_reachability(tree, tree_path, node, langs[0]))
     if problems:
@@ -268,7 +369,8 @@ def load_content(root: Path, default_language: str = "en") -> Content:
     langs = [default_language, *sorted(set(prompts) - {default_language})]
     tree: Tree | None = None
     try:
-        tree = load_tree(root / "knowledge", langs)
+        counting = {lang: counting_words(p) for lang, p in prompts.items()}
+        tree = load_tree(root / "knowledge", langs, counting)
     except ContentError as exc:
         problems.extend(exc.problems)
     directory = None
@@ -299,7 +401,7 @@ def check_directory(
         problems.append(f"{at('default')}: {file.default!r} is not a specialty")
     for nid, specialty in file.topics.items():
         if not tree.has(nid):
-            problems.append(f"{at('topics', nid)}: {nid!r} is not a menu or section")
+            problems.append(f"{at('topics', nid)}: {nid!r} is not a menu, series or section")
         if specialty not in file.specialties:
             problems.append(f"{at('topics', nid)}: {specialty!r} is not a specialty")
     for sid, entry in file.specialties.items():

@@ -19,7 +19,8 @@ from pydantic import (
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 NodeId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 OptionKey = Literal["1", "2", "3", "4"]
-MAX_OPTIONS = 5
+# Callers hold at most four choices in mind; a longer list is split into menus (or a series).
+MAX_OPTIONS = 4
 # The same keys do the same thing in every menu and section. 5 is emergency because it carries
 # the raised dot every keypad has: the easiest key to find by touch.
 RESERVED_KEYS: dict[str, str] = {
@@ -54,27 +55,29 @@ class Phrases(Strict):
     welcome: NonEmpty
     welcome_back: NonEmpty
     disclaimer: NonEmpty
-    keys_intro: NonEmpty
-    help: NonEmpty
+    safety: Annotated[NonEmpty, Placeholders("number")]  # what to do in an emergency, said early
     help_line: Annotated[NonEmpty, Placeholders("action", "key")]
-    help_speech: NonEmpty
+    help_more: NonEmpty  # the last line of help's first page
     option: Annotated[NonEmpty, Placeholders("label", "key")]
     speech_hint: NonEmpty
     no_input: NonEmpty
     not_an_option: Annotated[NonEmpty, Placeholders("heard")]
     not_understood: Annotated[NonEmpty, Placeholders("heard")]
-    part_controls: NonEmpty
-    last_part: NonEmpty
-    last_part_controls: NonEmpty
-    reviewed: Annotated[NonEmpty, Placeholders("month", "year")]
-    no_more_parts: NonEmpty
+    offer_person: NonEmpty  # after a second failure in a row
+    misses_warning: NonEmpty  # after a third failure in a row: the call ends at the next
+    first_part: NonEmpty
+    end_of_topic: NonEmpty
+    doctor_advice: NonEmpty
+    updated: Annotated[NonEmpty, Placeholders("month", "year")]
+    reviewed: Annotated[NonEmpty, Placeholders("month", "year")]  # only for clinically signed-off text
     at_main_menu: NonEmpty
     final_warning: NonEmpty
-    final_person: NonEmpty
     more_time: NonEmpty
     rate_slow: NonEmpty
     rate_normal: NonEmpty
     rate_fast: NonEmpty
+    rate_slowest: NonEmpty
+    rate_fastest: NonEmpty
     goodbye: NonEmpty
     connecting: NonEmpty
     operator_unavailable: NonEmpty
@@ -82,13 +85,15 @@ class Phrases(Strict):
     state_lost: NonEmpty
     emergency_advice: Annotated[NonEmpty, Placeholders("number")]
     emergency_transfer: NonEmpty
-    emergency_back: NonEmpty
+    go_back: NonEmpty
     choose_language: Annotated[NonEmpty, Placeholders("key")]
+    language_by_name: NonEmpty  # "Or say English.", in that language
+    switch_language: NonEmpty  # how to switch to this language, said when another was kept by default
     language_set: NonEmpty
+    help_desk: NonEmpty  # who takes call backs when there is no specialist directory
     connecting_to: Annotated[NonEmpty, Placeholders("name")]
     closed: Annotated[NonEmpty, Placeholders("name", "hours")]
     closed_holiday: Annotated[NonEmpty, Placeholders("name", "hours")]
-    unavailable: Annotated[NonEmpty, Placeholders("name")]
     language_note: Annotated[NonEmpty, Placeholders("name")]
     offer_callback: NonEmpty
     offer_record: NonEmpty
@@ -136,6 +141,7 @@ class SpeechWords(Strict):
     operator: list[NonEmpty] = Field(min_length=1)
     help: list[NonEmpty] = Field(min_length=1)
     next: list[NonEmpty] = Field(min_length=1)
+    previous: list[NonEmpty] = Field(min_length=1)
     slower: list[NonEmpty] = Field(min_length=1)
     faster: list[NonEmpty] = Field(min_length=1)
     emergency: list[NonEmpty] = Field(min_length=1)
@@ -147,13 +153,16 @@ class SpeechWords(Strict):
 class HelpActions(Strict):
     """How help names each action, option first: "To repeat" (then ", press 9")."""
 
-    next: NonEmpty
+    next: NonEmpty  # in a topic: the next part
+    previous: NonEmpty  # in a topic: the part before
+    again: NonEmpty  # at the end of a topic: all of it again, from the start
     repeat: NonEmpty
     back: NonEmpty
     main: NonEmpty
     operator: NonEmpty
     help: NonEmpty
-    rate: NonEmpty
+    slower: NonEmpty  # 7 at the normal speed
+    normal_speed: NonEmpty  # 7 at any other speed
     emergency: NonEmpty
     language: NonEmpty
     text: NonEmpty
@@ -169,7 +178,8 @@ class Prompts(Strict):
     rate_names: dict[Literal["normal", "slow", "fast"], NonEmpty]
     phrases: Phrases
     actions: HelpActions
-    key_names: dict[Annotated[str, StringConstraints(pattern=r"^[*#]$")], NonEmpty]
+    # How a key is said where the digit alone would not be said as callers say it ("ज़ीरो" for 0).
+    key_names: dict[Annotated[str, StringConstraints(pattern=r"^[0-9*#]$")], NonEmpty]
     months: list[NonEmpty] = Field(min_length=12, max_length=12)
     lexicon: dict[NonEmpty, NonEmpty] = Field(default_factory=dict)
     fillers: list[NonEmpty] = Field(default_factory=list)  # words ignored around a spoken number
@@ -191,11 +201,30 @@ class Option(Strict):
 
 
 class Menu(Strict):
-    """A menu of up to five options."""
+    """A menu of up to four options."""
 
     title: Text
     intro: Text | None = None
     options: list[Option] = Field(min_length=1, max_length=MAX_OPTIONS)
+
+
+class SeriesTopic(Strict):
+    """One topic of a series: a section id, and the words that pick it by voice."""
+
+    id: NodeId
+    say: dict[Lang, list[NonEmpty]] = Field(default_factory=dict)
+
+
+class Series(Strict):
+    """Topics heard one after another as one: a caller who listens hears them all, in order.
+
+    An option leads to a series as to a topic; it starts at its first topic, and the next part
+    after a topic's last is the next topic's first. Short topics of one kind (the six types, one
+    sentence each) are heard together this way instead of behind another menu.
+    """
+
+    title: Text
+    topics: list[SeriesTopic] = Field(min_length=2)
 
 
 class TreeFile(Strict):
@@ -203,38 +232,69 @@ class TreeFile(Strict):
 
     root: NodeId
     menus: dict[NodeId, Menu] = Field(min_length=1)
+    series: dict[NodeId, Series] = Field(default_factory=dict)
+
+
+class ClinicalReview(Strict):
+    """A clinician's sign-off of a section's text: who, and on which day.
+
+    (Not "on": YAML reads a bare `on` as true.)
+    """
+
+    by: NonEmpty
+    date: date
 
 
 class SectionMeta(Strict):
-    """Front matter of a knowledge section file: its title and its clinical governance."""
+    """Front matter of a knowledge section file: its title and its governance.
+
+    `editor` is an internal note (who wrote or checked the text, and how); it is neither spoken
+    nor published. The line says "reviewed" only when `clinical_review` records a clinician's
+    sign-off; otherwise it says when the text was last updated.
+    """
 
     title: NonEmpty
     source: NonEmpty
-    reviewer: NonEmpty
-    reviewed_on: date
+    editor: NonEmpty
+    updated_on: date
     review_by: date
+    clinical_review: ClinicalReview | None = None
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> SectionMeta:
-        if self.review_by <= self.reviewed_on:
-            raise ValueError("review_by must come after reviewed_on")
+        if self.review_by <= self.updated_on:
+            raise ValueError("review_by must come after updated_on")
+        if self.clinical_review is not None and self.clinical_review.date < self.updated_on:
+            raise ValueError("clinical_review.date is before updated_on: the sign-off is for an older text")
         return self
 
 
+class Block(Strict):
+    """A piece of a part as the web and texts show it: a paragraph, or items of a numbered list."""
+
+    text: str = ""
+    items: tuple[NonEmpty, ...] = ()
+    start: int = 1  # the number of the first item (a list may go on from the part before)
+
+
 class Section(Strict):
-    """A knowledge section in one language: a title and short parts spoken one at a time."""
+    """A knowledge section in one language: a title and short parts spoken one at a time.
+
+    `parts` are as spoken (list items numbered in words, {phone: ...} kept) and may hold the
+    {emergency} token, the emergency number that the line's settings give. `web` is each part as
+    blocks to read rather than hear (no {phone: ...} sentences; empty if that was all).
+    """
 
     id: NodeId
     lang: Lang
     meta: SectionMeta
     parts: tuple[NonEmpty, ...] = Field(min_length=1)
-    # The parts to read rather than hear: without the {phone: ...} sentences ("" if that was all).
-    web_parts: tuple[str, ...]
+    web: tuple[tuple[Block, ...], ...]
 
     @model_validator(mode="after")
-    def _web_parts_match(self) -> Section:
-        if len(self.web_parts) != len(self.parts):
-            raise ValueError("web_parts must have one entry per part")
+    def _web_matches(self) -> Section:
+        if len(self.web) != len(self.parts):
+            raise ValueError("web must have one entry per part")
         return self
 
     @property

@@ -7,13 +7,16 @@ other language under its code: /hi/ and /hi/topics/<id> (?lang=hi redirects ther
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from ivr.content import Content
+from ivr.content.models import Section
+from ivr.content.tree import reading
 from ivr.voice import runtime
 from ivr.web import secure_headers
 
@@ -35,12 +38,15 @@ UI: dict[str, dict[str, str]] = {
         "in_this_group": "In this group",
         "about": "About this information",
         "source": "Source",
-        "reviewer": "Checked by",
-        "reviewed": "Last reviewed",
+        "updated": "Last updated",
+        "clinical_review": "Reviewed by a clinician",
         "review_by": "Next review due",
         "languages": "Language",
         "also_in": "Also in",
         "phone": "The same information is read out on our phone line, in short parts.",
+        "call_line": "Call the information line:",
+        "emergency_before": "In an emergency, call",
+        "emergency_after": ".",
         "doctor": "For advice about your own health, talk to your doctor.",
     },
     "hi": {
@@ -56,17 +62,20 @@ UI: dict[str, dict[str, str]] = {
         "in_this_group": "इस समूह में",
         "about": "इस जानकारी के बारे में",
         "source": "स्रोत",
-        "reviewer": "जाँच करने वाले",
-        "reviewed": "पिछली समीक्षा",
+        "updated": "पिछली बार अपडेट",
+        "clinical_review": "डॉक्टर ने जाँचा",
         "review_by": "अगली समीक्षा",
         "languages": "भाषा",
         "also_in": "यह पन्ना इस भाषा में भी है",
         "phone": "यही जानकारी हमारी फ़ोन लाइन पर छोटे-छोटे हिस्सों में सुनाई जाती है।",
+        "call_line": "जानकारी लाइन का नंबर:",
+        "emergency_before": "इमरजेंसी में",
+        "emergency_after": "पर कॉल करें।",
         "doctor": "अपनी सेहत के बारे में सलाह के लिए, अपने डॉक्टर से बात करें।",
     },
 }
 # Each language by its own name, as a language switcher should show it.
-LANGUAGE_NAMES = {"en": "English", "hi": "हिन्दी"}
+LANGUAGE_NAMES = {"en": "English", "hi": "हिंदी"}  # one spelling, as the line says it
 
 
 @dataclass(frozen=True)
@@ -96,9 +105,40 @@ class Text:
     lang: str | None = None
 
 
+def dialable(number: str) -> str:
+    """A phone number as a tel: link wants it: + and digits only ("+91 11 4000-1234" -> "+911140001234")."""
+    return re.sub(r"[^\d+]", "", number)
+
+
 def content() -> Content:
     """The content the line is speaking now."""
     return runtime().line.content
+
+
+@dataclass(frozen=True)
+class Piece:
+    """What a page shows of a topic: paragraphs and numbered lists, a list going on across parts."""
+
+    text: Text | None = None
+    items: tuple[Text, ...] = ()
+    start: int = 1
+
+
+def pieces(sections: list[Section], lang: str) -> list[tuple[str, list[Piece]]]:
+    """Each section's (heading, pieces): a list split between spoken parts is one list here."""
+    number = runtime().line.emergency_number
+    return [
+        (
+            heading(section.title),
+            [
+                Piece(text=text_in(b.text, lang))
+                if not b.items
+                else Piece(items=tuple(text_in(i, lang) for i in b.items), start=b.start)
+                for b in reading(section, number)
+            ],
+        )
+        for section in sections
+    ]
 
 
 def heading(text: str) -> str:
@@ -131,18 +171,11 @@ def page_url(node: str, lang: str) -> str:
 
 
 def links_below(node: str, lang: str) -> tuple[Link, ...]:
-    """The options of a menu as links, each with its own options, all the way down."""
+    """What a menu (or series) leads to as links, each with what it leads to, all the way down."""
     tree = content().tree
-    if not tree.is_menu(node):
-        return ()
     return tuple(
-        Link(
-            option.goto,
-            heading(tree.title(option.goto, lang)),
-            page_url(option.goto, lang),
-            links_below(option.goto, lang),
-        )
-        for option in tree.menus[node].options
+        Link(child, heading(tree.title(child, lang)), page_url(child, lang), links_below(child, lang))
+        for child in tree.children(node)
     )
 
 
@@ -173,12 +206,18 @@ def _render(node: str, lang: str) -> ResponseReturnValue:
         for other in c.languages
         if other != lang
     ]
+    line_number = current_app.config.get("LINE_NUMBER")
+    emergency = runtime().line.emergency_number
     common = {
         "lang": lang,
         "ui": page_words(lang),
         "alternates": alternates,
         "home_url": page_url(tree.root, lang),
         "disclaimer": c.prompts[lang].phrases.disclaimer,
+        "line_number": line_number,
+        "line_tel": dialable(line_number or ""),
+        "emergency_number": emergency,
+        "emergency_tel": dialable(emergency),
     }
     if node == tree.root:
         return render_template("public/home.html", topics=links_below(node, lang), **common)
@@ -193,18 +232,27 @@ def _render(node: str, lang: str) -> ResponseReturnValue:
             breadcrumbs=crumbs,
             **common,
         )
-    section = tree.section(node, lang)
-    meta = section.meta
+    sections = [tree.section(sid, lang) for sid in tree.topic_sections(node)]
+    metas = [section.meta for section in sections]
+    reviews = [m.clinical_review for m in metas]
+    review = min((r for r in reviews if r is not None), key=lambda r: r.date) if all(reviews) else None
+    updated = max(m.updated_on for m in metas)
+    review_by = min(m.review_by for m in metas)
+    shown = pieces(sections, lang)
     return render_template(
         "public/topic.html",
-        title=heading(section.title),
-        parts=[text_in(part, lang) for part in section.web_parts if part],
-        source=text_in(meta.source, lang),
-        reviewer=text_in(meta.reviewer, lang),
-        reviewed_on=meta.reviewed_on,
-        reviewed_text=long_date(meta.reviewed_on, lang),
-        review_by=meta.review_by,
-        review_by_text=long_date(meta.review_by, lang),
+        title=heading(tree.title(node, lang)),
+        # A single section's own title is the page's; a series shows each section under its own.
+        sections=[("" if h == heading(tree.title(node, lang)) else h, p) for h, p in shown]
+        if tree.is_series(node)
+        else [("", shown[0][1])],
+        source=text_in(metas[0].source, lang),
+        updated_on=updated,
+        updated_text=long_date(updated, lang),
+        review=review,
+        review_text=long_date(review.date, lang) if review else "",
+        review_by=review_by,
+        review_by_text=long_date(review_by, lang),
         breadcrumbs=crumbs,
         parent=crumbs[-2],
         **common,

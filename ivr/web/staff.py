@@ -34,7 +34,7 @@ from markupsafe import Markup
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ivr.content import Content
-from ivr.engine import EMERGENCY, LANGUAGE
+from ivr.engine import EMERGENCY, LANGUAGE, SPECIALIST
 from ivr.store import EventRow, StaffRow, current_store
 from ivr.voice import runtime
 from ivr.web import csrf, secure_headers, throttle
@@ -50,7 +50,7 @@ SESSION_USER = "staff"
 SESSION_FINGERPRINT = "staff_pw"
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
 MIN_PASSWORD = 12
-SYSTEM_NODE_NAMES = {LANGUAGE: "Language choice", EMERGENCY: "Emergency"}
+SYSTEM_NODE_NAMES = {LANGUAGE: "Language choice", EMERGENCY: "Emergency", SPECIALIST: "Call back or question"}
 RECENT_CALLS = 50
 OPEN_PAGES = frozenset({"staff.login"})
 

@@ -1,0 +1,296 @@
+"""The engine: from (line, state, input) to the next step. No Flask here.
+
+How a call goes, in the terms callers would use:
+- A new caller hears what to do in an emergency, in every language, then chooses a language;
+  silence keeps the default language and says how to switch. A returning caller hears the
+  emergency sentence after "Welcome back".
+- Menus say their options. A topic plays part after part on its own, with a short pause between,
+  and keys work during every part: 1 next, 2 the part before, 9 this part again, * the menu above.
+  At a topic's end: again from the start, a text, back, the main menu.
+- Silence at a menu re-prompts, then warns, then says goodbye. So does a run of wrong keys or
+  words; from the second in a row the line offers a person or a call back.
+- 0 always leads somewhere: a person, or when no one can take the call, a call back or a
+  recorded question (ivr.engine.people).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from ivr.content.models import RESERVED_KEYS
+from ivr.engine import people, understanding, wording
+from ivr.engine.model import (
+    CHOSEN,
+    EMERGENCY,
+    GREETED,
+    HELP_MORE,
+    LANGUAGE,
+    MAX_MISSES,
+    MAX_SILENCES,
+    PATIENCE,
+    RATES,
+    RESUME,
+    SAFETY,
+    SPECIALIST,
+    SYSTEM_NODES,
+    TRANSIENT,
+    CallerInput,
+    CallState,
+    Kind,
+    Line,
+    Step,
+)
+from ivr.engine.moves import arrive, following, play, preceding, return_to, welcome
+from ivr.engine.talk import Build, each, gather, goodbye, here, is_playing, phrases, step
+
+STEP_CACHE_SIZE = 4096  # steps kept per line (a few MB); when full, it starts again
+# The actions carried out without a look at the clock (only a person's opening hours need it).
+CLOCK_FREE_ACTIONS = frozenset({"repeat", "main", "back", "help", "rate", "emergency", "text"})
+SPEEDS = ("slow", "normal", "fast")  # "slower" and "faster" step along this
+
+
+def start(line: Line, lang: str | None = None, rate: str | None = None, *, returning: bool = False) -> Step:
+    """The first step of a call: for a new caller, the emergency sentence in every language and the
+    language menu; for a caller whose language is known, the welcome and the main menu."""
+    content = line.content
+    rate = rate if rate in RATES else "normal"
+    if lang not in content.prompts and len(content.languages) > 1:
+        state = CallState(node=LANGUAGE, lang=content.default_language, rate=rate, flags=SAFETY)
+        said = [(wording.safety(line, each_lang), each_lang) for each_lang in content.languages]
+        return gather(line, state, [*said, *wording.language_prompt(line, full=True)], "start:language")
+    state = CallState(node=content.tree.root, lang=lang or content.default_language, rate=rate, flags=CHOSEN)
+    return welcome(line, state, "start", returning=returning)
+
+
+def next_step(line: Line, state: CallState, inp: CallerInput) -> Step:
+    """What the caller hears next, given where they are and what they did."""
+    if inp.speech or inp.dial_status is not None or inp.outcome is not None:
+        return _next_step(line, state, inp)
+    action = RESERVED_KEYS.get(inp.digits)
+    if action is not None and action not in CLOCK_FREE_ACTIONS:  # a person: are they open now?
+        return _next_step(line, state, inp)
+    # A key or a silence: the same state and input always give the same step, and callers press the
+    # same keys in the same places all day, so it is worked out once.
+    key = (state, inp.digits, inp.silent)
+    made = line._steps.get(key)
+    if made is None:
+        if len(line._steps) >= STEP_CACHE_SIZE:
+            line._steps.clear()
+        made = line._steps[key] = _next_step(line, state, inp)
+    return made
+
+
+def _next_step(line: Line, state: CallState, inp: CallerInput) -> Step:
+    # What the last reply left pending (help's second page, a resume) no longer is.
+    settled = replace(state, flags=state.flags & ~TRANSIENT)
+    if inp.dial_status is not None:
+        return people.after_dial(line, replace(settled, silences=0), inp.dial_status)
+    if inp.outcome is not None:
+        what, result = inp.outcome
+        return people.outcome(line, replace(settled, silences=0), what, result, inp.detail)
+    if inp.silent or not (inp.digits or inp.speech.strip()):
+        return _silence(line, state)
+    here_now = replace(settled, silences=0)  # any input shows the caller is there
+    resolved = understanding.resolve(line, state, inp)
+    heard = understanding.heard(line, state, inp)
+    if resolved is None:
+        return _miss(
+            line, here_now, lambda lang: [line.prompts(lang).phrases.not_understood.format(heard=heard)]
+        )
+    kind, value = resolved
+    done = replace(here_now, misses=0)  # a miss counts only in a row
+    made: Step | None
+    if kind == "action":
+        made = _action(line, done, value, inp.now, second_help=state.has(HELP_MORE))
+    elif kind == "lang":
+        made = _set_language(line, replace(done, lang=value), *people.origin(done))
+    elif kind == "goto":
+        made = arrive(line, replace(done, node=value, part=0), f"speech:{value}")
+    else:
+        made = _key(line, done, value)
+    if made is not None:
+        return made
+    if kind == "action" and value == "text":  # a text is of a topic: say how to get one
+        return _miss(line, here_now, phrases(line, "sms_in_menu"))
+    return _miss(line, here_now, lambda lang: [line.prompts(lang).phrases.not_an_option.format(heard=heard)])
+
+
+def _silence(line: Line, state: CallState) -> Step:
+    """No input: a topic plays on; elsewhere re-prompt (waiting longer each time), warn, then end."""
+    settled = replace(state, flags=state.flags & ~TRANSIENT)
+    if state.has(RESUME):  # help or "more time" said nothing of here: say it now, unblamed
+        return gather(line, settled, here(line, settled, full=False), "resume")
+    if is_playing(line, state):
+        return play(line, following(line, replace(settled, misses=0)), "play")
+    if state.node == LANGUAGE:
+        if state.ret:  # a caller who chose before keeps their language and their place
+            return return_to(line, settled, "language:kept")
+        # Someone who cannot choose keeps the default language, is told how to switch, and still
+        # gets the information.
+        default = replace(settled, lang=line.content.default_language)
+        return welcome(line, default, "language:default", kept=True)
+    silences = state.silences + 1
+    patience = min(state.patience + 1, len(PATIENCE) - 1)
+    waited = replace(settled, silences=silences, patience=patience)
+    if silences <= MAX_SILENCES:
+        sorry = each(line, waited, phrases(line, "no_input"))
+        return gather(line, waited, [*sorry, *here(line, waited, full=False)], "no_input")
+    if silences == MAX_SILENCES + 1:
+        return gather(
+            line, waited, each(line, waited, phrases(line, "final_warning", "offer_person")), "final_warning"
+        )
+    return goodbye(line, state, "hangup:no_input")
+
+
+def _miss(line: Line, state: CallState, sorry: Build) -> Step:
+    """A wrong key or unknown words: say so and the prompt again; from the second in a row offer a
+    person; the third warns that the call will end, and the fourth ends it."""
+    misses = state.misses + 1
+    missed = replace(state, misses=misses)
+    if misses <= MAX_MISSES:
+        offer = phrases(line, "offer_person") if misses >= 2 else phrases(line)
+        said = each(line, missed, lambda lang: [*sorry(lang), *offer(lang)])
+        return gather(line, missed, [*said, *here(line, missed, full=False)], "invalid")
+    if misses == MAX_MISSES + 1:
+        warn = phrases(line, "misses_warning", "offer_person")
+        return gather(
+            line, missed, each(line, missed, lambda lang: [*sorry(lang), *warn(lang)]), "invalid:warning"
+        )
+    return goodbye(line, state, "hangup:invalid")
+
+
+def _key(line: Line, state: CallState, key: str) -> Step | None:
+    """A key that is not reserved (1-4): an option, a system node's choice, or a move in a topic."""
+    tree = line.content.tree
+    if state.node == LANGUAGE:
+        langs = line.content.languages
+        if key.isdigit() and 1 <= int(key) <= len(langs):
+            return _set_language(line, replace(state, lang=langs[int(key) - 1]), state.ret, state.ret_part)
+        return None
+    if state.node == SPECIALIST:
+        return people.choose(line, state, key)
+    if state.node == EMERGENCY:
+        if key == "1" and line.emergency_transfer:
+            said = each(line, state, phrases(line, "connecting"))
+            return step(
+                Kind.TRANSFER, line, state, said, "emergency:transfer", number=line.emergency_transfer
+            )
+        return None
+    if tree.is_menu(state.node):
+        option = next((o for o in tree.menus[state.node].options if o.key == key), None)
+        return (
+            None
+            if option is None
+            else arrive(line, replace(state, node=option.goto, part=0), f"option:{key}")
+        )
+    if key == "1":
+        if is_playing(line, state):
+            return play(line, following(line, state), "next")
+        first = tree.topic_sections(tree.topic_of(state.node))[0]
+        return play(line, replace(state, node=first, part=0), "again")
+    if key == "2":
+        before = preceding(line, state)
+        if before is None:
+            return play(line, state, "previous:first", lead=each(line, state, phrases(line, "first_part")))
+        return play(line, before, "previous")
+    return None
+
+
+def _set_language(line: Line, state: CallState, ret: str, ret_part: int = 0) -> Step:
+    """A language was chosen: welcome in it (at a call's start), or confirm it and go back."""
+    state = replace(state, flags=state.flags | CHOSEN)
+    if not ret or ret == LANGUAGE:
+        return welcome(line, state, f"language:{state.lang}")
+    said = [(line.prompts(state.lang).phrases.language_set, state.lang)]
+    return return_to(line, replace(state, ret=ret, ret_part=ret_part), f"language:{state.lang}", lead=said)
+
+
+def _action(
+    line: Line, state: CallState, action: str, now: datetime | None, *, second_help: bool = False
+) -> Step | None:
+    """A reserved key or its words: the same action everywhere; None where it does nothing."""
+    tree = line.content.tree
+    in_topic = state.node in tree.sections
+    if action == "repeat":
+        return play(line, state, "repeat") if in_topic else gather(line, state, here(line, state), "repeat")
+    if action == "next":
+        if not in_topic:
+            return None
+        return play(line, following(line, state) if is_playing(line, state) else state, "next")
+    if action == "previous":
+        return _key(line, state, "2") if in_topic else None
+    if action == "main":
+        if state.node == tree.root and state.has(GREETED):
+            said = each(line, state, phrases(line, "at_main_menu"))
+            return gather(line, state, [*said, *here(line, state, revisit=True)], "main")
+        if not state.has(CHOSEN):  # at a call's start: the default language, welcomed
+            default = replace(state, lang=line.content.default_language)
+            return welcome(line, default, "language:default", kept=True)
+        return arrive(line, replace(state, node=tree.root, part=0), "main")
+    if action == "back":
+        return _back(line, state)
+    if action == "help":
+        return _help(line, state, page=1 if second_help else 0)
+    if action in ("rate", "slower", "faster"):
+        return _speed(line, state, action)
+    if action == "more_time":
+        waiting = replace(state, patience=len(PATIENCE) - 1, flags=state.flags | RESUME)
+        return gather(line, waiting, each(line, waiting, phrases(line, "more_time")), "more_time")
+    if action == "emergency":
+        ret, ret_part = people.origin(state)
+        there = replace(state, node=EMERGENCY, part=0, ret=ret, ret_part=ret_part)
+        return gather(line, there, here(line, there), "emergency")
+    if action == "language":
+        ret, ret_part = people.origin(state)
+        there = replace(state, node=LANGUAGE, part=0, ret=ret, ret_part=ret_part)
+        return gather(line, there, here(line, there), "language")
+    if action == "text":
+        return Step(Kind.EFFECT, (), state, "sms:request", effect="sms") if in_topic else None
+    return people.person(line, state, now)
+
+
+def _help(line: Line, state: CallState, page: int) -> Step:
+    """The keys that work here, the choice first; more pages when they would take over 15 s."""
+    languages = len(line.languages_for(state))
+    pages = wording.help_pages(line, state, state.lang, languages)
+    page = page if page < len(pages) else 0
+    said = each(line, state, lambda lang: wording.help_pages(line, state, lang, languages)[page])
+    flags = state.flags | RESUME | (HELP_MORE if page + 1 < len(pages) else 0)
+    return gather(line, replace(state, flags=flags), said, "help" if page == 0 else "help:more")
+
+
+def _back(line: Line, state: CallState) -> Step:
+    """*: the menu above; from a system node, where the caller was; at the main menu, the languages."""
+    tree = line.content.tree
+    if state.node == LANGUAGE and not state.ret:  # at a call's start: the default language, welcomed
+        return welcome(
+            line, replace(state, lang=line.content.default_language), "language:default", kept=True
+        )
+    if state.node in SYSTEM_NODES:
+        return return_to(line, state, "back")
+    if state.node != tree.root:
+        return arrive(line, replace(state, node=tree.back_of(state.node), part=0), "back")
+    if len(line.content.languages) > 1:
+        there = replace(state, node=LANGUAGE, part=0, ret=tree.root, ret_part=0)
+        return gather(line, there, here(line, there), "language")
+    said = each(line, state, phrases(line, "at_main_menu"))
+    return gather(line, state, [*said, *here(line, state)], "back:root")
+
+
+def _speed(line: Line, state: CallState, action: str) -> Step:
+    """7 switches between normal and slow (from fast, back to normal); "slower" and "faster" step
+    one speed at a time, and say so when there is no slower or faster speed."""
+    if action == "rate":
+        rate = "slow" if state.rate == "normal" else "normal"
+    else:
+        at = SPEEDS.index(state.rate) + (-1 if action == "slower" else 1)
+        if not 0 <= at < len(SPEEDS):
+            limit = "rate_slowest" if action == "slower" else "rate_fastest"
+            return play(line, state, f"rate:{state.rate}", lead=each(line, state, phrases(line, limit)))
+        rate = SPEEDS[at]
+    changed = replace(state, rate=rate)
+    return play(line, changed, f"rate:{rate}", lead=each(line, changed, phrases(line, f"rate_{rate}")))
+
+
+specialty_for_state = people.specialty_for_state

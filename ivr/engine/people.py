@@ -1,0 +1,142 @@
+"""A person (0): a specialist or the help desk when open, else a call back or a recorded question."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from ivr.engine.model import EMERGENCY, LANGUAGE, SPECIALIST, SYSTEM_NODES, CallState, Kind, Line, Step
+from ivr.engine.moves import play, return_to
+from ivr.engine.talk import Build, Said, each, gather, goodbye, here, phrases, step
+
+
+def origin(state: CallState) -> tuple[str, int]:
+    """Where a system node leads back to: where the caller came from (node and part)."""
+    if state.node in SYSTEM_NODES:
+        return (state.ret or (LANGUAGE if state.node == LANGUAGE else ""), state.ret_part)
+    return (state.node, state.part)
+
+
+def specialty_for_state(line: Line, state: CallState) -> str | None:
+    """Who 0 reaches from where the caller is (or came from, in a system node): the specialty for
+    that part of the tree, or the help desk when that specialty has no number or queue set up.
+    None without a directory."""
+    if line.directory is None:
+        return None
+    directory = line.directory
+    where = state.ret if state.node in SYSTEM_NODES else state.node
+    tree = line.content.tree
+    specialty = directory.specialty_for(tree, where) if tree.has(where) else directory.file.default
+    return specialty if directory.route(specialty).reachable else directory.file.default
+
+
+def name_of(line: Line, specialty: str | None, lang: str) -> str:
+    """Who a call back or a question goes to, by name: the specialty, or the help desk."""
+    if line.directory is None or specialty is None:
+        return line.prompts(lang).phrases.help_desk
+    return line.directory.file.specialties[specialty].name[lang]
+
+
+def person(line: Line, state: CallState, now: datetime | None) -> Step:
+    """0: the specialist for here if they can take the call now (the help desk elsewhere); if no one
+    can (no number, closed, a holiday), say why and when they are open, then offer the other ways."""
+    specialty = specialty_for_state(line, state)
+    if line.directory is None or specialty is None:
+        if line.operator_number:
+            said = each(line, state, phrases(line, "connecting"))
+            return step(Kind.TRANSFER, line, state, said, "operator", number=line.operator_number)
+        sorry = each(line, state, phrases(line, "operator_unavailable"))
+        return specialist_menu(line, state, sorry, "operator:unavailable")
+    directory = line.directory
+    entry = directory.file.specialties[specialty]
+    reachable = directory.route(specialty).reachable  # else: the help desk, with no number set up
+    if not reachable and not entry.hours_said:
+        return specialist_menu(
+            line, state, each(line, state, phrases(line, "operator_unavailable")), f"closed:{specialty}"
+        )
+    if not reachable or (now is not None and not directory.is_open(specialty, now)):
+        holiday = now is not None and directory.is_holiday(now)
+
+        def closed(lang: str) -> list[str]:
+            p = line.prompts(lang).phrases
+            hours = (entry.hours_said or {}).get(lang, "")
+            return [(p.closed_holiday if holiday else p.closed).format(name=entry.name[lang], hours=hours)]
+
+        return specialist_menu(line, state, each(line, state, closed), f"closed:{specialty}")
+
+    def connecting(lang: str) -> list[str]:
+        p = line.prompts(lang).phrases
+        note = [p.language_note.format(name=entry.name[lang])] if state.lang not in entry.languages else []
+        return [p.connecting_to.format(name=entry.name[lang]), *note]
+
+    route = directory.route(specialty)
+    # The transfer's state is where a failed transfer's choices lead back to (see after_dial).
+    return step(
+        Kind.TRANSFER,
+        line,
+        state,
+        each(line, state, connecting),
+        f"transfer:{specialty}",
+        number=route.number,
+        queue=route.queue,
+        specialty=specialty,
+    )
+
+
+def specialist_menu(line: Line, state: CallState, reason: Said, event: str) -> Step:
+    """Offer a call back or a recorded question, remembering where the caller came from."""
+    ret, ret_part = origin(state)
+    menu = replace(state, node=SPECIALIST, part=0, ret=ret, ret_part=ret_part)
+    return gather(line, menu, [*reason, *here(line, menu)], event)
+
+
+def choose(line: Line, state: CallState, key: str) -> Step | None:
+    """1 at the specialist menu: a call back; 2: record a question."""
+    specialty = specialty_for_state(line, state)
+    if key == "1":
+        return Step(Kind.EFFECT, (), state, "callback:request", specialty=specialty, effect="callback")
+    if key == "2":
+        said = each(line, state, phrases(line, "record_intro"))
+        return step(Kind.RECORD, line, state, said, "record:start", specialty=specialty)
+    return None
+
+
+def after_dial(line: Line, state: CallState, status: str) -> Step:
+    """A transfer ended: goodbye if it was answered, else a call back or a recorded question."""
+    if status == "completed":
+        return goodbye(line, state, "dial:completed")
+    sorry = each(line, state, phrases(line, "dial_failed"))
+    if state.node == EMERGENCY:  # emergency help did not answer: the advice again, first of all
+        return gather(line, state, [*sorry, *here(line, state)], f"dial:{status}")
+    if state.node == SPECIALIST:
+        return gather(line, state, [*sorry, *here(line, state)], f"dial:{status}")
+    return specialist_menu(line, state, sorry, f"dial:{status}")
+
+
+def outcome(line: Line, state: CallState, what: str, result: str, detail: str) -> Step:
+    """After an effect or a recording: tell the caller how it went, then carry on."""
+    if what == "sms":
+
+        def told(lang: str) -> list[str]:
+            p = line.prompts(lang).phrases
+            return [
+                {"sent": p.sms_sent, "saved": p.sms_saved, "no_number": p.no_number}.get(result, p.sms_failed)
+            ]
+
+        return play(line, state, f"sms:{result}", lead=each(line, state, told))
+    if result in ("no_number", "empty"):  # the caller can still choose the other way
+        said = each(line, state, phrases(line, "no_number" if result == "no_number" else "record_empty"))
+        return gather(line, state, [*said, *here(line, state, full=False)], f"{what}:{result}")
+    specialty = specialty_for_state(line, state)
+
+    def told_back(lang: str) -> list[str]:
+        p = line.prompts(lang).phrases
+        name = name_of(line, specialty, lang)
+        if what == "callback" and result == "saved":
+            return [p.callback_saved.format(name=name, digits=" ".join(detail))]
+        if what == "record" and result == "saved":
+            return [p.record_saved.format(name=name)]
+        return [p.callback_failed if what == "callback" else p.record_failed]
+
+    build: Build = told_back
+    return return_to(line, state, f"{what}:{result}", lead=each(line, state, build))

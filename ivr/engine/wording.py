@@ -1,0 +1,165 @@
+"""What the line says, in one language at a time: menus, topic parts, a topic's end, help.
+
+Every function here is pure: (line, language, where) -> sentences. The keys help names and the
+keys the engine acts on come from one table, `keys_here`, so help never offers a key that does
+nothing.
+"""
+
+from __future__ import annotations
+
+from ivr.content.tree import fill
+from ivr.engine.model import EMERGENCY, SPECIALIST, CallState, Line
+
+HELP_PAGE = 4  # key lines on help's first page when there are more than HELP_PAGE + 1
+TOPIC_KEYS = (("1", "next"), ("2", "previous"))  # said once a call, in the first topic heard
+FIRST_CALL_KEYS = (("0", "operator"), ("6", "help"))  # on a caller's first call only, after the options
+END_KEYS = (("1", "again"), ("8", "text"), ("*", "back"), ("#", "main"))  # said at a topic's end
+
+
+def key_name(line: Line, lang: str, key: str) -> str:
+    """A key as callers say it: "star", "हैश", "ज़ीरो"; a digit as itself otherwise."""
+    return line.prompts(lang).key_names.get(key, key)
+
+
+def key_lines(line: Line, lang: str, keys: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> list[str]:
+    """Each (key, action) as a sentence, the choice first: "To repeat, press 9."."""
+    p = line.prompts(lang)
+    return [
+        p.phrases.help_line.format(action=getattr(p.actions, action), key=key_name(line, lang, key))
+        for key, action in keys
+    ]
+
+
+def keys_here(line: Line, state: CallState) -> list[tuple[str, str]]:
+    """The keys that do something where the caller is, as (key, action), most useful first.
+
+    Options of a menu and the choices a system node offers are said by its prompt, not here.
+    """
+    tree = line.content.tree
+    node = state.node
+    speed = ("7", "slower" if state.rate == "normal" else "normal_speed")
+    everywhere = [("0", "operator"), ("5", "emergency"), speed]
+    if node in tree.sections:
+        playing = state.part < tree.part_count(node)
+        here = [("1", "next" if playing else "again"), ("2", "previous"), ("9", "repeat"), ("*", "back")]
+        return [*here, ("8", "text"), ("#", "main"), *everywhere]
+    if node == tree.root:
+        above = [("*", "language")] if len(line.content.languages) > 1 else []
+        return [("9", "repeat"), *above, *everywhere]
+    if tree.is_menu(node):
+        return [("9", "repeat"), ("*", "back"), ("#", "main"), *everywhere]
+    if node == EMERGENCY:
+        return [("9", "repeat"), ("*", "back"), ("0", "operator"), speed]
+    if node == SPECIALIST:
+        return [("9", "repeat"), ("*", "back"), ("#", "main"), ("5", "emergency"), speed]
+    return [("9", "repeat"), ("0", "operator")]  # the language menu: said in every language, so short
+
+
+def help_pages(line: Line, state: CallState, lang: str, languages: int = 1) -> list[list[str]]:
+    """Help for here, in pages that each take under 15 s: four keys and "for more, press 6 again",
+    then the rest. Said in every language (before a language is chosen), a page holds half."""
+    lines = key_lines(line, lang, keys_here(line, state))
+    if languages == 1:
+        if len(lines) <= HELP_PAGE + 1:
+            return [lines]
+        return [[*lines[:HELP_PAGE], line.prompts(lang).phrases.help_more], lines[HELP_PAGE:]]
+    if len(lines) <= HELP_PAGE // 2:
+        return [lines]
+    half = (len(lines) + 1) // 2
+    return [lines[:half], lines[half:]]
+
+
+def options(line: Line, lang: str, menu: str) -> list[str]:
+    """A menu's options, each said choice first: "For symptoms, press 1."."""
+    p = line.prompts(lang).phrases
+    return [
+        p.option.format(label=o.label[lang], key=key_name(line, lang, o.key))
+        for o in line.content.tree.menus[menu].options
+    ]
+
+
+def menu_prompt(line: Line, lang: str, menu: str, *, full: bool, revisit: bool = False) -> list[str]:
+    """A menu: title, intro and options the first time (and a hint to speak at the root); title and
+    options on a revisit; the options alone when said again after a silence or a wrong key."""
+    tree = line.content.tree
+    if not full:
+        return options(line, lang, menu)
+    title = [tree.menus[menu].title[lang]]
+    if revisit:
+        return [*title, *options(line, lang, menu)]
+    intro = [tree.menus[menu].intro[lang]] if tree.menus[menu].intro else []  # type: ignore[index]
+    hint = [line.prompts(lang).phrases.speech_hint] if menu == tree.root else []
+    return [*title, *intro, *options(line, lang, menu), *hint]
+
+
+def part_text(line: Line, lang: str, node: str, part: int) -> list[str]:
+    """A topic's part as spoken: its section's title first when the part is the section's first."""
+    section = line.content.tree.section(node, lang)
+    title = [section.title] if part == 0 else []
+    return [*title, fill(section.parts[part], line.said_number())]
+
+
+def dated(line: Line, lang: str, node: str) -> str:
+    """When a topic was last updated, or clinically reviewed if every section of it is signed off."""
+    tree = line.content.tree
+    metas = [tree.section(s, lang).meta for s in tree.topic_sections(tree.topic_of(node))]
+    p = line.prompts(lang)
+    reviews = [m.clinical_review for m in metas]
+    if all(r is not None for r in reviews):
+        day = min(r.date for r in reviews if r is not None)
+        return p.phrases.reviewed.format(month=p.months[day.month - 1], year=day.year)
+    day = max(m.updated_on for m in metas)
+    return p.phrases.updated.format(month=p.months[day.month - 1], year=day.year)
+
+
+def end_prompt(line: Line, lang: str, node: str, *, full: bool) -> list[str]:
+    """A topic's end: that it ended, the doctor's advice and its date, then the choices."""
+    choices = key_lines(line, lang, END_KEYS)
+    if not full:
+        return choices
+    p = line.prompts(lang).phrases
+    return [p.end_of_topic, p.doctor_advice, dated(line, lang, node), *choices]
+
+
+def safety(line: Line, lang: str) -> str:
+    """The emergency sentence every call hears in its first seconds."""
+    return line.prompts(lang).phrases.safety.format(number=line.said_number())
+
+
+def emergency_prompt(line: Line, lang: str) -> list[str]:
+    """The emergency advice, the transfer when there is one, and the way back."""
+    p = line.prompts(lang).phrases
+    transfer = [p.emergency_transfer] if line.emergency_transfer else []
+    return [p.emergency_advice.format(number=line.said_number()), *transfer, p.go_back]
+
+
+def specialist_prompt(line: Line, lang: str) -> list[str]:
+    """When no one can take the call: a call back, a recorded question, or back."""
+    p = line.prompts(lang).phrases
+    return [p.offer_callback, p.offer_record, p.go_back]
+
+
+def prompt(line: Line, state: CallState, lang: str, *, full: bool = True, revisit: bool = False) -> list[str]:
+    """What is said for where the caller is (not the language menu, said in every language at once)."""
+    tree = line.content.tree
+    node = state.node
+    if node == EMERGENCY:
+        return emergency_prompt(line, lang)
+    if node == SPECIALIST:
+        return specialist_prompt(line, lang)
+    if tree.is_menu(node):
+        return menu_prompt(line, lang, node, full=full, revisit=revisit)
+    if state.part >= tree.part_count(node):
+        return end_prompt(line, lang, node, full=full)
+    return part_text(line, lang, node, state.part)
+
+
+def language_prompt(line: Line, *, full: bool) -> list[tuple[str, str]]:
+    """The language menu, each sentence in its own language: the choices, then how to say them."""
+    langs = line.content.languages
+    said = [
+        (line.prompts(lang).phrases.choose_language.format(key=i + 1), lang) for i, lang in enumerate(langs)
+    ]
+    if full:
+        said += [(line.prompts(lang).phrases.language_by_name, lang) for lang in langs]
+    return said
