@@ -19,7 +19,7 @@ from ivr.content.tree import fill
 from ivr.engine import PART_PAUSE_S, Line, wording
 from ivr.simulator import FlaskTransport, Phone, Turn
 from tests.conftest import AUTH_TOKEN, BASE_URL, SignedClient, answer, make_app
-from tests.twiml_helpers import assert_valid_twiml, query
+from tests.twiml_helpers import SCHEMA_DIR, assert_valid_twiml, query, schema_at_hand
 
 CONTENT = load_content(REPO_ROOT)
 TREE = CONTENT.tree
@@ -488,3 +488,11 @@ def test_every_reply_here_is_valid_twiml(phone: Phone) -> None:
         turn = phone.press(key)
         for doc in turn.documents:
             assert_valid_twiml(ET.tostring(doc))
+
+
+def test_twilio_schema_is_at_hand() -> None:
+    if not schema_at_hand():
+        pytest.skip(f"no TwiML schema at {SCHEMA_DIR} (set IVR_TWIML_SCHEMA): replies were not validated")
+    assert_valid_twiml("<Response><Say>Hello.</Say><Gather input='dtmf' timeout='2'/></Response>")
+    with pytest.raises(AssertionError):
+        assert_valid_twiml("<Response><Whisper>not a verb</Whisper></Response>")
