@@ -198,7 +198,7 @@ def test_help_in_a_topic_by_voice_gives_the_part_keys_first_then_the_rest(phone:
         key_line("1", "next"),
         key_line("2", "previous"),
         key_line("9", "repeat"),
-        key_line("*", "back"),
+        key_line("*", "leave"),
         P.help_more,
     ]
     assert at(first) == ("symptoms", 1)
@@ -255,7 +255,7 @@ def test_emergency_from_anywhere(phone_for: Callable[[Flask], Phone], path: str,
     phone.press("5")
     connect = phone.press("1")
     assert connect.dialed == [EMERGENCY_LINE]
-    assert connect.says[0] == P.connecting
+    assert connect.says[0] == P.connecting_emergency
 
 
 def test_emergency_star_goes_back_to_the_part_the_caller_was_hearing(phone: Phone) -> None:

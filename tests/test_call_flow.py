@@ -79,7 +79,7 @@ def topic_keys() -> list[str]:
 
 
 def end_keys() -> list[str]:
-    return [key_line("1", "again"), key_line("8", "text"), key_line("*", "back"), key_line("#", "main")]
+    return [key_line("1", "again"), key_line("8", "text"), key_line("*", "leave"), key_line("#", "main")]
 
 
 def test_a_new_caller_first_chooses_a_language_each_offered_in_its_own(signed: SignedClient) -> None:
@@ -192,9 +192,10 @@ def test_star_goes_back_to_the_menu_above(signed: SignedClient, node: str, part:
 def test_hash_goes_to_the_main_menu(signed: SignedClient, node: str, part: int) -> None:
     root = press(signed, node, "#", part)
     assert node_of(root) == TREE.root
-    assert TREE.menus[TREE.root].title["en"] in spoken(root)
-    if node == TREE.root:
-        assert spoken(root)[0] == PHRASES.at_main_menu
+    if node == TREE.root:  # already there: say so, and the options (not the title again)
+        assert spoken(root) == [PHRASES.at_main_menu, *options("main")]
+    else:
+        assert TREE.menus[TREE.root].title["en"] in spoken(root)
 
 
 def expected_person(node: str) -> tuple[str, str | None, str | None]:
@@ -408,15 +409,15 @@ def test_unknown_words_in_a_topic_escalate_but_keep_the_caller_at_the_same_part(
     phone.press("1")  # symptoms, its second part
     part = part_said("symptoms", 1)
     once = phone.say("xyzzy")
-    assert once.says == [PHRASES.not_understood.format(heard="xyzzy"), part]
+    assert once.says == [PHRASES.not_understood, part]
     twice = phone.say("blah blah")
-    assert twice.says == [PHRASES.not_understood.format(heard="blah blah"), PHRASES.offer_person, part]
+    assert twice.says == [PHRASES.not_understood, PHRASES.offer_person, part]
     for turn in (once, twice):
         assert turn.gather is not None
         assert query(turn.gather.get("action", ""))["p"] == "1"
     thrice = phone.say("blah blah")
     assert thrice.says == [
-        PHRASES.not_understood.format(heard="blah blah"),
+        PHRASES.not_understood,
         PHRASES.misses_warning,
         PHRASES.offer_person,
     ]
@@ -518,12 +519,11 @@ def test_speech_operator_with_an_operator(phone_for: Callable[[Flask], Phone]) -
     assert phone.say("operator").dialed == [OPERATOR]
 
 
-def test_unrecognised_speech_is_read_back_briefly(phone: Phone) -> None:
+def test_unrecognised_speech_is_not_read_back(phone: Phone) -> None:
+    # Anyone in the room may have been heard, and words read back into a sentence make nonsense.
     answer(phone)
     turn = phone.say("the weather in " + "very " * 40 + "far away")
-    sorry = PHRASES.not_understood.split("{heard}")[0]
-    assert turn.says[0].startswith(sorry + "the weather in")
-    assert len(turn.says[0].split()) < 20
+    assert turn.says[0] == PHRASES.not_understood and "weather" not in turn.text
     assert turn.says[1:] == options("main")
     assert query((turn.gather or ET.Element("x")).get("action", ""))["n"] == "main"
 

@@ -428,8 +428,8 @@ def test_words_the_line_does_not_know_are_answered_in_both_too(phone: Phone) -> 
     phone.dial()
     turn = phone.say("purple elephant")
     assert bilingual(turn)
-    assert EN.not_understood.format(heard="purple elephant") in turn.says
-    assert HI.not_understood.format(heard="purple elephant") in turn.says
+    assert EN.not_understood in turn.says and HI.not_understood in turn.says
+    assert "purple" not in turn.text, "the caller's words are not read back"
 
 
 @pytest.mark.parametrize("key", ["*", "#"])
@@ -451,10 +451,57 @@ def test_silence_at_the_language_menu_keeps_english_and_says_in_hindi_how_to_swi
     assert at(turn) == ("main", 0)
     assert (turn.heard[0].text, turn.heard[0].language) == (HI.switch_language, "hi-IN")
     assert EN.no_input not in turn.says and EN.welcome in turn.says
-    switched = phone.press("*")
-    assert at(switched) == ("_language", 0)
+    again = phone.wait()
+    assert (again.heard[0].text, again.heard[0].language) == (HI.switch_language, "hi-IN"), (
+        "said again with each re-prompt while the language was only kept"
+    )
+    assert again.says[1] == EN.no_input
+    switched = phone.press("*")  # as the hint says: star, straight to Hindi
+    assert at(switched) == ("main", 0)
+    assert switched.says[:2] == [HI.welcome, HI.disclaimer], (
+        "the first Hindi a caller hears is the full welcome"
+    )
+    assert {h.language for h in switched.heard} == {"hi-IN"}
+    assert switched.says[-2:] == wording.key_lines(LINE, "hi", wording.FIRST_CALL_KEYS)
+    assert at(phone.press("*")) == ("_language", 0), "once chosen, star at the main menu is the language menu"
+
+
+def test_after_keeping_english_saying_hindi_gives_the_full_hindi_welcome(phone: Phone) -> None:
+    phone.dial()
+    phone.wait()
     hindi = phone.say("हिंदी")
-    assert at(hindi) == ("main", 0) and hindi.says[0] == HI.language_set
+    assert at(hindi) == ("main", 0) and hindi.says[:2] == [HI.welcome, HI.disclaimer]
+    assert HI.switch_language not in hindi.says and EN.switch_language not in hindi.says
+
+
+def test_anything_said_at_the_final_warning_keeps_the_call_going(phone: Phone) -> None:
+    answer(phone)
+    for _ in range(3):
+        turn = phone.wait()
+    assert turn.says == [EN.final_warning, EN.offer_person]
+    going = phone.say("hello?")
+    assert not going.ended and EN.not_understood not in going.says
+    assert going.says == wording.menu_prompt(LINE, "en", "main", full=True), "the main menu again, in full"
+    assert phone.wait().says[0] == EN.no_input, "and the count starts again"
+
+
+def test_speech_that_is_only_symbols_counts_as_silence(phone: Phone) -> None:
+    answer(phone)
+    turn = phone.say("🙏🙏 !!! ...")
+    assert turn.says[0] == EN.no_input
+
+
+def test_the_misses_warning_waits_the_usual_time_even_in_a_topic(phone: Phone) -> None:
+    answer(phone)
+    phone.press("1")
+    phone.press("1")  # symptoms, playing
+    for _ in range(2):
+        phone.press("3")
+    warning = phone.press("3")
+    assert warning.says == [EN.not_an_option.format(heard="3"), EN.misses_warning, EN.offer_person]
+    assert answer_timeout(warning) > PART_PAUSE_S
+    resumed = phone.wait()
+    assert at(resumed) == ("symptoms", 0) and EN.no_input not in resumed.says, "then the same part, unblamed"
 
 
 # Honest governance --------------------------------------------------------------------------

@@ -178,8 +178,10 @@ def test_a_withheld_number_cannot_ask_for_a_callback_but_can_record() -> None:
     phone = call(routed_app(EVENING), TO_DRUGS, caller="anonymous")
     phone.press("0")
     turn = phone.press("1")
-    assert turn.says == [EN.no_number, EN.offer_callback, EN.offer_record, EN.go_back]
+    assert turn.says == [EN.no_number, EN.offer_record, EN.go_back], "no call back offered again: no loop"
     assert where(turn)["n"] == "_specialist"
+    asked = phone.press("2")
+    assert asked.says == [EN.record_intro] and asked.documents[-1].find("Record") is not None
 
 
 def test_a_recorded_question_is_limited_confirmed_and_kept() -> None:

@@ -62,7 +62,7 @@ class Phrases(Strict):
     speech_hint: NonEmpty
     no_input: NonEmpty
     not_an_option: Annotated[NonEmpty, Placeholders("heard")]
-    not_understood: Annotated[NonEmpty, Placeholders("heard")]
+    not_understood: NonEmpty  # the caller's words are not read back: they may be anyone's
     offer_person: NonEmpty  # after a second failure in a row
     misses_warning: NonEmpty  # after a third failure in a row: the call ends at the next
     first_part: NonEmpty
@@ -80,6 +80,7 @@ class Phrases(Strict):
     rate_fastest: NonEmpty
     goodbye: NonEmpty
     connecting: NonEmpty
+    connecting_emergency: NonEmpty
     operator_unavailable: NonEmpty
     dial_failed: NonEmpty
     state_lost: NonEmpty
@@ -158,6 +159,7 @@ class HelpActions(Strict):
     again: NonEmpty  # at the end of a topic: all of it again, from the start
     repeat: NonEmpty
     back: NonEmpty
+    leave: NonEmpty  # * in a topic: the menu it was chosen from
     main: NonEmpty
     operator: NonEmpty
     help: NonEmpty

@@ -25,6 +25,7 @@ from ivr.engine.model import (
     EMERGENCY,
     GREETED,
     HELP_MORE,
+    KEPT,
     LANGUAGE,
     MAX_MISSES,
     MAX_SILENCES,
@@ -42,7 +43,7 @@ from ivr.engine.model import (
     Step,
 )
 from ivr.engine.moves import arrive, following, play, preceding, return_to, welcome
-from ivr.engine.talk import Build, each, gather, goodbye, here, is_playing, phrases, step
+from ivr.engine.talk import Build, Said, each, gather, goodbye, here, is_playing, phrases, step
 
 STEP_CACHE_SIZE = 4096  # steps kept per line (a few MB); when full, it starts again
 # The actions carried out without a look at the clock (only a person's opening hours need it).
@@ -89,15 +90,15 @@ def _next_step(line: Line, state: CallState, inp: CallerInput) -> Step:
     if inp.outcome is not None:
         what, result = inp.outcome
         return people.outcome(line, replace(settled, silences=0), what, result, inp.detail)
-    if inp.silent or not (inp.digits or inp.speech.strip()):
+    if understanding.is_silent(inp):
         return _silence(line, state)
     here_now = replace(settled, silences=0)  # any input shows the caller is there
     resolved = understanding.resolve(line, state, inp)
-    heard = understanding.heard(line, state, inp)
+    if resolved is None and state.silences > MAX_SILENCES:
+        # The final warning asked for a key "or say something": anything said keeps the call going.
+        return gather(line, replace(here_now, misses=0), here(line, here_now), "keep_going")
     if resolved is None:
-        return _miss(
-            line, here_now, lambda lang: [line.prompts(lang).phrases.not_understood.format(heard=heard)]
-        )
+        return _miss(line, here_now, phrases(line, "not_understood"))
     kind, value = resolved
     done = replace(here_now, misses=0)  # a miss counts only in a row
     made: Step | None
@@ -113,7 +114,12 @@ def _next_step(line: Line, state: CallState, inp: CallerInput) -> Step:
         return made
     if kind == "action" and value == "text":  # a text is of a topic: say how to get one
         return _miss(line, here_now, phrases(line, "sms_in_menu"))
-    return _miss(line, here_now, lambda lang: [line.prompts(lang).phrases.not_an_option.format(heard=heard)])
+    keys = inp.digits or value
+
+    def not_an_option(lang: str) -> list[str]:
+        return [line.prompts(lang).phrases.not_an_option.format(heard=understanding.heard(line, lang, keys))]
+
+    return _miss(line, here_now, not_an_option)
 
 
 def _silence(line: Line, state: CallState) -> Step:
@@ -134,7 +140,7 @@ def _silence(line: Line, state: CallState) -> Step:
     patience = min(state.patience + 1, len(PATIENCE) - 1)
     waited = replace(settled, silences=silences, patience=patience)
     if silences <= MAX_SILENCES:
-        sorry = each(line, waited, phrases(line, "no_input"))
+        sorry = [*_switch_hint(line, waited), *each(line, waited, phrases(line, "no_input"))]
         return gather(line, waited, [*sorry, *here(line, waited, full=False)], "no_input")
     if silences == MAX_SILENCES + 1:
         return gather(
@@ -143,20 +149,30 @@ def _silence(line: Line, state: CallState) -> Step:
     return goodbye(line, state, "hangup:no_input")
 
 
+def _switch_hint(line: Line, state: CallState) -> Said:
+    """While the language is only kept by default, how to switch, in each other language."""
+    if not (state.has(KEPT) and state.node == line.content.tree.root):
+        return []
+    others = [lang for lang in line.content.languages if lang != state.lang]
+    return [(line.prompts(lang).phrases.switch_language, lang) for lang in others]
+
+
 def _miss(line: Line, state: CallState, sorry: Build) -> Step:
     """A wrong key or unknown words: say so and the prompt again; from the second in a row offer a
     person; the third warns that the call will end, and the fourth ends it."""
     misses = state.misses + 1
     missed = replace(state, misses=misses)
+    # Not at the call-back choices: 0 there leads back to the same choices.
+    person = phrases(line, "offer_person") if state.node != SPECIALIST else phrases(line)
     if misses <= MAX_MISSES:
-        offer = phrases(line, "offer_person") if misses >= 2 else phrases(line)
+        offer = person if misses >= 2 else phrases(line)
         said = each(line, missed, lambda lang: [*sorry(lang), *offer(lang)])
         return gather(line, missed, [*said, *here(line, missed, full=False)], "invalid")
     if misses == MAX_MISSES + 1:
-        warn = phrases(line, "misses_warning", "offer_person")
-        return gather(
-            line, missed, each(line, missed, lambda lang: [*sorry(lang), *warn(lang)]), "invalid:warning"
-        )
+        warn = phrases(line, "misses_warning")
+        said = each(line, missed, lambda lang: [*sorry(lang), *warn(lang), *person(lang)])
+        # The usual wait for that 9 (not a part's pause); silence then says what is here, unblamed.
+        return gather(line, replace(missed, flags=missed.flags | RESUME), said, "invalid:warning")
     return goodbye(line, state, "hangup:invalid")
 
 
@@ -172,7 +188,7 @@ def _key(line: Line, state: CallState, key: str) -> Step | None:
         return people.choose(line, state, key)
     if state.node == EMERGENCY:
         if key == "1" and line.emergency_transfer:
-            said = each(line, state, phrases(line, "connecting"))
+            said = each(line, state, phrases(line, "connecting_emergency"))
             return step(
                 Kind.TRANSFER, line, state, said, "emergency:transfer", number=line.emergency_transfer
             )
@@ -199,9 +215,10 @@ def _key(line: Line, state: CallState, key: str) -> Step | None:
 
 def _set_language(line: Line, state: CallState, ret: str, ret_part: int = 0) -> Step:
     """A language was chosen: welcome in it (at a call's start), or confirm it and go back."""
-    state = replace(state, flags=state.flags | CHOSEN)
-    if not ret or ret == LANGUAGE:
-        return welcome(line, state, f"language:{state.lang}")
+    first_choice = not ret or ret == LANGUAGE or state.has(KEPT)
+    state = replace(state, flags=(state.flags | CHOSEN) & ~KEPT)
+    if first_choice:  # the first language the caller chose: the welcome in it, in full
+        return welcome(line, replace(state, flags=state.flags & ~GREETED), f"language:{state.lang}")
     said = [(line.prompts(state.lang).phrases.language_set, state.lang)]
     return return_to(line, replace(state, ret=ret, ret_part=ret_part), f"language:{state.lang}", lead=said)
 
@@ -223,7 +240,7 @@ def _action(
     if action == "main":
         if state.node == tree.root and state.has(GREETED):
             said = each(line, state, phrases(line, "at_main_menu"))
-            return gather(line, state, [*said, *here(line, state, revisit=True)], "main")
+            return gather(line, state, [*said, *here(line, state, full=False)], "main")
         if not state.has(CHOSEN):  # at a call's start: the default language, welcomed
             default = replace(state, lang=line.content.default_language)
             return welcome(line, default, "language:default", kept=True)
@@ -271,7 +288,10 @@ def _back(line: Line, state: CallState) -> Step:
         return return_to(line, state, "back")
     if state.node != tree.root:
         return arrive(line, replace(state, node=tree.back_of(state.node), part=0), "back")
-    if len(line.content.languages) > 1:
+    others = [lang for lang in line.content.languages if lang != state.lang]
+    if state.has(KEPT) and len(others) == 1:  # as the hint said: star for the other language
+        return _set_language(line, replace(state, lang=others[0]), tree.root)
+    if others:
         there = replace(state, node=LANGUAGE, part=0, ret=tree.root, ret_part=0)
         return gather(line, there, here(line, there), "language")
     said = each(line, state, phrases(line, "at_main_menu"))

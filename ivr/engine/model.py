@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 
 MAX_SILENCES = 2  # re-prompts after no input before the line warns that it will end the call
 MAX_MISSES = 2  # replies to wrong keys or unknown words before the line warns that it will end the call
-MAX_HEARD_WORDS = 8  # how much of an unrecognised utterance is read back
 RATES = ("normal", "slow", "fast")  # speaking speeds; the index travels in the URL
 PATIENCE = (1.0, 2.0, 3.0)  # gather timeout multipliers: more time after each silence or on request
 PART_PAUSE_S = 2  # the pause after a topic's part before the next part plays on by itself
@@ -47,7 +46,8 @@ SAFETY = 4  # the emergency sentence has been said
 HINTED = 8  # the keys to move between a topic's parts have been said
 RESUME = 16  # the last reply did not say what is here (help, "more time"): silence says it, unblamed
 HELP_MORE = 32  # the last reply was help's first page: 6 again gives the rest
-FLAGS = CHOSEN | GREETED | SAFETY | HINTED | RESUME | HELP_MORE
+KEPT = 64  # the language was kept by default (the caller never chose): star switches, reprompts say how
+FLAGS = CHOSEN | GREETED | SAFETY | HINTED | RESUME | HELP_MORE | KEPT
 TRANSIENT = RESUME | HELP_MORE  # about the last reply only: cleared by whatever the caller does next
 
 

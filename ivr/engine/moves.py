@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ivr.engine import wording
-from ivr.engine.model import CHOSEN, GREETED, HINTED, LANGUAGE, SAFETY, CallState, Line, Step
+from ivr.engine.model import CHOSEN, GREETED, HINTED, KEPT, LANGUAGE, SAFETY, CallState, Line, Step
 from ivr.engine.talk import Said, each, gather, here, is_playing, prefixed
 
 
@@ -30,7 +30,7 @@ def welcome(line: Line, state: CallState, event: str, *, returning: bool = False
     said += [(text, lang) for text in wording.menu_prompt(line, lang, root, full=True)[1:]]  # no title
     if not returning:
         said += [(text, lang) for text in wording.key_lines(line, lang, wording.FIRST_CALL_KEYS)]
-    flags = state.flags | CHOSEN | GREETED | SAFETY
+    flags = (state.flags | CHOSEN | GREETED | SAFETY | (KEPT if kept else 0)) & ~(0 if kept else KEPT)
     return gather(line, replace(state, flags=flags, visited=state.visited | line.menu_bit(root)), said, event)
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from ivr.engine.model import EMERGENCY, LANGUAGE, SPECIALIST, SYSTEM_NODES, CallState, Kind, Line, Step
 from ivr.engine.moves import play, return_to
-from ivr.engine.talk import Build, Said, each, gather, goodbye, here, phrases, step
+from ivr.engine.talk import Build, Said, each, gather, goodbye, here, is_playing, phrases, step
 
 
 def origin(state: CallState) -> tuple[str, int]:
@@ -123,9 +123,17 @@ def outcome(line: Line, state: CallState, what: str, result: str, detail: str) -
                 {"sent": p.sms_sent, "saved": p.sms_saved, "no_number": p.no_number}.get(result, p.sms_failed)
             ]
 
-        return play(line, state, f"sms:{result}", lead=each(line, state, told))
-    if result in ("no_number", "empty"):  # the caller can still choose the other way
-        said = each(line, state, phrases(line, "no_number" if result == "no_number" else "record_empty"))
+        lead = each(line, state, told)
+        if is_playing(line, state):
+            return play(line, state, f"sms:{result}", lead=lead)
+        return gather(
+            line, state, [*lead, *here(line, state, full=False)], f"sms:{result}"
+        )  # the end's choices
+    if result == "no_number":  # no call back without a number: a question, or back
+        said = each(line, state, phrases(line, "no_number", "offer_record", "go_back"))
+        return gather(line, state, said, f"{what}:{result}")
+    if result == "empty":  # the caller can still choose either way
+        said = each(line, state, phrases(line, "record_empty"))
         return gather(line, state, [*said, *here(line, state, full=False)], f"{what}:{result}")
     specialty = specialty_for_state(line, state)
 

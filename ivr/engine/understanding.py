@@ -9,7 +9,6 @@ from ivr.content.models import RESERVED_KEYS
 from ivr.engine.model import (
     EMERGENCY,
     LANGUAGE,
-    MAX_HEARD_WORDS,
     SPEECH_ACTIONS,
     CallerInput,
     CallState,
@@ -33,11 +32,15 @@ def resolve(line: Line, state: CallState, inp: CallerInput) -> tuple[str, str] |
     return (kind, value)
 
 
-def heard(line: Line, state: CallState, inp: CallerInput) -> str:
-    """What the caller did, to read back in "Sorry, ... is not an option": keys, or their first words."""
-    if inp.digits:
-        return " ".join(key_name(line, state.lang, d) for d in inp.digits[:4])
-    return " ".join(speech.normalise(inp.speech).split()[:MAX_HEARD_WORDS])
+def heard(line: Line, lang: str, digits: str) -> str:
+    """The keys a caller pressed, to read back in "Sorry, 3 is not an option" (never their words:
+    they may be anyone's in the room, and read back into a sentence they make nonsense)."""
+    return " ".join(key_name(line, lang, d) for d in digits[:4])
+
+
+def is_silent(inp: CallerInput) -> bool:
+    """No keys and no words: a timeout, or speech that was only punctuation or symbols."""
+    return inp.silent or not (inp.digits or speech.normalise(inp.speech))
 
 
 def choices(line: Line, state: CallState) -> dict[str, list[str]]:

@@ -13,7 +13,7 @@ from ivr.engine.model import EMERGENCY, SPECIALIST, CallState, Line
 HELP_PAGE = 4  # key lines on help's first page when there are more than HELP_PAGE + 1
 TOPIC_KEYS = (("1", "next"), ("2", "previous"))  # said once a call, in the first topic heard
 FIRST_CALL_KEYS = (("0", "operator"), ("6", "help"))  # on a caller's first call only, after the options
-END_KEYS = (("1", "again"), ("8", "text"), ("*", "back"), ("#", "main"))  # said at a topic's end
+END_KEYS = (("1", "again"), ("8", "text"), ("*", "leave"), ("#", "main"))  # said at a topic's end
 
 
 def key_name(line: Line, lang: str, key: str) -> str:
@@ -41,7 +41,7 @@ def keys_here(line: Line, state: CallState) -> list[tuple[str, str]]:
     everywhere = [("0", "operator"), ("5", "emergency"), speed]
     if node in tree.sections:
         playing = state.part < tree.part_count(node)
-        here = [("1", "next" if playing else "again"), ("2", "previous"), ("9", "repeat"), ("*", "back")]
+        here = [("1", "next" if playing else "again"), ("2", "previous"), ("9", "repeat"), ("*", "leave")]
         return [*here, ("8", "text"), ("#", "main"), *everywhere]
     if node == tree.root:
         above = [("*", "language")] if len(line.content.languages) > 1 else []
