@@ -263,6 +263,39 @@ def test_out_of_hours_zero_says_when_they_are_open() -> None:
     assert turn.says[1:] == [EN.offer_callback, EN.offer_record, EN.go_back]
 
 
+def test_a_closed_specialist_offers_the_help_desk_when_it_can_take_the_call_now() -> None:
+    evening = datetime(2026, 11, 25, 13, 30, tzinfo=UTC)  # 19:00 in India: the neurologist is closed
+    numbers = {"IVR_NEUROLOGIST_NUMBER": "+911100000001"}
+    phone = new_phone(make_app(CLOCK=lambda: evening, OPERATOR_NUMBER="+911100000009", DIRECTORY_ENV=numbers))
+    answer(phone)
+    phone.press("2")
+    turn = phone.press("0")
+    assert turn.says[1:] == [EN.offer_callback, EN.offer_record, EN.offer_desk, EN.go_back]
+    phone.dial_outcome = "busy"
+    desk = phone.press("3")
+    assert desk.dialed == ["+911100000009"]
+    assert at(desk) == ("_specialist", 0)
+    assert desk.says == [
+        EN.connecting_to.format(name="the help desk"),
+        EN.dial_failed,
+        EN.offer_callback,
+        EN.offer_record,
+        EN.go_back,
+    ], "the help desk did not answer: it is not offered again"
+    back = phone.press("*")
+    assert at(back) == ("treatment", 0)
+
+
+def test_the_help_desk_is_not_offered_instead_of_itself_nor_when_it_is_not_set_up() -> None:
+    evening = datetime(2026, 11, 25, 13, 30, tzinfo=UTC)
+    numbers = {"IVR_NEUROLOGIST_NUMBER": "+911100000001"}
+    phone = new_phone(make_app(CLOCK=lambda: evening, DIRECTORY_ENV=numbers))  # no help desk number
+    answer(phone)
+    phone.press("2")
+    assert EN.offer_desk not in phone.press("0").says
+    assert at(phone.press("3")) == ("_specialist", 0), "3 is not an option there"
+
+
 # Recovery escalates --------------------------------------------------------------------------
 
 

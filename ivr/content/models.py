@@ -98,6 +98,7 @@ class Phrases(Strict):
     language_note: Annotated[NonEmpty, Placeholders("name")]
     offer_callback: NonEmpty
     offer_record: NonEmpty
+    offer_desk: NonEmpty  # when a specialist cannot take the call but the help desk can
     callback_saved: Annotated[NonEmpty, Placeholders("name", "digits")]
     callback_failed: NonEmpty
     no_number: NonEmpty

@@ -7,9 +7,10 @@ every sentence known before a call (for rendering audio ahead).
 
 from ivr.engine.catalog import fixed_sentences, specialty_sentences
 from ivr.engine.codec import state_from_query, state_to_query
-from ivr.engine.flow import next_step, specialty_for_state, start
+from ivr.engine.flow import next_step, start
 from ivr.engine.model import (
     CHOSEN,
+    DESK,
     EMERGENCY,
     GREETED,
     KEPT,
@@ -29,10 +30,12 @@ from ivr.engine.model import (
     Line,
     Step,
 )
+from ivr.engine.people import specialty_for_state
 from ivr.engine.understanding import hints
 
 __all__ = [
     "CHOSEN",
+    "DESK",
     "EMERGENCY",
     "GREETED",
     "KEPT",

@@ -86,7 +86,7 @@ def _next_step(line: Line, state: CallState, inp: CallerInput) -> Step:
     # What the last reply left pending (help's second page, a resume) no longer is.
     settled = replace(state, flags=state.flags & ~TRANSIENT)
     if inp.dial_status is not None:
-        return people.after_dial(line, replace(settled, silences=0), inp.dial_status)
+        return people.after_dial(line, replace(settled, silences=0), inp.dial_status, inp.now)
     if inp.outcome is not None:
         what, result = inp.outcome
         return people.outcome(line, replace(settled, silences=0), what, result, inp.detail)
@@ -259,6 +259,8 @@ def _action(
         there = replace(state, node=EMERGENCY, part=0, ret=ret, ret_part=ret_part)
         return gather(line, there, here(line, there), "emergency")
     if action == "language":
+        if state.node == LANGUAGE:  # already there: the choices again
+            return gather(line, state, here(line, state), "language")
         ret, ret_part = people.origin(state)
         there = replace(state, node=LANGUAGE, part=0, ret=ret, ret_part=ret_part)
         return gather(line, there, here(line, there), "language")
@@ -311,6 +313,3 @@ def _speed(line: Line, state: CallState, action: str) -> Step:
         rate = SPEEDS[at]
     changed = replace(state, rate=rate)
     return play(line, changed, f"rate:{rate}", lead=each(line, changed, phrases(line, f"rate_{rate}")))
-
-
-specialty_for_state = people.specialty_for_state

@@ -47,7 +47,8 @@ HINTED = 8  # the keys to move between a topic's parts have been said
 RESUME = 16  # the last reply did not say what is here (help, "more time"): silence says it, unblamed
 HELP_MORE = 32  # the last reply was help's first page: 6 again gives the rest
 KEPT = 64  # the language was kept by default (the caller never chose): star switches, reprompts say how
-FLAGS = CHOSEN | GREETED | SAFETY | HINTED | RESUME | HELP_MORE | KEPT
+DESK = 128  # at the call-back choices: the help desk could take the call now, so 3 is offered for it
+FLAGS = CHOSEN | GREETED | SAFETY | HINTED | RESUME | HELP_MORE | KEPT | DESK
 TRANSIENT = RESUME | HELP_MORE  # about the last reply only: cleared by whatever the caller does next
 
 

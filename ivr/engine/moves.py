@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ivr.engine import wording
-from ivr.engine.model import CHOSEN, GREETED, HINTED, KEPT, LANGUAGE, SAFETY, CallState, Line, Step
+from ivr.engine.model import CHOSEN, DESK, GREETED, HINTED, KEPT, LANGUAGE, SAFETY, CallState, Line, Step
 from ivr.engine.talk import Said, each, gather, here, is_playing, prefixed
 
 
@@ -86,7 +86,8 @@ def return_to(line: Line, state: CallState, event: str, lead: Said | None = None
         back = replace(state, node=LANGUAGE, part=0, ret="", ret_part=0)
         return gather(line, back, [*lead, *here(line, back)], event)
     node = state.ret if tree.is_stop(state.ret) else tree.root
-    back = replace(state, node=node, part=state.ret_part if node == state.ret else 0, ret="", ret_part=0)
+    part = state.ret_part if node == state.ret else 0
+    back = replace(state, node=node, part=part, ret="", ret_part=0, flags=state.flags & ~DESK)
     if back.node in tree.sections:
         return play(line, back, event, lead=lead)
     if back.node == tree.root and not back.has(GREETED):

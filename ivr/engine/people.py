@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from ivr.engine.model import EMERGENCY, LANGUAGE, SPECIALIST, SYSTEM_NODES, CallState, Kind, Line, Step
+from ivr.content.directory import Directory
+from ivr.engine.model import DESK, EMERGENCY, LANGUAGE, SPECIALIST, SYSTEM_NODES, CallState, Kind, Line, Step
 from ivr.engine.moves import play, return_to
 from ivr.engine.talk import Build, Said, each, gather, goodbye, here, is_playing, phrases, step
 
@@ -51,9 +52,8 @@ def person(line: Line, state: CallState, now: datetime | None) -> Step:
     entry = directory.file.specialties[specialty]
     reachable = directory.route(specialty).reachable  # else: the help desk, with no number set up
     if not reachable and not entry.hours_said:
-        return specialist_menu(
-            line, state, each(line, state, phrases(line, "operator_unavailable")), f"closed:{specialty}"
-        )
+        sorry = each(line, state, phrases(line, "operator_unavailable"))
+        return specialist_menu(line, state, sorry, f"closed:{specialty}", now)
     if not reachable or (now is not None and not directory.is_open(specialty, now)):
         holiday = now is not None and directory.is_holiday(now)
 
@@ -62,14 +62,20 @@ def person(line: Line, state: CallState, now: datetime | None) -> Step:
             hours = (entry.hours_said or {}).get(lang, "")
             return [(p.closed_holiday if holiday else p.closed).format(name=entry.name[lang], hours=hours)]
 
-        return specialist_menu(line, state, each(line, state, closed), f"closed:{specialty}")
+        return specialist_menu(line, state, each(line, state, closed), f"closed:{specialty}", now)
+    return _transfer(line, directory, state, specialty)
+
+
+def _transfer(line: Line, directory: Directory, state: CallState, specialty: str) -> Step:
+    """Connect the caller to a specialty (a number, or its Twilio queue), saying to whom."""
+    entry = directory.file.specialties[specialty]
+    route = directory.route(specialty)
 
     def connecting(lang: str) -> list[str]:
         p = line.prompts(lang).phrases
         note = [p.language_note.format(name=entry.name[lang])] if state.lang not in entry.languages else []
         return [p.connecting_to.format(name=entry.name[lang]), *note]
 
-    route = directory.route(specialty)
     # The transfer's state is where a failed transfer's choices lead back to (see after_dial).
     return step(
         Kind.TRANSFER,
@@ -83,34 +89,55 @@ def person(line: Line, state: CallState, now: datetime | None) -> Step:
     )
 
 
-def specialist_menu(line: Line, state: CallState, reason: Said, event: str) -> Step:
-    """Offer a call back or a recorded question, remembering where the caller came from."""
+def specialist_menu(
+    line: Line, state: CallState, reason: Said, event: str, now: datetime | None = None
+) -> Step:
+    """Offer a call back or a recorded question (and the help desk, when it can take the call now
+    and was not the one asked for), remembering where the caller came from."""
     ret, ret_part = origin(state)
-    menu = replace(state, node=SPECIALIST, part=0, ret=ret, ret_part=ret_part)
+    desk = DESK if _desk_can_take(line, state, now) else 0
+    menu = replace(
+        state, node=SPECIALIST, part=0, ret=ret, ret_part=ret_part, flags=(state.flags & ~DESK) | desk
+    )
     return gather(line, menu, [*reason, *here(line, menu)], event)
 
 
+def _desk_can_take(line: Line, state: CallState, now: datetime | None) -> bool:
+    directory = line.directory
+    if directory is None or state.node == SPECIALIST:
+        return state.has(DESK)  # a failed call back or recording keeps what was offered
+    desk = directory.file.default
+    return (
+        specialty_for_state(line, state) != desk
+        and directory.route(desk).reachable
+        and (now is None or directory.is_open(desk, now))
+    )
+
+
 def choose(line: Line, state: CallState, key: str) -> Step | None:
-    """1 at the specialist menu: a call back; 2: record a question."""
+    """At the call-back choices: 1 a call back, 2 record a question, 3 the help desk (when offered)."""
     specialty = specialty_for_state(line, state)
     if key == "1":
         return Step(Kind.EFFECT, (), state, "callback:request", specialty=specialty, effect="callback")
     if key == "2":
         said = each(line, state, phrases(line, "record_intro"))
         return step(Kind.RECORD, line, state, said, "record:start", specialty=specialty)
+    if key == "3" and state.has(DESK) and line.directory is not None:
+        return _transfer(line, line.directory, state, line.directory.file.default)
     return None
 
 
-def after_dial(line: Line, state: CallState, status: str) -> Step:
+def after_dial(line: Line, state: CallState, status: str, now: datetime | None = None) -> Step:
     """A transfer ended: goodbye if it was answered, else a call back or a recorded question."""
     if status == "completed":
         return goodbye(line, state, "dial:completed")
     sorry = each(line, state, phrases(line, "dial_failed"))
     if state.node == EMERGENCY:  # emergency help did not answer: the advice again, first of all
         return gather(line, state, [*sorry, *here(line, state)], f"dial:{status}")
-    if state.node == SPECIALIST:
+    if state.node == SPECIALIST:  # the help desk, offered instead, did not answer either
+        state = replace(state, flags=state.flags & ~DESK)
         return gather(line, state, [*sorry, *here(line, state)], f"dial:{status}")
-    return specialist_menu(line, state, sorry, f"dial:{status}")
+    return specialist_menu(line, state, sorry, f"dial:{status}", now)
 
 
 def outcome(line: Line, state: CallState, what: str, result: str, detail: str) -> Step:

@@ -8,7 +8,7 @@ nothing.
 from __future__ import annotations
 
 from ivr.content.tree import fill
-from ivr.engine.model import EMERGENCY, SPECIALIST, CallState, Line
+from ivr.engine.model import DESK, EMERGENCY, SPECIALIST, CallState, Line
 
 HELP_PAGE = 4  # key lines on help's first page when there are more than HELP_PAGE + 1
 TOPIC_KEYS = (("1", "next"), ("2", "previous"))  # said once a call, in the first topic heard
@@ -133,10 +133,11 @@ def emergency_prompt(line: Line, lang: str) -> list[str]:
     return [p.emergency_advice.format(number=line.said_number()), *transfer, p.go_back]
 
 
-def specialist_prompt(line: Line, lang: str) -> list[str]:
-    """When no one can take the call: a call back, a recorded question, or back."""
+def specialist_prompt(line: Line, lang: str, *, desk: bool = False) -> list[str]:
+    """When the person asked for cannot take the call: a call back, a recorded question, the help
+    desk instead when it can take the call now, or back."""
     p = line.prompts(lang).phrases
-    return [p.offer_callback, p.offer_record, p.go_back]
+    return [p.offer_callback, p.offer_record, *([p.offer_desk] if desk else []), p.go_back]
 
 
 def prompt(line: Line, state: CallState, lang: str, *, full: bool = True, revisit: bool = False) -> list[str]:
@@ -146,7 +147,7 @@ def prompt(line: Line, state: CallState, lang: str, *, full: bool = True, revisi
     if node == EMERGENCY:
         return emergency_prompt(line, lang)
     if node == SPECIALIST:
-        return specialist_prompt(line, lang)
+        return specialist_prompt(line, lang, desk=state.has(DESK))
     if tree.is_menu(node):
         return menu_prompt(line, lang, node, full=full, revisit=revisit)
     if state.part >= tree.part_count(node):
