@@ -246,8 +246,18 @@ def step(state: CallState) -> Response:
         speech=form.get("SpeechResult", "")[:500],
         silent=req.args.get("t") == "1",
         now=rt.clock(),
+        confidence=_confidence(form.get("Confidence", "")),
     )
     return _reply(engine.next_step(rt.line, state, inp))
+
+
+def _confidence(raw: str) -> float | None:
+    """Twilio's Confidence in a SpeechResult (0 to 1); None when missing or not a number."""
+    try:
+        value = float(raw[:16])
+    except ValueError:
+        return None
+    return value if 0.0 <= value <= 1.0 else None
 
 
 # How an <Enqueue> ended, as the outcome of a <Dial> would put it.

@@ -240,7 +240,7 @@ PATHS = {
 
 @pytest.mark.parametrize("path", PATHS.values(), ids=PATHS.keys())
 @pytest.mark.parametrize(
-    "trigger", ["5", "emergency", "I can't breathe", "help me please", "call an ambulance"]
+    "trigger", ["5", "emergency", "I can't breathe", "my father is not breathing", "call an ambulance"]
 )
 def test_emergency_from_anywhere(phone_for: Callable[[Flask], Phone], path: str, trigger: str) -> None:
     phone = phone_for(make_app(EMERGENCY_NUMBER="108", EMERGENCY_TRANSFER=EMERGENCY_LINE))

@@ -85,7 +85,7 @@ def test_hindi_speech_finds_topics(phone: Phone, speech: str, node: str) -> None
     assert where(phone.say(speech)) == node
 
 
-@pytest.mark.parametrize("speech", ["इमरजेंसी", "सांस नहीं आ रही", "मेरी मदद करो"])
+@pytest.mark.parametrize("speech", ["इमरजेंसी", "सांस नहीं आ रही", "पापा बेहोश हो गए हैं"])
 def test_hindi_speech_reaches_emergency_from_a_topic(phone: Phone, speech: str) -> None:
     answer(phone, "2")
     phone.press("3")
@@ -204,8 +204,14 @@ def test_the_number_is_stored_only_as_a_salted_hash(app: Flask, phone_for: Calla
             lambda root: edit(root / "knowledge/tree.yaml", "      hi: मुख्य मेनू।\n", ""),
             "missing language(s) ['hi']",
         ),
+        (
+            lambda root: edit(
+                root / "knowledge/tree.yaml", "          hi: [कमज़ोरी,", "          xx: [कमज़ोरी,"
+            ),
+            "unknown language(s) ['xx']",
+        ),
     ],
-    ids=["section", "prompt", "tree text"],
+    ids=["section", "prompt", "tree text", "words that describe symptoms"],
 )
 def test_a_language_lacking_anything_the_other_has_is_refused(
     content_copy: Path, breaker: Callable[[Path], object], message: str

@@ -228,6 +228,8 @@ def _texts(menu: Menu) -> list[tuple[tuple[str | int, ...], dict[str, Any]]]:
         found.append((("options", i, "label"), option.label))
         if option.say:
             found.append((("options", i, "say"), option.say))
+        if option.describes:
+            found.append((("options", i, "describes"), option.describes))
     return found
 
 

@@ -99,6 +99,9 @@ class Phrases(Strict):
     offer_callback: NonEmpty
     offer_record: NonEmpty
     offer_desk: NonEmpty  # when a specialist cannot take the call but the help desk can
+    confirm: Annotated[NonEmpty, Placeholders("name")]  # "Did you mean treatment?"
+    confirm_keys: NonEmpty  # how to answer it
+    person_name: NonEmpty  # how "Did you mean ...?" names a person
     callback_saved: Annotated[NonEmpty, Placeholders("name", "digits")]
     callback_failed: NonEmpty
     no_number: NonEmpty
@@ -144,12 +147,28 @@ class SpeechWords(Strict):
     help: list[NonEmpty] = Field(min_length=1)
     next: list[NonEmpty] = Field(min_length=1)
     previous: list[NonEmpty] = Field(min_length=1)
+    again: list[NonEmpty] = Field(min_length=1)  # a topic from its start ("from the beginning")
     slower: list[NonEmpty] = Field(min_length=1)
     faster: list[NonEmpty] = Field(min_length=1)
-    emergency: list[NonEmpty] = Field(min_length=1)
     more_time: list[NonEmpty] = Field(min_length=1)
     language: list[NonEmpty] = Field(min_length=1)
     text: list[NonEmpty] = Field(min_length=1)
+    callback: list[NonEmpty] = Field(min_length=1)  # a call back: what 0 offers when no one can take the call
+    confirm_yes: list[NonEmpty] = Field(min_length=1)  # the answers to "Did you mean ...?"
+    confirm_no: list[NonEmpty] = Field(min_length=1)
+
+
+class EmergencyWords(Strict):
+    """How callers say it is an emergency; any language's words count in every call.
+
+    An utterance is an emergency when it holds one of `alone` ("ambulance", "बेहोश"), or, for any
+    group of `together`, a word of each of its two lists: breathing with "not" or "difficulty",
+    a face with "drooping", lips with "blue". Groups of the same name join across languages, so
+    "breathing" and "नहीं" said together count.
+    """
+
+    alone: list[NonEmpty] = Field(min_length=1)
+    together: dict[NodeId, tuple[list[NonEmpty], list[NonEmpty]]] = Field(min_length=1)
 
 
 class HelpActions(Strict):
@@ -186,7 +205,10 @@ class Prompts(Strict):
     months: list[NonEmpty] = Field(min_length=12, max_length=12)
     lexicon: dict[NonEmpty, NonEmpty] = Field(default_factory=dict)
     fillers: list[NonEmpty] = Field(default_factory=list)  # words ignored around a spoken number
+    # Words that tell little about what a caller wants ("please", "the", "mujhe"): they weigh little.
+    stopwords: list[NonEmpty] = Field(default_factory=list)
     speech: SpeechWords
+    emergency_words: EmergencyWords
     numbers: dict[Literal["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"], list[NonEmpty]]
 
 
@@ -195,11 +217,16 @@ Text = dict[Lang, NonEmpty]  # the same words in each language
 
 
 class Option(Strict):
-    """One menu choice: the key, what it is called, the words that pick it, where it goes."""
+    """One menu choice: the key, what it is called, the words that pick it, where it goes.
+
+    `describes` are words of a caller describing what they feel ("my legs are weak"): they lead
+    here only when nothing else said names a place (a description is never taken for a disease).
+    """
 
     key: OptionKey
     label: Text
     say: dict[Lang, list[NonEmpty]] = Field(default_factory=dict)
+    describes: dict[Lang, list[NonEmpty]] = Field(default_factory=dict)
     goto: NodeId
 
 

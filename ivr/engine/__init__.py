@@ -10,6 +10,7 @@ from ivr.engine.codec import state_from_query, state_to_query
 from ivr.engine.flow import next_step, start
 from ivr.engine.model import (
     CHOSEN,
+    CONFIRM,
     DESK,
     EMERGENCY,
     GREETED,
@@ -35,6 +36,7 @@ from ivr.engine.understanding import hints
 
 __all__ = [
     "CHOSEN",
+    "CONFIRM",
     "DESK",
     "EMERGENCY",
     "GREETED",

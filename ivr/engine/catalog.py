@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ivr.engine import wording
-from ivr.engine.model import EMERGENCY, LANGUAGE, RATES, SPECIALIST, CallState, Line
+from ivr.engine.model import CONFIRM, EMERGENCY, LANGUAGE, RATES, SPECIALIST, CallState, Line
 
 
 def fixed_sentences(line: Line, node: str, lang: str) -> tuple[tuple[str, str], ...]:
@@ -11,6 +11,9 @@ def fixed_sentences(line: Line, node: str, lang: str) -> tuple[tuple[str, str], 
     tree = line.content.tree
     said: list[tuple[str, str]] = []
     places = [CallState(node, lang=lang)]
+    if node == CONFIRM:  # "Did you mean ...?" about every place, and a person
+        asked = [f"goto:{n}" for n in tree.below(tree.root)] + ["action:operator"]
+        places = [CallState(node, lang=lang, pending=p) for p in asked]
     if node in tree.sections:
         # Each part, and the topic's end where one is (the part after the last).
         places = [CallState(node, part=i, lang=lang) for i in range(tree.part_count(node) + 1)]
@@ -38,7 +41,7 @@ def fixed_sentences(line: Line, node: str, lang: str) -> tuple[tuple[str, str], 
     return tuple(dict.fromkeys(said))
 
 
-SYSTEM_PLACES = (LANGUAGE, EMERGENCY, SPECIALIST)
+SYSTEM_PLACES = (LANGUAGE, EMERGENCY, SPECIALIST, CONFIRM)
 
 
 def specialty_sentences(line: Line, lang: str) -> tuple[str, ...]:

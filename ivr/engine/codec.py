@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ivr.engine.model import (
+    CONFIRM,
     FLAGS,
     LANGUAGE,
     MAX_MISSES,
@@ -30,6 +31,9 @@ def state_from_query(line: Line, query: Mapping[str, str]) -> CallState | None:
     except ValueError:
         return None
     part, silences, misses, rate, patience, ret_part = numbers
+    pending = query.get("a", "")
+    if not _is_pending(line, node, pending):
+        return None
     if not (tree.is_stop(node) or node in SYSTEM_NODES) or not _is_return(line, ret, ret_part):
         return None
     if lang not in line.content.prompts or not 0 <= rate < len(RATES) or not 0 <= patience < len(PATIENCE):
@@ -38,7 +42,17 @@ def state_from_query(line: Line, query: Mapping[str, str]) -> CallState | None:
         return None
     if not (0 <= misses <= MAX_MISSES + 1 and 0 <= visited < 1 << len(tree.menus) and 0 <= flags <= FLAGS):
         return None
-    return CallState(node, part, silences, misses, lang, RATES[rate], patience, visited, ret, ret_part, flags)
+    return CallState(
+        node, part, silences, misses, lang, RATES[rate], patience, visited, ret, ret_part, flags, pending
+    )
+
+
+def _is_pending(line: Line, node: str, pending: str) -> bool:
+    """Whether a "Did you mean ...?" question's subject is one the line could have asked about."""
+    if node != CONFIRM:
+        return pending == ""
+    kind, _, value = pending.partition(":")
+    return (kind == "goto" and line.content.tree.has(value)) or pending == "action:operator"
 
 
 def _is_return(line: Line, ret: str, ret_part: int) -> bool:
@@ -73,6 +87,8 @@ def state_to_query(state: CallState) -> dict[str, str]:
         "v": format(state.visited, "x"),
         "f": format(state.flags, "x"),
     }
+    if state.pending:
+        query["a"] = state.pending
     if state.ret:
         query["b"] = state.ret
         if state.ret_part:

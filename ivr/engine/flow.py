@@ -22,6 +22,7 @@ from ivr.content.models import RESERVED_KEYS
 from ivr.engine import people, understanding, wording
 from ivr.engine.model import (
     CHOSEN,
+    CONFIRM,
     EMERGENCY,
     GREETED,
     HELP_MORE,
@@ -43,7 +44,7 @@ from ivr.engine.model import (
     Step,
 )
 from ivr.engine.moves import arrive, following, play, preceding, return_to, welcome
-from ivr.engine.talk import Build, Said, each, gather, goodbye, here, is_playing, phrases, step
+from ivr.engine.talk import Build, Said, each, gather, goodbye, here, is_playing, phrases, prefixed, step
 
 STEP_CACHE_SIZE = 4096  # steps kept per line (a few MB); when full, it starts again
 # The actions carried out without a look at the clock (only a person's opening hours need it).
@@ -66,8 +67,8 @@ def start(line: Line, lang: str | None = None, rate: str | None = None, *, retur
 
 def next_step(line: Line, state: CallState, inp: CallerInput) -> Step:
     """What the caller hears next, given where they are and what they did."""
-    if inp.speech or inp.dial_status is not None or inp.outcome is not None:
-        return _next_step(line, state, inp)
+    if inp.speech or inp.dial_status is not None or inp.outcome is not None or state.node == CONFIRM:
+        return _next_step(line, state, inp)  # (yes to "a person?" looks at the clock)
     action = RESERVED_KEYS.get(inp.digits)
     if action is not None and action not in CLOCK_FREE_ACTIONS:  # a person: are they open now?
         return _next_step(line, state, inp)
@@ -92,34 +93,68 @@ def _next_step(line: Line, state: CallState, inp: CallerInput) -> Step:
         return people.outcome(line, replace(settled, silences=0), what, result, inp.detail)
     if understanding.is_silent(inp):
         return _silence(line, state)
+    return respond(line, state, inp, understanding.resolve(line, state, inp))
+
+
+def respond(line: Line, state: CallState, inp: CallerInput, heard: understanding.Heard | None) -> Step:
+    """The step for a key or words, once understood as `heard` (None: not understood)."""
+    settled = replace(state, flags=state.flags & ~TRANSIENT)
     here_now = replace(settled, silences=0)  # any input shows the caller is there
-    resolved = understanding.resolve(line, state, inp)
-    if resolved is None and state.silences > MAX_SILENCES:
+    if heard is None and state.silences > MAX_SILENCES:
         # The final warning asked for a key "or say something": anything said keeps the call going.
         return gather(line, replace(here_now, misses=0), here(line, here_now), "keep_going")
-    if resolved is None:
+    if heard is None:
         return _miss(line, here_now, phrases(line, "not_understood"))
-    kind, value = resolved
     done = replace(here_now, misses=0)  # a miss counts only in a row
-    made: Step | None
-    if kind == "action":
-        made = _action(line, done, value, inp.now, second_help=state.has(HELP_MORE))
-    elif kind == "lang":
-        made = _set_language(line, replace(done, lang=value), *people.origin(done))
-    elif kind == "goto":
-        made = arrive(line, replace(done, node=value, part=0), f"speech:{value}")
-    else:
-        made = _key(line, done, value)
+    if not heard.sure and state.node != CONFIRM:
+        return _ask(line, done, f"{heard.kind}:{heard.value}")
+    made = _carry_out(line, done, heard.kind, heard.value, inp, state)
     if made is not None:
         return made
-    if kind == "action" and value == "text":  # a text is of a topic: say how to get one
+    if heard.kind == "action" and heard.value == "text":  # a text is of a topic: say how to get one
         return _miss(line, here_now, phrases(line, "sms_in_menu"))
-    keys = inp.digits or value
+    keys = inp.digits or heard.value
 
     def not_an_option(lang: str) -> list[str]:
-        return [line.prompts(lang).phrases.not_an_option.format(heard=understanding.heard(line, lang, keys))]
+        said = understanding.heard_keys(line, lang, keys)
+        return [line.prompts(lang).phrases.not_an_option.format(heard=said)]
 
     return _miss(line, here_now, not_an_option)
+
+
+def _carry_out(
+    line: Line, state: CallState, kind: str, value: str, inp: CallerInput, before: CallState
+) -> Step | None:
+    """Do what was pressed or said; None where it means nothing."""
+    if kind == "action":
+        return _action(line, state, value, inp.now, second_help=before.has(HELP_MORE))
+    if kind == "lang":
+        return _set_language(line, replace(state, lang=value), *people.origin(state))
+    if kind == "goto":
+        if state.node == LANGUAGE and not state.has(CHOSEN):
+            # A place named before choosing a language: in the language it was said in, after the
+            # disclaimer that the welcome would have given.
+            lang = (
+                "hi"
+                if "hi" in line.content.prompts and any("\u0900" <= c <= "\u097f" for c in inp.speech)
+                else line.content.default_language
+            )
+            chosen = replace(
+                state, lang=lang, flags=state.flags | CHOSEN | GREETED | SAFETY, ret="", ret_part=0
+            )
+            lead = [(line.prompts(lang).phrases.disclaimer, lang)]
+            return prefixed(arrive(line, replace(chosen, node=value, part=0), f"speech:{value}"), lead)
+        if state.node in SYSTEM_NODES and state.node != LANGUAGE:
+            state = replace(state, ret="", ret_part=0, pending="")
+        return arrive(line, replace(state, node=value, part=0), f"speech:{value}")
+    return _key(line, state, value, inp)
+
+
+def _ask(line: Line, state: CallState, pending: str) -> Step:
+    """Unsure of what the caller asked for: "Did you mean treatment?", then yes (1) or no (2)."""
+    ret, ret_part = people.origin(state) if state.node != CONFIRM else (state.ret, state.ret_part)
+    there = replace(state, node=CONFIRM, part=0, ret=ret, ret_part=ret_part, pending=pending)
+    return gather(line, there, here(line, there), "confirm")
 
 
 def _silence(line: Line, state: CallState) -> Step:
@@ -176,9 +211,19 @@ def _miss(line: Line, state: CallState, sorry: Build) -> Step:
     return goodbye(line, state, "hangup:invalid")
 
 
-def _key(line: Line, state: CallState, key: str) -> Step | None:
+def _key(line: Line, state: CallState, key: str, inp: CallerInput | None = None) -> Step | None:
     """A key that is not reserved (1-4): an option, a system node's choice, or a move in a topic."""
     tree = line.content.tree
+    if state.node == CONFIRM:
+        if key == "2":  # no: back to where the caller was, with what is there
+            back = replace(state, pending="")
+            return return_to(line, back, "confirm:no")
+        if key != "1":
+            return None
+        kind, _, value = state.pending.partition(":")
+        where = state.ret or tree.root
+        origin = replace(state, node=where, part=state.ret_part, ret="", ret_part=0, pending="")
+        return _carry_out(line, origin, kind, value, inp or CallerInput(), origin)
     if state.node == LANGUAGE:
         langs = line.content.languages
         if key.isdigit() and 1 <= int(key) <= len(langs):
@@ -237,6 +282,11 @@ def _action(
         return play(line, following(line, state) if is_playing(line, state) else state, "next")
     if action == "previous":
         return _key(line, state, "2") if in_topic else None
+    if action == "again":  # a topic from its start; anywhere else, the main menu
+        if in_topic:
+            first = tree.topic_sections(tree.topic_of(state.node))[0]
+            return play(line, replace(state, node=first, part=0), "again")
+        return _action(line, state, "main", now)
     if action == "main":
         if state.node == tree.root and state.has(GREETED):
             said = each(line, state, phrases(line, "at_main_menu"))

@@ -12,7 +12,7 @@ from ivr.content.directory import Directory
 from ivr.content.models import Prompts
 
 if TYPE_CHECKING:
-    from ivr import speech
+    from ivr.engine.understanding import Ear
 
 MAX_SILENCES = 2  # re-prompts after no input before the line warns that it will end the call
 MAX_MISSES = 2  # replies to wrong keys or unknown words before the line warns that it will end the call
@@ -22,7 +22,8 @@ PART_PAUSE_S = 2  # the pause after a topic's part before the next part plays on
 LANGUAGE = "_language"  # system node: choose a language
 EMERGENCY = "_emergency"  # system node: emergency advice and transfer
 SPECIALIST = "_specialist"  # system node: no one can take the call now; call back or record
-SYSTEM_NODES = (LANGUAGE, EMERGENCY, SPECIALIST)
+CONFIRM = "_confirm"  # system node: "Did you mean ...?" about words the line was unsure of
+SYSTEM_NODES = (LANGUAGE, EMERGENCY, SPECIALIST, CONFIRM)
 SPEECH_ACTIONS = (
     "repeat",
     "back",
@@ -31,9 +32,9 @@ SPEECH_ACTIONS = (
     "help",
     "next",
     "previous",
+    "again",
     "slower",
     "faster",
-    "emergency",
     "more_time",
     "language",
     "text",
@@ -82,6 +83,7 @@ class CallState:
     ret: str = ""
     ret_part: int = 0
     flags: int = 0
+    pending: str = ""  # at CONFIRM: what the caller may have asked for ("goto:treatment")
 
     def has(self, flag: int) -> bool:
         """Whether a flag (CHOSEN, GREETED, ...) is set."""
@@ -99,6 +101,7 @@ class CallerInput:
     outcome: tuple[str, str] | None = None  # how an effect or a recording went: ("sms", "sent")
     detail: str = ""  # with an outcome: e.g. the last digits of the number a callback goes to
     now: datetime | None = None  # for opening hours; None means "treat as open"
+    confidence: float | None = None  # Twilio's Confidence in a SpeechResult, 0 to 1
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,7 @@ class Line:
     directory: Directory | None = None
     _hints: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict, compare=False)
     _steps: dict[tuple[CallState, str, bool], Step] = field(default_factory=dict, compare=False)
-    _speech: dict[tuple[str, str, bool], speech.Matcher] = field(default_factory=dict, compare=False)
+    _speech: dict[tuple[str, str, bool], Ear] = field(default_factory=dict, compare=False)
 
     def prompts(self, lang: str) -> Prompts:
         """The prompts of a language, falling back to the default language."""

@@ -8,7 +8,7 @@ nothing.
 from __future__ import annotations
 
 from ivr.content.tree import fill
-from ivr.engine.model import DESK, EMERGENCY, SPECIALIST, CallState, Line
+from ivr.engine.model import CONFIRM, DESK, EMERGENCY, SPECIALIST, CallState, Line
 
 HELP_PAGE = 4  # key lines on help's first page when there are more than HELP_PAGE + 1
 TOPIC_KEYS = (("1", "next"), ("2", "previous"))  # said once a call, in the first topic heard
@@ -52,6 +52,8 @@ def keys_here(line: Line, state: CallState) -> list[tuple[str, str]]:
         return [("9", "repeat"), ("*", "back"), ("0", "operator"), speed]
     if node == SPECIALIST:
         return [("9", "repeat"), ("*", "back"), ("#", "main"), ("5", "emergency"), speed]
+    if node == CONFIRM:
+        return [("9", "repeat"), ("*", "back"), ("0", "operator"), ("5", "emergency")]
     return [("9", "repeat"), ("0", "operator")]  # the language menu: said in every language, so short
 
 
@@ -140,6 +142,18 @@ def specialist_prompt(line: Line, lang: str, *, desk: bool = False) -> list[str]
     return [p.offer_callback, p.offer_record, *([p.offer_desk] if desk else []), p.go_back]
 
 
+def confirm_prompt(line: Line, lang: str, pending: str) -> list[str]:
+    """ "Did you mean treatment?" and how to answer, about what the caller may have asked for."""
+    p = line.prompts(lang).phrases
+    kind, _, value = pending.partition(":")
+    if kind == "goto":
+        name = line.content.tree.title(value, lang).rstrip(".।").strip()
+        name = name[:1].lower() + name[1:] if name[1:2].islower() else name  # "Medicines" -> "medicines"
+    else:
+        name = p.person_name
+    return [p.confirm.format(name=name), p.confirm_keys]
+
+
 def prompt(line: Line, state: CallState, lang: str, *, full: bool = True, revisit: bool = False) -> list[str]:
     """What is said for where the caller is (not the language menu, said in every language at once)."""
     tree = line.content.tree
@@ -148,6 +162,8 @@ def prompt(line: Line, state: CallState, lang: str, *, full: bool = True, revisi
         return emergency_prompt(line, lang)
     if node == SPECIALIST:
         return specialist_prompt(line, lang, desk=state.has(DESK))
+    if node == CONFIRM:
+        return confirm_prompt(line, lang, state.pending)
     if tree.is_menu(node):
         return menu_prompt(line, lang, node, full=full, revisit=revisit)
     if state.part >= tree.part_count(node):
