@@ -24,6 +24,7 @@ FUZZY_MIN = 86  # rapidfuzz ratio (0-100) for two longer tokens to count as the 
 SHORT = 4  # tokens of up to this many letters must match exactly (or nearly: one letter for 4)
 PREFIX_MIN = 5  # letters a word needs for its longer forms to count as it (Lexicon word_forms)
 _DEVANAGARI = re.compile(r"[\u0900-\u097f]")
+_CONTRACTION = re.compile(r"n['\u2019]t\b")
 _IAST_FOLD = str.maketrans(
     {
         "ā": "a", "ī": "i", "ū": "u", "ṛ": "ri", "ṝ": "ri", "ḷ": "l", "ṭ": "t", "ḍ": "d", "ṇ": "n",
@@ -50,6 +51,8 @@ _C_HARD = re.compile(r"c(?!h)")  # and k elsewhere ("doctor"); "ch" stays
 def normalise(text: str) -> str:
     """Lower-case words only: punctuation folded, spaces collapsed; vowel signs (Devanagari) kept."""
     folded = unicodedata.normalize("NFKC", text).casefold()
+    # "can't" and "cant" are the same word, whichever a recogniser writes: one token, not "can t".
+    folded = _CONTRACTION.sub("nt", folded)
     # Letters, marks and digits make words: \w alone would split "हिंदी" at its vowel signs.
     kept = "".join(c if unicodedata.category(c)[0] in "LMN" else " " for c in folded)
     return " ".join(kept.split())
@@ -99,17 +102,33 @@ def tokens(text: str) -> tuple[str, ...]:
 def similar(said: str, known: str) -> float:
     """How alike two loose tokens are: 1 when the same; 0.6 to 0.9 when near (one letter off in a
     word of 4 or more, two in one of 10 or more, or rapidfuzz's ratio at least FUZZY_MIN), so that
-    a word heard exactly outweighs one heard nearly; 0 otherwise (always, under 4 letters)."""
+    a word heard exactly outweighs one heard nearly; 0 otherwise (always, under 4 letters; at 4,
+    unless only a letter inside or at the end differs: `_short_slip`)."""
     if said == known:
         return 1.0
     shorter = min(len(said), len(known))
     if shorter < SHORT:
+        return 0.0
+    if shorter == SHORT and not _short_slip(said, known):
         return 0.0
     edits = 2 if shorter >= 10 else 1
     score = fuzz.ratio(said, known)
     if Levenshtein.distance(said, known, score_cutoff=edits) > edits and score < FUZZY_MIN:
         return 0.0
     return 0.6 + 0.3 * max(0.0, score - 75) / 25
+
+
+def _short_slip(said: str, known: str) -> bool:
+    """Whether a four-letter word was likely heard a letter off: the same first letter, and either
+    the same last letter ("svas" / "shvas", "dard" / "dord") or a nasal or a vowel more at the end
+    ("nahi" / "nahin": Hindi's endings are written freely). Anything else makes another word ("sans"
+    breath / "fans" stuck, "thik" fine / "thin", "thin" / "think")."""
+    if said[0] != known[0]:
+        return False
+    if said[-1] == known[-1]:  # a letter changed or added inside: "svas" / "shvas", "menu" / "meniu"
+        return True
+    longer, shorter = (said, known) if len(said) > len(known) else (known, said)
+    return longer.startswith(shorter) and longer[len(shorter) :] in ("n", "a", "e", "i", "o", "u", "h")
 
 
 @dataclass(frozen=True)

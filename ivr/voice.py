@@ -243,12 +243,23 @@ def step(state: CallState) -> Response:
     form, rt = req.form, runtime()
     inp = CallerInput(
         digits=form.get("Digits", "").strip()[:32],
-        speech=form.get("SpeechResult", "")[:500],
+        speech=_heard(form.get("SpeechResult", "")),
         silent=req.args.get("t") == "1",
         now=rt.clock(),
         confidence=_confidence(form.get("Confidence", "")),
     )
     return _reply(engine.next_step(rt.line, state, inp))
+
+
+SPEECH_KEPT = 1000  # characters kept from each end of a long SpeechResult
+
+
+def _heard(text: str) -> str:
+    """What a caller said, bounded: a long account keeps its start and its end, where "...and now
+    she is not breathing" comes (at most 2 x SPEECH_KEPT characters are understood)."""
+    if len(text) <= 2 * SPEECH_KEPT:
+        return text
+    return f"{text[:SPEECH_KEPT]} {text[-SPEECH_KEPT:]}"
 
 
 def _confidence(raw: str) -> float | None:

@@ -418,10 +418,12 @@ def test_unknown_words_in_a_topic_escalate_but_keep_the_caller_at_the_same_part(
     thrice = phone.say("blah blah")
     assert thrice.says == [
         PHRASES.not_understood,
+        EN.phrases.safety.format(number="1 1 2"),
         PHRASES.misses_warning,
         PHRASES.offer_person,
     ]
-    assert phone.say("blah blah").ended
+    fourth = phone.say("blah blah")  # still talking: put through to a person, not hung up on
+    assert not fourth.ended and fourth.says[0] == PHRASES.not_understood
 
 
 @pytest.mark.parametrize(

@@ -314,10 +314,16 @@ def test_failures_in_a_row_escalate_offer_a_person_then_warn_then_end(phone: Pho
         "the second in a row offers a person or a call back"
     )
     third = wrong()
-    assert third.says[1:] == [EN.misses_warning, EN.offer_person]
+    # Someone who cannot make themselves understood may be in trouble: the way out comes first.
+    assert third.says[1:] == [wording.safety(LINE, "en"), EN.misses_warning, EN.offer_person]
     assert at(third) == ("main", 0)
     fourth = wrong()
-    assert fourth.ended and fourth.says == [EN.goodbye]
+    if mistake == "key":
+        assert fourth.ended and fourth.says == [EN.goodbye]
+    else:  # a caller who keeps talking is never hung up on: a person, or the call-back choices
+        assert not fourth.ended
+        assert fourth.says[0] == EN.not_understood
+        assert at(fourth)[0] == "_specialist" and EN.operator_unavailable in fourth.says
     assert EN.state_lost not in first.says + second.says + third.says + fourth.says
 
 
@@ -531,7 +537,12 @@ def test_the_misses_warning_waits_the_usual_time_even_in_a_topic(phone: Phone) -
     for _ in range(2):
         phone.press("3")
     warning = phone.press("3")
-    assert warning.says == [EN.not_an_option.format(heard="3"), EN.misses_warning, EN.offer_person]
+    assert warning.says == [
+        EN.not_an_option.format(heard="3"),
+        wording.safety(LINE, "en"),
+        EN.misses_warning,
+        EN.offer_person,
+    ]
     assert answer_timeout(warning) > PART_PAUSE_S
     resumed = phone.wait()
     assert at(resumed) == ("symptoms", 0) and EN.no_input not in resumed.says, "then the same part, unblamed"

@@ -8,18 +8,31 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from flask import Flask
 
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
-from ivr.engine import CONFIRM, EMERGENCY, SPECIALIST, CallerInput, Line, hints, next_step
+from ivr.engine import (
+    CONFIRM,
+    EMERGENCY,
+    LANGUAGE,
+    SPECIALIST,
+    SPEECH_ACTIONS,
+    CallerInput,
+    Line,
+    hints,
+    next_step,
+    state_to_query,
+)
 from ivr.engine.model import CHOSEN, GREETED, SAFETY, CallState
 from ivr.simulator.utterances import TOPIC_CONTEXT as TOPIC
 from ivr.simulator.utterances import Utterance, load
-from ivr.simulator.utterances import start as said_at
+from ivr.simulator.utterances import start as start_of
 from tests.conftest import SignedClient, make_app
 from tests.test_content import edit
 from tests.twiml_helpers import query, spoken
@@ -88,7 +101,7 @@ def run(app: Flask, path: Path) -> tuple[Counter[str], list[str], list[str]]:
     wrong: list[str] = []
     missed_emergencies: list[str] = []
     for u in load(path):
-        start = said_at(TREE, u)
+        start = start_of(TREE, u)
         v = verdict(u, start, say(client, u.lang, start, u.say))
         counts[v] += 1
         if v == "wrong":
@@ -290,3 +303,92 @@ def test_hints_stay_within_twilios_limits() -> None:
         for lang in CONTENT.languages:
             found = hints(line, CallState(node, lang=lang))
             assert 0 < len(found) <= 500 and all(len(h) <= 100 for h in found)
+
+
+# What a fresh tester found, kind by kind ------------------------------------------------------
+
+
+def said_at(client: SignedClient, state: CallState, words: str) -> ET.Element:
+    """Words said at any state (a system node too), through a signed webhook."""
+    status, root = client.post(f"/voice/step?{urlencode(state_to_query(state))}", {"SpeechResult": words})
+    assert status == 200 and root is not None
+    return root
+
+
+IN = CHOSEN | GREETED | SAFETY
+PLACES = [
+    CallState(TREE.root, flags=IN),
+    CallState("symptoms_causes", flags=IN),
+    CallState(*TOPIC, flags=IN),
+    CallState(LANGUAGE, flags=SAFETY),
+    CallState(EMERGENCY, flags=IN, ret=TREE.root),
+    CallState(CONFIRM, flags=IN, ret=TREE.root, pending="goto:treatment"),
+    CallState(SPECIALIST, flags=IN, ret=TREE.root),
+]
+
+
+@pytest.mark.parametrize("state", PLACES, ids=[s.node for s in PLACES])
+def test_words_that_mean_nothing_here_are_never_read_back_as_a_key(app: Flask, state: CallState) -> None:
+    # "next" at a menu once said "Sorry, n e x t is not an option": an action's inner name.
+    client = SignedClient(app)
+    templates = [p.phrases.not_an_option.split("{heard}") for p in CONTENT.prompts.values()]
+    for lang in CONTENT.languages:
+        words = CONTENT.prompts[lang].speech
+        for action in SPEECH_ACTIONS:
+            for phrase in getattr(words, action)[:3]:
+                for sentence in spoken(said_at(client, replace(state, lang=lang), phrase)):
+                    assert not any(sentence.startswith(a) and sentence.endswith(b) for a, b in templates), (
+                        state.node,
+                        phrase,
+                        sentence,
+                    )
+
+
+@pytest.mark.parametrize("words", ["ठीक है", "theek hai", "think", "I don't think so", "ठीक है धन्यवाद"])
+def test_fine_and_think_are_not_a_symptom(app: Flask, words: str) -> None:
+    # "ठीक" (fine) is a letter from "thin", "think" a letter from it: neither describes a body.
+    root = said_at(SignedClient(app), CallState(TREE.root, flags=IN), words)
+    assert spoken(root)[0] == EN.not_understood
+
+
+@pytest.mark.parametrize(
+    ("words", "node"),
+    [
+        ("that's not right", TREE.root),
+        ("not sure", TREE.root),
+        ("not correct", TREE.root),
+        ("I don't think so", TREE.root),
+        ("सही नहीं है", TREE.root),
+        ("no I want medicines", "drug_therapy"),  # corrected: where the caller says instead
+        ("yes", "treatment"),
+        ("ठीक है", "treatment"),
+        ("हाँ जी", "treatment"),
+    ],
+)
+def test_at_did_you_mean_a_not_is_never_a_yes(app: Flask, words: str, node: str) -> None:
+    asked = CallState(CONFIRM, flags=IN, ret=TREE.root, pending="goto:treatment")
+    assert landing(said_at(SignedClient(app), asked, words))[0] == node
+
+
+@pytest.mark.parametrize(
+    ("start", "words", "node"),
+    [
+        (TREE.root, "first option", "symptoms_causes"),
+        ("treatment", "second", "specialists"),
+        (TREE.root, "tamil", LANGUAGE),
+        (TREE.root, "मराठी", LANGUAGE),
+        (TREE.root, "press star", LANGUAGE),
+    ],
+)
+def test_keys_and_languages_said_as_callers_say_them(app: Flask, start: str, words: str, node: str) -> None:
+    # Another language than the line's leads to the choices it has, said in both.
+    assert landing(said_at(SignedClient(app), CallState(start, flags=IN), words))[0] == node
+
+
+@pytest.mark.parametrize("where", ["end", "start"])
+def test_a_long_account_is_heard_at_its_start_and_its_end(app: Flask, where: str) -> None:
+    # Relatives tell the whole story first: "...and now she is not breathing" comes last.
+    story = "my grandmother lives in the village and has been unwell for some years and " * 40
+    words = f"{story} now she is not breathing" if where == "end" else f"she is not breathing {story}"
+    assert len(words) > 2500
+    assert landing(said_at(SignedClient(app), CallState(TREE.root, flags=IN), words))[0] == EMERGENCY

@@ -306,6 +306,7 @@ def load_tree(
         for i, topic in enumerate(run.topics):
             where = at("series", rid, "topics", i)
             check_languages(where, topic.say, required=False)
+            check_languages(f"{where}.described_as", topic.described_as, required=False)
             if topic.id not in sections:
                 problems.append(f"{where}: {topic.id!r} is not a section")
             elif topic.id in parent:

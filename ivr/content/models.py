@@ -207,6 +207,9 @@ class Prompts(Strict):
     fillers: list[NonEmpty] = Field(default_factory=list)  # words ignored around a spoken number
     # Words that tell little about what a caller wants ("please", "the", "mujhe"): they weigh little.
     stopwords: list[NonEmpty] = Field(default_factory=list)
+    # Words that make what was said the name of a kind of disease ("spinal cord disease", "सूजन वाली
+    # बीमारी"), not a description of what the caller feels: a type named so goes to that type.
+    disease_words: list[NonEmpty] = Field(default_factory=list)
     speech: SpeechWords
     emergency_words: EmergencyWords
     numbers: dict[Literal["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"], list[NonEmpty]]
@@ -239,10 +242,16 @@ class Menu(Strict):
 
 
 class SeriesTopic(Strict):
-    """One topic of a series: a section id, and the words that pick it by voice."""
+    """One topic of a series: a section id, and the words that pick it by voice.
+
+    `described_as` are words that describe the type ("spinal cord", "muscle inflammation"): they
+    pick it only said with a word of the prompts' `disease_words` ("spinal cord disease"), since
+    alone they are what a caller says of their own body ("pain in my spinal cord").
+    """
 
     id: NodeId
     say: dict[Lang, list[NonEmpty]] = Field(default_factory=dict)
+    described_as: dict[Lang, list[NonEmpty]] = Field(default_factory=dict)
 
 
 class Series(Strict):

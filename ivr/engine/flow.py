@@ -104,7 +104,7 @@ def respond(line: Line, state: CallState, inp: CallerInput, heard: understanding
         # The final warning asked for a key "or say something": anything said keeps the call going.
         return gather(line, replace(here_now, misses=0), here(line, here_now), "keep_going")
     if heard is None:
-        return _miss(line, here_now, phrases(line, "not_understood"))
+        return _miss(line, here_now, phrases(line, "not_understood"), talking=True, now=inp.now)
     done = replace(here_now, misses=0)  # a miss counts only in a row
     if not heard.sure and state.node != CONFIRM:
         return _ask(line, done, f"{heard.kind}:{heard.value}")
@@ -113,6 +113,9 @@ def respond(line: Line, state: CallState, inp: CallerInput, heard: understanding
         return made
     if heard.kind == "action" and heard.value == "text":  # a text is of a topic: say how to get one
         return _miss(line, here_now, phrases(line, "sms_in_menu"))
+    if not inp.digits and heard.kind != "key":
+        # Words that mean nothing here ("next" at a menu): never the action's name read back.
+        return _miss(line, here_now, phrases(line, "not_understood"), talking=True, now=inp.now)
     keys = inp.digits or heard.value
 
     def not_an_option(lang: str) -> list[str]:
@@ -192,9 +195,13 @@ def _switch_hint(line: Line, state: CallState) -> Said:
     return [(line.prompts(lang).phrases.switch_language, lang) for lang in others]
 
 
-def _miss(line: Line, state: CallState, sorry: Build) -> Step:
+def _miss(
+    line: Line, state: CallState, sorry: Build, talking: bool = False, now: datetime | None = None
+) -> Step:
     """A wrong key or unknown words: say so and the prompt again; from the second in a row offer a
-    person; the third warns that the call will end, and the fourth ends it."""
+    person; the third warns that the call will end (with the emergency sentence), and the fourth
+    ends it. A caller who keeps talking is not hung up on: the fourth puts them through to a person
+    (or the call-back choices when no one can take the call) as of `now`."""
     misses = state.misses + 1
     missed = replace(state, misses=misses)
     # Not at the call-back choices: 0 there leads back to the same choices.
@@ -205,9 +212,15 @@ def _miss(line: Line, state: CallState, sorry: Build) -> Step:
         return gather(line, missed, [*said, *here(line, missed, full=False)], "invalid")
     if misses == MAX_MISSES + 1:
         warn = phrases(line, "misses_warning")
-        said = each(line, missed, lambda lang: [*sorry(lang), *warn(lang), *person(lang)])
+        # Someone who cannot make themselves understood may be in trouble: the way out comes first.
+        said = each(
+            line, missed, lambda lang: [*sorry(lang), wording.safety(line, lang), *warn(lang), *person(lang)]
+        )
         # The usual wait for that 9 (not a part's pause); silence then says what is here, unblamed.
         return gather(line, replace(missed, flags=missed.flags | RESUME), said, "invalid:warning")
+    if talking and state.node != SPECIALIST:
+        lead = each(line, state, sorry)
+        return prefixed(people.person(line, replace(state, misses=0), now), lead)
     return goodbye(line, state, "hangup:invalid")
 
 

@@ -39,8 +39,12 @@ MIN_COVERAGE = 0.25
 RIVAL_RATIO = 1.4  # the best must weigh this much more than the next-best other result to be sure
 LOW_CONFIDENCE = 0.35  # Twilio's Confidence under which the line asks before acting
 ALONE_FUZZY_FROM = 7  # letters: an emergency word said alone is matched nearly only from this length
-# Asking the line to go slower or faster, or wait: the same words describe how symptoms come.
+# Asking the line to go slower, faster or wait: the same words describe how symptoms come
+# ("धीरे धीरे कमज़ोर", "उठते समय"), so a description outweighs them...
 PACE_ACTIONS = frozenset({"action:slower", "action:faster", "action:more_time"})
+# ...and slower or faster counts only as much of what was said ("धीरे बोलिए", not "jaldi doctor bulao").
+SPEED_ACTIONS = frozenset({"action:slower", "action:faster"})
+SPEED_COVERAGE = 0.4
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,23 @@ class Ear:
         self.fillers = [w for p in every for w in p.fillers]
         self.numbers = {d: [n for p in every for n in p.numbers.get(d, [])] for d in "0123456789"}  # type: ignore[call-overload]
         self.phrases = speech.Lexicon(choices(line, state), stop)
+        # At "Did you mean ...?", a "not" anywhere ("that's not right", "सही नहीं है") is never a yes:
+        # the one-word answers for no are the words that deny.
+        self.denials = (
+            frozenset(
+                t
+                for p in every
+                for w in p.speech.confirm_no
+                for t in speech.tokens(w)[:1]
+                if len(speech.tokens(w)) == 1
+            )
+            if state.node == CONFIRM
+            else frozenset()
+        )
         self.describes = speech.Lexicon(_describes(line), stop)
+        # A type described ("spinal cord", "muscle inflammation") counts only named as a disease.
+        self.kinds = speech.Lexicon(_described_as(line), stop)
+        self.disease_words = frozenset(t for p in every for w in p.disease_words for t in speech.tokens(w))
         words = [p.emergency_words for p in every]
         groups = sorted({name for w in words for name in w.together})
         pairs: dict[str, list[str]] = {}
@@ -120,18 +140,30 @@ class Ear:
 
     def best(self, said: tuple[str, ...]) -> Heard | None:
         """The place, action or language said, or a description of symptoms; None if nothing fits."""
-        hits = self.phrases.hits(said)
+        hits = [h for h in self.phrases.hits(said) if self._counts(h, said)]
         described = self.describes.hits(said)
+        # A type described ("spinal cord") is heard unless the caller describes what they feel
+        # ("pain in my spinal cord"), when only a disease word makes it a type ("spinal cord disease").
+        if not described or self.disease_words & set(said):
+            taken = {h.result for h in hits}
+            hits += [h for h in self.kinds.hits(said) if h.result not in taken]
+            hits.sort(key=lambda h: (-h.score, -h.coverage, h.result))
+        # A choice this place asks for ("yes" to "Did you mean...?", a language at the language menu)
+        # wins a tie with the same words' meaning elsewhere ("yes" as "next part", "ठीक है").
+        choice = next((h for h in hits if h.result.startswith("key:") and h.score >= hits[0].score), None)
+        if choice is not None and choice.result == "key:2" and self.denials:
+            # "No, I want medicines": the place the caller corrects us with, when it is clear.
+            named = next((h for h in hits if h.result.startswith(("goto:", "lang:"))), None)
+            if named is not None and named.score >= SURE_SCORE:
+                choice = named
+        if choice is not None:
+            described = []
         if described and (not hits or _describes_more(described[0], hits[0])):
             # What the caller feels, said more than anything else: the symptoms, not a disease.
             return Heard("goto", described[0].result)
         if not hits:
             return None
-        top = hits[0]
-        # A choice this place asks for ("yes" to "Did you mean...?", a language at the language menu)
-        # wins a tie with the same words' meaning elsewhere ("yes" as "next part").
-        choice = next((h for h in hits if h.result.startswith("key:") and h.score >= top.score), None)
-        top = choice or top
+        top = choice or hits[0]
         named = next((h for h in hits if h.result.startswith("lang:")), None)
         if top.result == "action:language" and named is not None:
             top = named  # "Hindi language please": the language named, not the language menu
@@ -145,6 +177,13 @@ class Ear:
             # Unsure of a place or a person: ask. Other actions are quick to undo: just do them.
             return Heard(kind, value, sure=not (kind == "goto" or top.result == "action:operator"))
         return None
+
+    def _counts(self, hit: speech.Hit, said: tuple[str, ...]) -> bool:
+        """Whether a hit may be taken at all: never a yes with a "not" in it; a pace word only when
+        it is most of what was said ("jaldi doctor bulao" is not "faster")."""
+        if hit.result == "key:1" and self.denials & set(said):
+            return False
+        return hit.result not in SPEED_ACTIONS or hit.coverage >= SPEED_COVERAGE
 
 
 def _describes_more(described: speech.Hit, named: speech.Hit) -> bool:
@@ -225,6 +264,16 @@ def _describes(line: Line) -> dict[str, list[str]]:
         for option in menu.options:
             if option.describes:
                 found[option.goto] = _every_language(line, option.describes)
+    return found
+
+
+def _described_as(line: Line) -> dict[str, list[str]]:
+    """Words that describe a type of the series, heard only with a disease word."""
+    found: dict[str, list[str]] = {}
+    for run in line.content.tree.series.values():
+        for topic in run.topics:
+            if topic.described_as:
+                found[f"goto:{topic.id}"] = _every_language(line, topic.described_as)
     return found
 
 
