@@ -2,8 +2,8 @@
 
 import sys
 
-from ivr import create_app
 from ivr.content import ContentError
+from ivr.factory import create_app
 
 try:
     app = create_app()

@@ -28,11 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask import Flask
 
-from ivr import create_app, engine
+from ivr import engine, services
 from ivr.audio import cache
 from ivr.audio.cache import AudioSettings
 from ivr.config import REPO_ROOT
 from ivr.engine import wording
+from ivr.factory import create_app
 from ivr.simulator import FlaskTransport, Phone, Turn
 from ivr.simulator.loudspeaker import Loudspeaker
 from ivr.simulator.phone import Heard
@@ -91,7 +92,7 @@ class Caller:
 
     def __init__(self, app: Flask, ear: Ear, lang_key: str, returning: bool, number: str) -> None:
         self.app, self.ear, self.lang_key, self.returning = app, ear, lang_key, returning
-        self.line = app.extensions["ivr"].line
+        self.line = services.line(app)
         self.lang = self.line.content.languages[int(lang_key) - 1]
         self.number = number
 
@@ -158,7 +159,7 @@ def _where(turn: Turn) -> tuple[str, int] | None:
 
 def topics(app: Flask) -> list[str]:
     """What a caller can choose by key as a topic: every option leading to a section or a series."""
-    tree = app.extensions["ivr"].line.content.tree
+    tree = services.line(app).content.tree
     return [
         n
         for n in tree.below(tree.root)
@@ -182,7 +183,7 @@ def safety_seconds(app: Flask, ear: Ear, lang_key: str, returning: bool, number:
 
 def help_seconds(app: Flask, ear: Ear, lang: str) -> tuple[float, str]:
     """The longest page of help anywhere (every node, part and speed), and where it is."""
-    line = app.extensions["ivr"].line
+    line = services.line(app)
     tree = line.content.tree
     worst, where = 0.0, ""
     places = [(n, p) for n in tree.nodes() for p in range(tree.part_count(n) + (n in tree.sections))]
@@ -206,11 +207,11 @@ def render_times() -> tuple[float, int, float, int, int]:
         shutil.copytree(REPO_ROOT / name, root / name)
     settings = AudioSettings(audio_dir=_WORK / "render-audio")
     started = time.monotonic()
-    full = cache.render_all(_app(CONTENT_DIR=str(root)).extensions["ivr"].line, settings)
+    full = cache.render_all(services.line(_app(CONTENT_DIR=str(root))), settings)
     full_s = time.monotonic() - started
     section = root / "knowledge/sections/en/junction.md"
     section.write_text(section.read_text().rstrip() + " This sentence is new.\n")
-    line = _app(CONTENT_DIR=str(root)).extensions["ivr"].line
+    line = services.line(_app(CONTENT_DIR=str(root)))
     started = time.monotonic()
     again = cache.render_all(line, settings)
     again_s = time.monotonic() - started
@@ -227,7 +228,7 @@ def main() -> None:
     render = "--no-render" not in sys.argv
     app = _app()
     ear = Ear(Loudspeaker(AudioSettings.from_config(app.config)))
-    line = app.extensions["ivr"].line
+    line = services.line(app)
     tree = line.content.tree
     numbers = iter(range(10**6))
 

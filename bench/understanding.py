@@ -177,7 +177,7 @@ def main() -> None:
         f"\ntime to understand one utterance, in-process: p50 {p50:.2f} ms, p99 {p99:.2f} ms,"
         f" max {timings[-1]:.2f} ms"
     )
-    # The longest account the webhook keeps (ivr.voice: 2 x 1000 characters), said in full.
+    # The longest account the webhook keeps (ivr/phone/views.py: 2 x 1000 characters), said in full.
     story = "my grandmother lives in the village and has been unwell for some years and "
     account = (story * 30)[: 2 * 1000 - 30] + " now she is not breathing"
     state = CallState(line.content.tree.root, flags=IN_CALL)

@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from twilio.request_validator import RequestValidator
 
-from ivr import create_app
+from ivr.factory import create_app
 from ivr.simulator import FlaskTransport, Phone
 from ivr.simulator.server import GUNICORN_CONF, Gunicorn, cpu_seconds, rss_kib
 

@@ -88,7 +88,7 @@ def local_secret(instance_path: str, name: str) -> str:
 
 
 def _operations() -> dict[str, Any]:
-    """Logs, webhook rate limits, staff login limits (ivr/logs.py, ivr/ratelimit.py, ivr/web/throttle.py)."""
+    """Logs, webhook rate limits, staff login limits (ivr/logs.py, ivr/phone/limits.py, ivr/web/throttle)."""
     return {
         # Journey events are written in batches this often (0: each at once; tests: always at once).
         "EVENT_BATCH_MS": _int("IVR_EVENT_BATCH_MS", 50),

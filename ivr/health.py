@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
+
+from ivr import services
 
 bp = Blueprint("health", __name__)
 
@@ -14,22 +16,22 @@ def healthz() -> tuple[Response, int]:
     """200 with what was checked, or 503 with the reason; never needs a Twilio signature."""
     started = time.perf_counter()
     problems: list[str] = []
-    runtime = current_app.extensions.get("ivr")
-    if runtime is None:
+    found = services.find()
+    line = found.runtime.line if found is not None else None
+    if line is None:
         problems.append("content not loaded")
-    store = current_app.extensions.get("store")
     database = "missing"
-    if store is None:
+    if found is None:
         problems.append("no database configured")
     else:
-        reason = store.ping()
+        reason = found.store.ping()
         database = "ok" if reason is None else "unreachable"
         if reason is not None:
             problems.append(f"database unreachable: {reason}")
     body = {
         "status": "ok" if not problems else "unavailable",
-        "content": "ok" if runtime is not None else "missing",
-        "languages": list(runtime.line.content.languages) if runtime is not None else [],
+        "content": "ok" if line is not None else "missing",
+        "languages": list(line.content.languages) if line is not None else [],
         "database": database,
         "ms": round((time.perf_counter() - started) * 1000, 2),
     }

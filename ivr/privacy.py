@@ -9,10 +9,3 @@ import hmac
 def caller_hash(number: str, salt: str) -> str:
     """The full pseudonym of a phone number (HMAC-SHA256 with the salt, 64 hex digits), for storage."""
     return hmac.new(salt.encode(), number.strip().encode(), hashlib.sha256).hexdigest()
-
-
-def caller_ref(number: str | None, salt: str) -> str:
-    """A short stable pseudonym for a phone number (HMAC-SHA256 with the salt)."""
-    if not number:
-        return "unknown"
-    return "caller-" + caller_hash(number, salt)[:12]

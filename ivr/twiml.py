@@ -22,14 +22,14 @@ def gather_timeout(step: Step, base: int) -> int:
     return round((PART_PAUSE_S if step.playing else base) * PATIENCE[step.state.patience])
 
 
-class Voice(Protocol):
+class Narrator(Protocol):
     """How a sentence reaches the caller: spoken by Twilio (<Say>) or played from audio (<Play>)."""
 
     def speak(self, verb: VoiceResponse | Gather, text: str, prompts: Prompts, rate: str) -> None:
         """Append the verb that voices `text` at `rate` (normal, slow or fast) to `verb`."""
 
 
-class SayVoice:
+class SayNarrator:
     """Twilio's own text-to-speech, in the language and voice the prompts name."""
 
     def speak(self, verb: VoiceResponse | Gather, text: str, prompts: Prompts, rate: str) -> None:
@@ -58,7 +58,7 @@ def render(
     prompts_for: Callable[[str], Prompts],
     *,
     urls: Urls,
-    voice: Voice,
+    narrator: Narrator,
     timeout: int,
     dial_timeout: int = 30,
     record_seconds: int = 120,
@@ -69,7 +69,7 @@ def render(
     def speak_all(verb: VoiceResponse | Gather) -> None:
         for i, text in enumerate(step.say):
             prompts = prompts_for(step.language_of(i))
-            voice.speak(verb, spoken_form(text, prompts.lexicon), prompts, step.state.rate)
+            narrator.speak(verb, spoken_form(text, prompts.lexicon), prompts, step.state.rate)
 
     if step.kind is Kind.GATHER:
         gather = Gather(

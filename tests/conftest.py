@@ -21,8 +21,8 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
 
-from ivr import create_app
 from ivr.config import REPO_ROOT
+from ivr.factory import create_app
 from ivr.simulator import FlaskTransport, Phone, Turn
 from ivr.store import Store
 

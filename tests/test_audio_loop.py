@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from ivr import engine
+from ivr import engine, services
 from ivr.audio import tts
 from ivr.engine import CallerInput, CallState, Line
 from ivr.simulator import FlaskTransport, Phone, Turn
@@ -53,7 +53,7 @@ def phone(app: Flask) -> Phone:
 
 
 def line_of(app: Flask) -> Line:
-    line: Line = app.extensions["ivr"].line
+    line: Line = services.line(app)
     return line
 
 

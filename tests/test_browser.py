@@ -19,6 +19,7 @@ from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from werkzeug.serving import make_server
 
+from ivr import services
 from ivr.store import Store
 from tests.conftest import make_app
 from tests.web_helpers import CALLER, STAFF_PASSWORD, STAFF_USER, seed
@@ -90,7 +91,7 @@ class Site:
     @property
     def store(self) -> Store:
         """The app's store, for arranging data and checking outcomes."""
-        store: Store = self.app.extensions["store"]
+        store: Store = services.store(self.app)
         return store
 
 
@@ -104,7 +105,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         LINE_NUMBER=LINE_NUMBER,
         EMERGENCY_NUMBER=EMERGENCY_NUMBER,
     )
-    seed(app.extensions["store"])
+    seed(services.store(app))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -113,7 +114,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
-        app.extensions["store"].dispose()
+        services.store(app).dispose()
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 
+from ivr import services
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.content.directory import Directory
@@ -592,11 +593,11 @@ def test_missing_and_odd_fields_are_handled(signed: SignedClient) -> None:
 
 
 def test_an_internal_failure_still_gets_spoken_safe_twiml(app: Flask, signed: SignedClient) -> None:
-    class BrokenVoice:
+    class BrokenNarrator:
         def speak(self, verb: object, text: str, prompts: object, rate: str) -> None:
-            raise RuntimeError("voice failed")
+            raise RuntimeError("narrator failed")
 
-    app.extensions["ivr"].voice = BrokenVoice()
+    services.runtime(app).narrator = BrokenNarrator()
     status, root = signed.post("/voice")
     assert status == 200 and root is not None
     assert spoken(root)[0] == PHRASES.state_lost

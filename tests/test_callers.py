@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from flask import Flask
 
+from ivr import services
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.content.tree import fill
@@ -242,7 +243,7 @@ def test_zero_with_no_one_to_take_the_call_offers_a_call_back_and_a_question(nod
     assert any(t.startswith("Thank you. We will ask") and " ".join(client.caller[-4:]) in t for t in told), (
         told
     )
-    store = app.extensions["store"]
+    store = services.store(app)
     # (the test apps share one database: count this caller's)
     mine = [c for c in store.callbacks(limit=10_000) if c.callback_number == client.caller]
     assert len(mine) == 1 and mine[0].language == "en"
@@ -564,7 +565,7 @@ def test_unsigned_topics_say_when_they_were_updated_not_reviewed(phone: Phone) -
 
 def test_every_treatment_topic_and_its_text_say_there_is_no_cure_for_most() -> None:
     from ivr.engine import Line
-    from ivr.sms import topic_text
+    from ivr.phone.texts import topic_text
 
     line = Line(content=CONTENT)
     for node in TREE.below("treatment"):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from ivr import services
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.simulator import FlaskTransport, Phone
@@ -25,7 +26,7 @@ def test_a_call_is_kept_on_each_database(database_url: str) -> None:
     drugs, about = TREE.keys_to("drug_therapy"), TREE.keys_to("about")
     for key in [*drugs, "1", "7", "#", *about, "1", "8"]:
         phone.press(key)
-    store = app.extensions["store"]
+    store = services.store(app)
     events = store.events_for(phone.call_sid)
     assert [e.event for e in events][:3] == ["start:language", "language:hi", f"option:{drugs[0]}"]
     assert "sms:saved" in [e.event for e in events]
@@ -52,7 +53,7 @@ def test_callbacks_are_kept_on_each_database(database_url: str) -> None:
     answer(phone, "1")
     for key in [*TREE.keys_to("drug_therapy"), "0", "1"]:  # a treatment topic: the neurologist's
         phone.press(key)
-    rows = [c for c in app.extensions["store"].open_callbacks() if c.call_sid == phone.call_sid]
+    rows = [c for c in services.store(app).open_callbacks() if c.call_sid == phone.call_sid]
     assert [(r.callback_number, r.specialty, r.language) for r in rows] == [
         (phone.caller, "neurologist", "en")
     ]

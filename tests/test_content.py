@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ivr import services
 from ivr.content import ContentError, load_content
 from ivr.simulator import FlaskTransport, Phone
 from tests.conftest import AUTH_TOKEN, BASE_URL, answer, make_app
@@ -32,7 +33,7 @@ def option_line(path: Path, needle: str) -> int:
 
 
 def test_the_real_content_loads() -> None:
-    content = make_app().extensions["ivr"].line.content
+    content = services.line(make_app()).content
     tree = content.tree
     assert tree.root == "main"
     assert len(tree.sections) >= 12
@@ -313,12 +314,12 @@ def test_a_clinical_sign_off_written_as_the_readme_says_is_heard_at_the_end_of_t
             "clinical_review: {by: Dr. A. Neurologist, date: 2026-12-02}\nreview_by:",
         )
     app = make_app(CONTENT_DIR=str(content_copy))
-    p = app.extensions["ivr"].line.prompts("en")
+    p = services.line(app).prompts("en")
     phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN)
     answer(phone, "1")
-    for key in app.extensions["ivr"].line.content.tree.keys_to("symptoms"):
+    for key in services.line(app).content.tree.keys_to("symptoms"):
         turn = phone.press(key)
-    for _ in range(app.extensions["ivr"].line.content.tree.part_count("symptoms")):
+    for _ in range(services.line(app).content.tree.part_count("symptoms")):
         turn = phone.wait()
     assert turn.gather is not None and query(turn.gather.get("action", ""))["n"] == "symptoms"
     assert p.phrases.end_of_topic in turn.says

@@ -13,7 +13,7 @@ from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request as WerkzeugRequest
 
-from ivr.forms import WebhookRequest, form_pairs
+from ivr.phone.forms import WebhookRequest, form_pairs
 from tests.test_fuzz import TWILIO_FIELDS  # and with it, the fuzz tests' hypothesis profile
 
 # Text made of what urlencoding is made of, and what it should not contain but might.

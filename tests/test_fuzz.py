@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
+from ivr import services
 from tests.conftest import AUTH_TOKEN, BASE_URL, make_app
 
 settings.register_profile(
@@ -103,7 +104,7 @@ WEBHOOKS = _webhooks()
 
 def _nodes() -> list[str]:
     app = make_app()
-    tree = app.extensions["ivr"].line.content.tree
+    tree = services.line(app).content.tree
     return [*tree.menus, *getattr(tree, "sections", {}), "_language", "_emergency"]
 
 

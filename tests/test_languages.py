@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from ivr import services
 from ivr.config import REPO_ROOT
 from ivr.content import ContentError, load_content
 from ivr.content.tree import fill
@@ -177,7 +178,7 @@ def test_a_withheld_number_is_never_remembered(phone_for: Callable[[Flask], Phon
 def test_the_number_is_stored_only_as_a_salted_hash(app: Flask, phone_for: Callable[[Flask], Phone]) -> None:
     phone = phone_for(app)
     answer(phone, "2")
-    store = app.extensions["store"]
+    store = services.store(app)
     with store.engine.connect() as conn:
         from sqlalchemy import text
 

@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from werkzeug.security import check_password_hash
 from werkzeug.test import TestResponse
 
-from ivr.store import current_store
+from ivr import services
 from ivr.web import staff
 from ivr.web.throttle import LocalFailures
 from tests.conftest import REDIS_URL, local_redis, make_app
@@ -54,13 +54,13 @@ def make(tmp_path: Path, clock: FakeClock) -> Iterator[Callable[..., Flask]]:
         app = make_app(**config)
         if not made:
             with app.app_context():
-                seed(current_store())
+                seed(services.store())
         made.append(app)
         return app
 
     yield build
     for app in made:
-        app.extensions["store"].dispose()
+        services.store(app).dispose()
 
 
 @pytest.fixture
@@ -305,8 +305,8 @@ def test_without_any_database_unlock_says_why_it_cannot(clock: FakeClock) -> Non
     limits = {"LOGIN_WINDOW_S": 60, "LOGIN_MAX_FAILURES_USER": 5, "LOGIN_MAX_FAILURES_IP": 20}
     gate = throttle.from_config(limits)  # no store: an app with no database at all
     assert isinstance(gate.failures, LocalFailures)
-    app = Flask(__name__)
-    app.extensions[throttle.EXTENSION] = gate
+    app = make_app()
+    services.of(app).throttle = gate
     from ivr.web.cli import staff as staff_cli
 
     result = app.test_cli_runner().invoke(staff_cli, ["unlock", "asha"])

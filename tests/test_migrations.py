@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from flask import Flask
 from sqlalchemy import Engine, inspect, text
 
-import ivr
+from ivr import factory, services
 from ivr.config import from_env
 from ivr.store import DatabaseUrlError, Prefs, Store, default_url, make_engine, migrate, normalise_url
 from ivr.store.models import Base
@@ -136,7 +136,7 @@ def test_several_workers_migrating_at_once_agree(database_url: str) -> None:
 
 def test_app_start_migrates_and_the_db_commands_work(database_url: str) -> None:
     app = make_app(DATABASE_URL=database_url)
-    store: Store = app.extensions["store"]
+    store: Store = services.store(app)
     assert migrate.current(store.engine) == migrate.head()
     runner = app.test_cli_runner()
 
@@ -160,8 +160,8 @@ def test_app_start_migrates_and_the_db_commands_work(database_url: str) -> None:
 
 def test_migrate_on_start_can_be_turned_off(database_url: str) -> None:
     app = make_app(DATABASE_URL=database_url, DB_MIGRATE_ON_START=False)
-    assert migrate.current(app.extensions["store"].engine) is None
-    app.extensions["store"].dispose()
+    assert migrate.current(services.store(app).engine) is None
+    services.store(app).dispose()
 
 
 def test_app_starts_and_answers_calls_with_the_database_down(caplog: pytest.LogCaptureFixture) -> None:
@@ -214,7 +214,7 @@ def test_default_database_is_sqlite_in_the_instance_folder(
 
     app = Flask(__name__, instance_path=str(tmp_path / "instance"))
     app.config.update(DATABASE_URL=None, DB_MIGRATE_ON_START=True)
-    store = ivr._store(app)
+    store = factory._store(app)
     assert store.url == default_url(tmp_path / "instance")
     assert migrate.current(store.engine) == migrate.head()
     assert (tmp_path / "instance" / "ivr.sqlite3").is_file()

@@ -17,8 +17,9 @@ import pytest
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
-from ivr import logs, ratelimit
-from ivr.ratelimit import Limit, LocalBuckets, RedisBuckets
+from ivr import logs, services
+from ivr.phone import limits as ratelimit
+from ivr.phone.limits import Limit, LocalBuckets, RedisBuckets
 from ivr.store import Store
 from tests.conftest import AUTH_TOKEN, BASE_URL, REDIS_URL, local_redis, make_app
 
@@ -33,7 +34,7 @@ def test_healthz_is_200_with_content_and_database_and_needs_no_signature(app: Fl
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "ok" and body["content"] == "ok" and body["database"] == "ok"
-    assert body["languages"] == list(app.extensions["ivr"].line.content.languages)
+    assert body["languages"] == list(services.line(app).content.languages)
     assert response.headers["Cache-Control"] == "no-store"
 
 
@@ -350,7 +351,7 @@ def test_the_busy_reply_is_in_the_calls_language() -> None:
     _post(app, step, NUMBER)
     _, body = _post(app, step, NUMBER)
     say = ET.fromstring(body)[0]
-    prompts = app.extensions["ivr"].line.content.prompts
+    prompts = services.line(app).content.prompts
     expected = prompts["hi"] if getattr(prompts["hi"].phrases, "busy", None) else prompts["en"]
     assert (say.get("voice"), say.get("language")) == (expected.voice, expected.language)
 
@@ -366,7 +367,7 @@ def test_behind_proxies_the_client_is_read_from_x_forwarded_for() -> None:
 
 def test_rate_limiting_can_be_turned_off() -> None:
     app = _limited_app(RATELIMIT_ENABLED=False)
-    assert "ratelimit" not in app.extensions
+    assert services.limits(app) is None
     assert not any(_is_busy(_post(app, "/voice", NUMBER)[1]) for _ in range(6))
 
 
@@ -453,7 +454,7 @@ def test_a_webhook_body_over_64_kib_is_refused_before_it_is_read(app: Flask) -> 
 
 
 def test_rendered_twiml_is_cached_per_step(app: Flask) -> None:
-    runtime = app.extensions["ivr"]
+    runtime = services.runtime(app)
     path = "/voice/step?n=main&p=0&s=0&m=0&l=en&r=0&w=0&v=1"
     first = _post(app, path, NUMBER)
     hits = runtime._cached_twiml.cache_info().hits

@@ -10,6 +10,7 @@ from urllib.parse import urljoin
 import pytest
 from flask import Flask
 
+from ivr import services
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.simulator import FlaskTransport, Phone, Turn
@@ -167,7 +168,7 @@ def test_out_of_hours_a_callback_is_saved_with_the_number_and_confirmed() -> Non
     turn = phone.press("1")
     assert turn.says[0] == EN.callback_saved.format(name=name("neurologist"), digits="1 2 3 4")
     assert where(turn)["n"] == "drug_therapy"
-    callbacks = app.extensions["store"].open_callbacks()
+    callbacks = services.store(app).open_callbacks()
     mine = [c for c in callbacks if c.call_sid == phone.call_sid]
     assert len(mine) == 1
     assert mine[0].callback_number == "+919876541234" and mine[0].specialty == "neurologist"
@@ -206,7 +207,7 @@ def test_a_recorded_question_is_limited_confirmed_and_kept() -> None:
     status, body = FlaskTransport(app).post(url, form, phone.signed_headers(url, form))
     said = [(s.text or "").strip() for s in ET.fromstring(body).iter("Say")]
     assert status == 200 and said[0] == EN.record_saved.format(name=name("neurologist"))
-    kept = [r for r in app.extensions["store"].recordings() if r.call_sid == phone.call_sid]
+    kept = [r for r in services.store(app).recordings() if r.call_sid == phone.call_sid]
     assert len(kept) == 1 and kept[0].duration_seconds == 17 and kept[0].specialty == "neurologist"
 
 
@@ -239,7 +240,7 @@ def test_with_no_one_set_up_zero_offers_a_call_back_from_the_help_desk() -> None
     turn = phone.press("1")
     assert turn.says[0] == EN.callback_saved.format(name=name("helpdesk"), digits="5 6 7 8")
     assert where(turn)["n"] == "specialists"
-    mine = [c for c in app.extensions["store"].open_callbacks() if c.call_sid == phone.call_sid]
+    mine = [c for c in services.store(app).open_callbacks() if c.call_sid == phone.call_sid]
     assert [(c.callback_number, c.specialty) for c in mine] == [("+919876545678", "helpdesk")]
 
 

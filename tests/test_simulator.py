@@ -14,7 +14,7 @@ import pytest
 from flask import Flask, Response, request
 from werkzeug.serving import make_server
 
-from ivr import engine
+from ivr import engine, services
 from ivr.audio import cache, tts
 from ivr.audio.cache import AudioSettings
 from ivr.engine import CallerInput, CallState, Line
@@ -149,7 +149,7 @@ def server(sim_app: Callable[..., Flask]) -> Iterator[Callable[..., Server]]:
 
 
 def line_of(app: Flask) -> Line:
-    line: Line = app.extensions["ivr"].line
+    line: Line = services.line(app)
     return line
 
 

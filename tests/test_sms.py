@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import text
 
+from ivr import services
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.simulator import FlaskTransport, Phone, Turn
@@ -89,7 +90,7 @@ def items_of(sid: str, lang: str) -> list[str]:
 
 
 def outbox(app: Flask, call_sid: str) -> list[dict[str, Any]]:
-    with app.extensions["store"].engine.connect() as conn:
+    with services.store(app).engine.connect() as conn:
         rows = conn.execute(text("SELECT * FROM sms_outbox WHERE call_sid = :c"), {"c": call_sid})
         return [dict(r._mapping) for r in rows]
 
@@ -216,7 +217,7 @@ def test_at_a_topics_end_eight_sends_it_as_the_end_offers() -> None:
     phone = in_topic(app)
     for _ in range(TREE.part_count("causes")):
         end = phone.press("1")
-    choices = key_lines(app.extensions["ivr"].line, "en", END_KEYS)
+    choices = key_lines(services.line(app), "en", END_KEYS)
     assert end.says[-len(choices) :] == choices and where(end) == "causes"
     assert EN.actions.text in " ".join(choices), "the end offers the text"
     turn = phone.press("8")

@@ -21,7 +21,8 @@ from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from ivr.privacy import caller_hash, caller_ref
+from ivr.phone.callers import identify
+from ivr.privacy import caller_hash
 from ivr.store import Prefs, Store, migrate
 from ivr.store.models import SmsOutbox
 
@@ -63,7 +64,7 @@ def test_prefs_round_trip(store: Store) -> None:
 
 
 def test_prefs_work_with_the_short_log_reference_too(store: Store) -> None:
-    ref = caller_ref("+15005550006", SALT)
+    ref = identify("+15005550006", SALT).ref
     assert store.save_prefs(ref, language="fr")
     assert store.get_prefs(ref) == Prefs("fr", None)
 

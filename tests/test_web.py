@@ -14,9 +14,10 @@ from flask.testing import FlaskClient
 from markupsafe import escape
 from sqlalchemy import update
 
+from ivr import services
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
-from ivr.store import Store, current_store
+from ivr.store import Store
 from ivr.store.models import Recording
 from ivr.web.public import LANGUAGE_NAMES, UI, heading
 from tests.conftest import AUTH_TOKEN, SignedClient, answer, emergency_in_a_list_item, make_app
@@ -53,13 +54,13 @@ STAFF_PAGES = [
 def web_app(tmp_path: Path) -> Iterator[Flask]:
     app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'web.sqlite3'}", SECRET_KEY="test-secret-key")
     yield app
-    app.extensions["store"].dispose()
+    services.store(app).dispose()
 
 
 @pytest.fixture
 def seeded(web_app: Flask) -> Seeded:
     with web_app.app_context():
-        return seed(current_store())
+        return seed(services.store())
 
 
 @pytest.fixture
@@ -74,7 +75,7 @@ def staff(web: FlaskClient) -> FlaskClient:
 
 
 def store_of(app: Flask) -> Store:
-    store: Store = app.extensions["store"]
+    store: Store = services.store(app)
     return store
 
 

@@ -6,6 +6,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from ivr import services
 from ivr.audio import cache
 from ivr.audio.cache import AudioSettings
 from ivr.engine import RATES
@@ -31,7 +32,7 @@ def render_command(prune: bool, jobs: int | None, rates: tuple[str, ...]) -> Non
     """Render every sentence that has no audio yet; re-running renders only what changed."""
     settings = AudioSettings.from_config(current_app.config)
     rates = tuple(dict.fromkeys(rates)) or RATES
-    line = current_app.extensions["ivr"].line
+    line = services.line()
     todo = cache.plan(line, settings, rates)
     speeds = ", ".join(f"{r} {cache.rate_wpm(settings, r)} wpm" for r in rates)
     click.echo(

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+from ivr.content.bundle import Content
 from ivr.content.loader import ContentError, load_content
-from ivr.content.tree import Content
 
 MAX_SENTENCE_WORDS = 25
 REVIEW_SOON = timedelta(days=30)

@@ -11,9 +11,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ivr import speech
+from ivr.content.bundle import Content
 from ivr.content.directory import DirectoryFile
 from ivr.content.models import RESERVED_KEYS, Block, Menu, Prompts, Section, SectionMeta, TreeFile
-from ivr.content.tree import Content, Tree
+from ivr.content.tree import Tree
 
 M = TypeVar("M", bound=BaseModel)
 MAX_KEY_PRESSES = 3

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from ivr.content.models import Block, Menu, Option, Prompts, Section, Series
-
-if TYPE_CHECKING:
-    from ivr.content.directory import DirectoryFile
+from ivr.content.models import Block, Menu, Option, Section, Series
 
 EMERGENCY_TOKEN = "{emergency}"  # in a section's text: the emergency number from the line's settings
 
@@ -156,18 +152,3 @@ class Tree:
     def nodes(self) -> list[str]:
         """Every node id a call can be at: menus first, then sections."""
         return [*self.menus, *self.sections]
-
-
-@dataclass(frozen=True)
-class Content:
-    """Everything the line can say: the tree plus the prompts of each language."""
-
-    tree: Tree
-    prompts: dict[str, Prompts]
-    default_language: str
-    directory: DirectoryFile | None = None
-
-    @property
-    def languages(self) -> list[str]:
-        """The languages, default first."""
-        return [self.default_language, *sorted(set(self.prompts) - {self.default_language})]

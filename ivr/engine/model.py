@@ -5,14 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING
 
 from ivr.content import Content
 from ivr.content.directory import Directory
 from ivr.content.models import Prompts
-
-if TYPE_CHECKING:
-    from ivr.engine.understanding import Ear
 
 MAX_SILENCES = 2  # re-prompts after no input before the line warns that it will end the call
 MAX_MISSES = 2  # replies to wrong keys or unknown words before the line warns that it will end the call
@@ -159,7 +155,9 @@ class Line:
     directory: Directory | None = None
     _hints: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict, compare=False)
     _steps: dict[tuple[CallState, str, bool], Step] = field(default_factory=dict, compare=False)
-    _speech: dict[tuple[str, str, bool], Ear] = field(default_factory=dict, compare=False)
+    # ivr.engine.understanding.Ear per (node, language, confirming), typed there: the model does not
+    # import the understanding, which imports the model.
+    _speech: dict[tuple[str, str, bool], object] = field(default_factory=dict, compare=False)
 
     def prompts(self, lang: str) -> Prompts:
         """The prompts of a language, falling back to the default language."""

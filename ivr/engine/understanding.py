@@ -199,8 +199,9 @@ def _describes_more(described: speech.Hit, named: speech.Hit) -> bool:
 def _ear(line: Line, state: CallState) -> Ear:
     key = (state.node, state.lang, state.node in line.content.tree.sections)
     found = line._speech.get(key)
-    if found is None:
-        found = line._speech[key] = Ear(line, state)
+    if not isinstance(found, Ear):
+        found = Ear(line, state)
+        line._speech[key] = found
     return found
 
 

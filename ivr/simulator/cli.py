@@ -14,6 +14,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from ivr import services
 from ivr.audio import cache, tts
 from ivr.audio.cache import AudioSettings
 from ivr.content import Content
@@ -260,7 +261,7 @@ def call(
         on_dial=on_dial,
     )
     settings = AudioSettings.from_config(app.config)
-    content = app.extensions["ivr"].line.content
+    content = services.line(app).content
     speaker = Loudspeaker(
         settings,
         measure=not quiet,

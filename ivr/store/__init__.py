@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from flask import current_app
-
 from ivr.store.db import DatabaseUrlError, default_url, make_engine, normalise_url
 from ivr.store.store import (
     CallbackRow,
@@ -30,14 +28,8 @@ __all__ = [
     "SmsRow",
     "StaffRow",
     "Store",
-    "current_store",
     "default_url",
     "make_engine",
     "normalise_url",
 ]
 
-
-def current_store() -> Store:
-    """The app's store (set by create_app)."""
-    store: Store = current_app.extensions["store"]
-    return store

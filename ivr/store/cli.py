@@ -9,7 +9,8 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy.exc import SQLAlchemyError
 
-from ivr.store import Store, current_store, migrate
+from ivr import services
+from ivr.store import Store, migrate
 
 db = AppGroup("db", help="The line's database (DATABASE_URL): Alembic migrations.")
 
@@ -17,7 +18,7 @@ db = AppGroup("db", help="The line's database (DATABASE_URL): Alembic migrations
 @contextmanager
 def _store() -> Iterator[Store]:
     """The app's store, with database errors as one clear line instead of a traceback."""
-    store = current_store()
+    store = services.store()
     try:
         yield store
     except SQLAlchemyError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from ivr.store import current_store
+from ivr import services
 from ivr.web import throttle
 from ivr.web.staff import MIN_PASSWORD, hash_password, normal_username
 
@@ -33,7 +33,7 @@ def _check_password(password: str) -> str:
 def add_command(username: str, password: str) -> None:
     """Add a staff user who can log in to /staff (asks for the password twice)."""
     name = _username(username)
-    store = current_store()
+    store = services.store()
     if store.staff_user(name) is not None:
         raise click.ClickException(f"{name} already exists (to change the password: flask staff password)")
     if not store.add_staff_user(name, hash_password(_check_password(password))):
@@ -47,7 +47,7 @@ def add_command(username: str, password: str) -> None:
 def password_command(username: str, password: str) -> None:
     """Set a staff user's password (their open sessions end)."""
     name = _username(username)
-    store = current_store()
+    store = services.store()
     if not store.set_staff_password(name, hash_password(_check_password(password))):
         raise click.ClickException(f"no staff user {name} in {store.url}")
     click.echo(f"password changed for {name}")
@@ -56,7 +56,7 @@ def password_command(username: str, password: str) -> None:
 @staff.command("list")
 def list_command() -> None:
     """List the staff users."""
-    for name in current_store().staff_usernames():
+    for name in services.store().staff_usernames():
         click.echo(name)
 
 
@@ -65,7 +65,7 @@ def list_command() -> None:
 def unlock_command(username: str) -> None:
     """Let a locked-out staff user try again now (the count is in Redis or the database, for every worker)."""
     name = _username(username)
-    gate = throttle.current()
+    gate = services.throttle()
     if isinstance(gate.failures, throttle.LocalFailures):
         raise click.ClickException(
             "with no database each server worker keeps its own count, out of reach of this command:"

@@ -1,6 +1,6 @@
 """The public web pages: the phone line's knowledge tree as accessible HTML, in every language.
 
-Built at request time from the same content the line speaks (app.extensions["ivr"].line.content),
+Built at request time from the same content the line speaks (`ivr.services.line().content`),
 so the web and the phone never disagree. The default language lives at / and /topics/<id>; every
 other language under its code: /hi/ and /hi/topics/<id> (?lang=hi redirects there).
 """
@@ -14,11 +14,11 @@ from datetime import date
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from ivr import services
 from ivr.content import Content
 from ivr.content.models import Section
 from ivr.content.tree import reading
-from ivr.voice import runtime
-from ivr.web import secure_headers
+from ivr.web.site import secure_headers
 
 bp = Blueprint("public", __name__)
 bp.after_request(secure_headers)
@@ -112,7 +112,7 @@ def dialable(number: str) -> str:
 
 def content() -> Content:
     """The content the line is speaking now."""
-    return runtime().line.content
+    return services.line().content
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ class Piece:
 
 def pieces(sections: list[Section], lang: str) -> list[tuple[str, list[Piece]]]:
     """Each section's (heading, pieces): a list split between spoken parts is one list here."""
-    number = runtime().line.emergency_number
+    number = services.line().emergency_number
     return [
         (
             heading(section.title),
@@ -207,7 +207,7 @@ def _render(node: str, lang: str) -> ResponseReturnValue:
         if other != lang
     ]
     line_number = current_app.config.get("LINE_NUMBER")
-    emergency = runtime().line.emergency_number
+    emergency = services.line().emergency_number
     common = {
         "lang": lang,
         "ui": page_words(lang),

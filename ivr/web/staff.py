@@ -33,18 +33,18 @@ from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ivr import services
 from ivr.content import Content
 from ivr.engine import EMERGENCY, LANGUAGE, SPECIALIST
-from ivr.store import EventRow, StaffRow, current_store
-from ivr.voice import runtime
-from ivr.web import csrf, secure_headers, throttle
+from ivr.store import EventRow, StaffRow
+from ivr.web import csrf, throttle
+from ivr.web.site import secure_headers
 from ivr.web.stats import drop_off_chart, listening_rows
 
 log = logging.getLogger("ivr.web.staff")
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 bp.after_request(secure_headers)
-bp.record_once(lambda state: throttle.init_app(state.app))
 
 SESSION_USER = "staff"
 SESSION_FINGERPRINT = "staff_pw"
@@ -74,7 +74,7 @@ def _dummy_hash() -> str:
 def authenticate(username: str, password: str) -> StaffRow | None:
     """The staff user with this name and password, or None."""
     name = normal_username(username)
-    user = current_store().staff_user(name) if name else None
+    user = services.store().staff_user(name) if name else None
     # An unknown name costs the same hash check as a known one: timing tells nothing about names.
     ok = check_password_hash(user.password_hash if user else _dummy_hash(), password)
     return user if ok and user else None
@@ -90,7 +90,7 @@ def current_user() -> StaffRow | None:
     """The logged-in staff user of this request, or None."""
     if "staff_user" not in g:
         name = session.get(SESSION_USER)
-        user = current_store().staff_user(name) if isinstance(name, str) else None
+        user = services.store().staff_user(name) if isinstance(name, str) else None
         if user and not hmac.compare_digest(session.get(SESSION_FINGERPRINT, ""), _fingerprint(user)):
             user = None
         g.staff_user = user
@@ -120,7 +120,7 @@ def _template_helpers() -> dict[str, object]:
     return {
         "lang": "en",
         "csrf_token": csrf.token,
-        "is_section": lambda node: node in runtime().line.content.tree.sections,
+        "is_section": lambda node: node in services.line().content.tree.sections,
         "user": current_user(),
         "pseudonym": pseudonym,
         "node_name": node_name,
@@ -147,11 +147,11 @@ def throttle_name(raw: str) -> str:
 
 
 def _report_lockout(reached: throttle.Reached, name: str, ip: str) -> None:
-    gate = throttle.current()
+    gate = services.throttle()
     minutes = gate.window_s / 60
     if reached.user:
         # Only real staff names are logged: anything else may be a password typed as a username.
-        who = name if current_store().staff_user(name) else "an unknown username"
+        who = name if services.store().staff_user(name) else "an unknown username"
         log.warning(
             "staff login: %s locked out after %d failed attempts in %g min (the last from %s)",
             who,
@@ -174,7 +174,7 @@ def login() -> ResponseReturnValue:
     error = None
     locked_for = 0.0
     if request.method == "POST":
-        gate = throttle.current()
+        gate = services.throttle()
         name, ip = throttle_name(request.form.get("username", "")), throttle.client_ip()
         # While locked the password is not even checked: a guess then tells nothing, and costs no scrypt.
         locked_for = gate.locked_for(name, ip)
@@ -218,13 +218,13 @@ def logout() -> ResponseReturnValue:
 @bp.get("/")
 def dashboard() -> ResponseReturnValue:
     """What needs attention: live calls, open callbacks, recordings to review."""
-    return render_template("staff/dashboard.html", counts=current_store().counts(), page="dashboard")
+    return render_template("staff/dashboard.html", counts=services.store().counts(), page="dashboard")
 
 
 @bp.get("/calls")
 def calls() -> ResponseReturnValue:
     """Live and recent calls, each with the way it went through the menus."""
-    store = current_store()
+    store = services.store()
     live = store.live_calls()
     ended = store.ended_calls(RECENT_CALLS)
     journeys = store.events_for_calls([c.call_sid for c in (*live, *ended)])
@@ -240,7 +240,7 @@ def calls() -> ResponseReturnValue:
 @bp.get("/calls/<call_sid>")
 def call(call_sid: str) -> ResponseReturnValue:
     """One call and every event of its journey."""
-    store = current_store()
+    store = services.store()
     row = store.get_call(call_sid)
     events = store.events_for(call_sid)
     if row is None and not events:
@@ -251,7 +251,7 @@ def call(call_sid: str) -> ResponseReturnValue:
 @bp.get("/callbacks")
 def callbacks() -> ResponseReturnValue:
     """The callback queue, oldest first, with the numbers to call."""
-    return render_template("staff/callbacks.html", callbacks=current_store().callbacks(), page="callbacks")
+    return render_template("staff/callbacks.html", callbacks=services.store().callbacks(), page="callbacks")
 
 
 @bp.post("/callbacks/<int:callback_id>/done")
@@ -259,7 +259,7 @@ def callback_done(callback_id: int) -> ResponseReturnValue:
     """Take a callback off the queue: someone has called back."""
     user = current_user()
     assert user is not None
-    if current_store().callback_done(callback_id, user.username):
+    if services.store().callback_done(callback_id, user.username):
         flash(f"Callback {callback_id} marked done.")
     else:
         flash(f"Callback {callback_id} was already done, or does not exist.")
@@ -272,7 +272,7 @@ def recordings() -> ResponseReturnValue:
     show_all = request.args.get("all") == "1"
     return render_template(
         "staff/recordings.html",
-        recordings=current_store().recordings(unreviewed_only=not show_all),
+        recordings=services.store().recordings(unreviewed_only=not show_all),
         show_all=show_all,
         listen_url=listen_url,
         page="recordings",
@@ -284,7 +284,7 @@ def recording_reviewed(recording_id: int) -> ResponseReturnValue:
     """Mark a recorded question reviewed, by the staff user logged in."""
     user = current_user()
     assert user is not None
-    if current_store().recording_reviewed(recording_id, user.username):
+    if services.store().recording_reviewed(recording_id, user.username):
         flash(f"Recording {recording_id} marked reviewed.")
     else:
         flash(f"Recording {recording_id} was already reviewed, or does not exist.")
@@ -294,8 +294,8 @@ def recording_reviewed(recording_id: int) -> ResponseReturnValue:
 @bp.get("/stats")
 def stats() -> ResponseReturnValue:
     """How many calls listened to each section, and where calls ended."""
-    store = current_store()
-    content = runtime().line.content
+    store = services.store()
+    content = services.line().content
     return render_template(
         "staff/stats.html",
         listening=listening_rows(content, store.listening()),
@@ -314,7 +314,7 @@ def pseudonym(caller_hash: str | None) -> str:
 
 def node_name(node: str) -> str:
     """A node for staff: its English title and id (the content may have changed since the call)."""
-    content: Content = runtime().line.content
+    content: Content = services.line().content
     if node in SYSTEM_NODE_NAMES:
         return SYSTEM_NODE_NAMES[node]
     if content.tree.has(node):

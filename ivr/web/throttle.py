@@ -20,12 +20,11 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 from flask import current_app, request
 from flask.sansio.app import App
 
-from ivr.ratelimit import client_address
+from ivr.phone.limits import client_address
 from ivr.store import Store
 
 log = logging.getLogger("ivr.web.throttle")
 
-EXTENSION = "login_throttle"
 REDIS_PREFIX = "ivr:login:"
 REDIS_TIMEOUT_S = 0.25
 REDIS_RETRY_AFTER_S = 5.0
@@ -266,9 +265,9 @@ def from_config(config: Mapping[str, Any], store: Store | None = None) -> LoginT
     )
 
 
-def init_app(app: App) -> None:
-    """Set up the app's login throttle; refuse to start on limits that are not positive."""
-    throttle = from_config(app.config, app.extensions.get("store"))
+def from_app(app: App, store: Store | None) -> LoginThrottle:
+    """The app's login throttle; refuse to start on limits that are not positive."""
+    throttle = from_config(app.config, store)
     for name, value in (
         ("IVR_LOGIN_MAX_FAILURES_USER", throttle.max_user),
         ("IVR_LOGIN_MAX_FAILURES_IP", throttle.max_ip),
@@ -276,12 +275,6 @@ def init_app(app: App) -> None:
     ):
         if value < 1:
             raise SystemExit(f"{name} must be at least 1, not {value}")
-    app.extensions[EXTENSION] = throttle
-
-
-def current() -> LoginThrottle:
-    """This app's login throttle."""
-    throttle: LoginThrottle = current_app.extensions[EXTENSION]
     return throttle
 
 

@@ -6,16 +6,16 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from ivr.audio.cache import AudioSettings, cached
 from ivr.content.models import Prompts
-from ivr.twiml import SayVoice, Voice
+from ivr.twiml import Narrator, SayNarrator
 
 
-class PlayVoice:
-    """Plays a sentence's cached WAV from `base_url`/audio/, or falls back to another voice."""
+class PlayNarrator:
+    """Plays a sentence's cached WAV from `base_url`/audio/, or falls back to another narrator (<Say>)."""
 
-    def __init__(self, base_url: str, settings: AudioSettings, fallback: Voice | None = None) -> None:
+    def __init__(self, base_url: str, settings: AudioSettings, fallback: Narrator | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.settings = settings
-        self.fallback: Voice = fallback or SayVoice()
+        self.fallback: Narrator = fallback or SayNarrator()
 
     def speak(self, verb: VoiceResponse | Gather, text: str, prompts: Prompts, rate: str) -> None:
         """Append a <Play> of the audio of `text` at `rate`, or the fallback's verb when it has none."""

@@ -15,19 +15,18 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from flask import Flask, Request, Response, current_app, request
-from twilio.twiml.voice_response import VoiceResponse
+from flask import Flask, Request, Response, request
 
-from ivr.caller import Caller
+from ivr.phone.callers import Caller
+from ivr.phone.runtime import Runtime
 
 log = logging.getLogger("ivr.ratelimit")
 
 # Twilio's own callbacks, not caller actions: never refused (a lost status callback is lost data).
 EXEMPT_ENDPOINTS = frozenset({"voice.status"})
-BUSY = "Sorry, the line is busy right now. Please try again in a few minutes. Goodbye."
 REDIS_PREFIX = "ivr:rl:"
 REDIS_TIMEOUT_S = 0.25
 REDIS_RETRY_AFTER_S = 5.0
@@ -160,7 +159,6 @@ class RateLimits:
     ip: Limit
     buckets: Buckets
     proxy_hops: int = 0
-    busy: dict[str, str] = field(default_factory=dict)  # rendered busy replies, by language
 
     def client_ip(self, remote_addr: str | None, forwarded_for: str | None) -> str:
         """The client's address: the peer's, or the one `proxy_hops` trusted proxies put in front."""
@@ -189,19 +187,19 @@ def from_config(config: Mapping[str, Any]) -> RateLimits | None:
     )
 
 
-def init_app(app: Flask) -> None:
-    """Set up the limits; the webhooks' admission (ivr/voice.py) checks them on every request."""
+def from_app(app: Flask) -> RateLimits | None:
+    """The app's limits (None when off, and said so); refuse to start on limits that are not positive."""
     limits = from_config(app.config)
     if limits is None:
         log.warning("rate limiting is off (IVR_RATELIMIT=0)")
-        return
+        return None
     for limit in (limits.caller, limits.ip):
         if limit.burst < 1 or limit.per_minute <= 0:
             raise SystemExit(f"rate limits must be positive, not burst={limit.burst}/{limit.per_minute}/min")
-    app.extensions["ratelimit"] = limits
+    return limits
 
 
-def limit_ip(request: Request, limits: RateLimits) -> Response | None:
+def limit_ip(request: Request, limits: RateLimits, runtime: Runtime) -> Response | None:
     """Before the signature check: refuse a client IP over its limit."""
     if request.endpoint in EXEMPT_ENDPOINTS:
         return None
@@ -209,10 +207,10 @@ def limit_ip(request: Request, limits: RateLimits) -> Response | None:
     if limits.buckets.take([("ip:" + ip, limits.ip)]) < 0:
         return None
     log.warning("rate limited: client %s is over %s on %s", ip, _describe(limits.ip), request.path)
-    return busy_reply(limits)
+    return busy_reply(runtime)
 
 
-def limit_caller(request: Request, limits: RateLimits, who: Caller) -> Response | None:
+def limit_caller(request: Request, limits: RateLimits, who: Caller, runtime: Runtime) -> Response | None:
     """After the signature check: refuse a caller over their limit, with a busy message."""
     if request.endpoint in EXEMPT_ENDPOINTS:
         return None
@@ -232,32 +230,13 @@ def limit_caller(request: Request, limits: RateLimits, who: Caller) -> Response 
         request.path,
         call_sid or "-",
     )
-    return busy_reply(limits)
+    return busy_reply(runtime)
 
 
 def _describe(limit: Limit) -> str:
     return f"{limit.per_minute:g}/min (burst {limit.burst})"
 
 
-def busy_reply(limits: RateLimits) -> Response:
+def busy_reply(runtime: Runtime) -> Response:
     """TwiML: the line is busy, try again later, goodbye; in the call's language when it is known."""
-    runtime = current_app.extensions.get("ivr")
-    lang = request.args.get("l", "")
-    if runtime is None or lang not in runtime.line.content.prompts:
-        lang = ""  # only known languages are cached
-    twiml = limits.busy.get(lang)
-    if twiml is None:
-        twiml = limits.busy[lang] = _render_busy(lang)
-    return Response(twiml, mimetype="text/xml")
-
-
-def _render_busy(lang: str) -> str:
-    response = VoiceResponse()
-    runtime = current_app.extensions.get("ivr")
-    if runtime is None:
-        response.say(BUSY)
-    else:
-        prompts = runtime.line.prompts(lang or runtime.line.content.default_language)
-        runtime.voice.speak(response, prompts.phrases.busy, prompts, "normal")
-    response.hangup()
-    return str(response)
+    return Response(runtime.busy_twiml(request.args.get("l", "")), mimetype="text/xml")

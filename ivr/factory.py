@@ -1,0 +1,152 @@
+"""`create_app`: settings, content (validated, or refuse to start), the store, the phone edge, the web."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from ivr import config, health, logs, services
+from ivr.content import Content, load_content
+from ivr.content.directory import Directory, resolve_numbers
+from ivr.content.lint import review_findings
+from ivr.engine import Line
+from ivr.phone import limits
+from ivr.phone.forms import WebhookRequest
+from ivr.phone.runtime import Runtime
+from ivr.phone.signature import parse_shared_keys
+from ivr.phone.texts import SmsSender
+from ivr.store import DatabaseUrlError, Store, default_url
+from ivr.twiml import Narrator
+from ivr.web import throttle
+
+log = logging.getLogger("ivr")
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: settings, content (validated, or refuse to start), webhooks."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.request_class = WebhookRequest
+    app.config.from_mapping(config.from_env())
+    if test_config:
+        app.config.from_mapping(test_config)
+    if not app.testing:  # tests leave logging to pytest
+        logs.configure(app.config["LOG_FORMAT"])
+    _secrets(app)
+    content = load_content(Path(app.config["CONTENT_DIR"]), app.config["DEFAULT_LANGUAGE"])
+    line = Line(
+        content=content,
+        operator_number=app.config["OPERATOR_NUMBER"],
+        emergency_number=app.config["EMERGENCY_NUMBER"],
+        emergency_transfer=app.config["EMERGENCY_TRANSFER"],
+        directory=_directory(app, content),
+    )
+
+    from ivr import web
+    from ivr.audio import cli as audio_cli
+    from ivr.audio import web as audio_web
+    from ivr.content import cli as content_cli
+    from ivr.phone import agents, views
+    from ivr.simulator import cli as simulator_cli
+    from ivr.store import cli as store_cli
+
+    for finding in review_findings(content, Path(app.config["CONTENT_DIR"]), date.today()):
+        log.warning("content review: %s: %s", finding.where, finding.message)
+    store = _store(app)
+    if app.config["EVENT_BATCH_MS"] > 0 and not app.testing:
+        store.batch_events(app.config["EVENT_BATCH_MS"] / 1000)
+    sms = SmsSender(
+        store,
+        app.config["TWILIO_ACCOUNT_SID"],
+        app.config["TWILIO_REST_TOKEN"],
+        app.config["TWILIO_SMS_FROM"],
+        app.config.get("TWILIO_HTTP_CLIENT"),
+    )
+    services.install(
+        app,
+        services.Services(
+            runtime=Runtime(line, app.config, _narrator(app, line)),
+            store=store,
+            sms=sms,
+            limits=limits.from_app(app),
+            throttle=throttle.from_app(app, store),
+        ),
+    )
+    app.register_blueprint(views.bp)
+    app.register_blueprint(agents.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(audio_web.bp)
+    app.cli.add_command(content_cli.content)
+    app.cli.add_command(audio_cli.audio)
+    app.cli.add_command(simulator_cli.call)
+    app.cli.add_command(store_cli.db)
+
+    web.init_app(app)
+    return app
+
+
+def _directory(app: Flask, content: Content) -> Directory | None:
+    """The specialist directory, its numbers read from the environment (and OPERATOR_NUMBER)."""
+    if content.directory is None:
+        return None
+    env = {**os.environ, "IVR_OPERATOR_NUMBER": app.config["OPERATOR_NUMBER"] or ""}
+    env.update(app.config.get("DIRECTORY_ENV") or {})
+    return Directory(content.directory, resolve_numbers(content.directory, env))
+
+
+def _narrator(app: Flask, line: Line) -> Narrator | None:
+    """<Play> of pre-rendered audio when AUDIO_BASE_URL is set; None means Twilio's <Say>."""
+    if not app.config["AUDIO_BASE_URL"]:
+        return None
+    from ivr.audio.cache import AudioSettings, plan
+    from ivr.audio.narrator import PlayNarrator
+
+    settings = AudioSettings.from_config(app.config)
+    todo = plan(line, settings)
+    log.log(
+        logging.WARNING if todo.missing else logging.INFO,
+        "AUDIO_BASE_URL is set: %d of %d sentences have audio in %s; the rest use <Say>%s",
+        len(todo.items) - len(todo.missing),
+        len(todo.items),
+        settings.audio_dir,
+        " (run `flask --app app audio render`)" if todo.missing else "",
+    )
+    return PlayNarrator(app.config["AUDIO_BASE_URL"], settings)
+
+
+def _store(app: Flask) -> Store:
+    """The database, migrated to head now; if it is down, the line starts anyway without it."""
+    url = app.config["DATABASE_URL"]
+    if not url:
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        url = default_url(app.instance_path)
+    try:
+        store = Store.from_url(url, migrate=app.config["DB_MIGRATE_ON_START"])
+    except DatabaseUrlError as exc:
+        raise SystemExit(str(exc)) from exc
+    if app.config["DB_MIGRATE_ON_START"]:
+        store.prepare()
+    return store
+
+
+def _secrets(app: Flask) -> None:
+    """Fill in secrets: from the environment, else generated locally (and say so loudly)."""
+    cfg = app.config
+    if not cfg["TWILIO_AUTH_TOKEN"]:
+        cfg["TWILIO_AUTH_TOKEN"] = config.local_secret(app.instance_path, "local-auth-token")
+        log.warning(
+            "TWILIO_AUTH_TOKEN is not set: using a generated local token (%s). Real Twilio requests"
+            " will be refused with 403 until you set it.",
+            Path(app.instance_path) / "local-auth-token",
+        )
+    if not cfg["HASH_SALT"]:
+        cfg["HASH_SALT"] = config.local_secret(app.instance_path, "hash-salt")
+    if not cfg["SECRET_KEY"]:
+        cfg["SECRET_KEY"] = config.local_secret(app.instance_path, "secret-key")
+    cfg["SHARED_KEYS"] = parse_shared_keys(cfg["TWILIO_WEBHOOK_KEYS"])
+    if cfg["DEV_SKIP_SIGNATURE"]:
+        log.warning("IVR_DEV_SKIP_SIGNATURE=1: signatures are NOT checked for requests from this machine")

@@ -1,0 +1,212 @@
+"""The voice webhooks Twilio calls during a call: thin views that parse, call the engine and reply.
+
+Every request is admitted first (ivr/phone/admission.py: size, rate limits, signature); the views
+turn Twilio's form into a `CallerInput`, ask the engine (ivr/engine) for the next step, carry out
+any effect (ivr/phone/effects.py), record the journey, and reply with the runtime's TwiML
+(ivr/phone/runtime.py). The queue's hold music and the agents' whisper are in ivr/phone/agents.py.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+
+from flask import Blueprint, Request, Response, request
+from werkzeug.exceptions import HTTPException
+
+from ivr import engine, services
+from ivr.engine import LANGUAGE, CallerInput, CallState, Kind, Step
+from ivr.logs import STEP_ENVIRON
+from ivr.phone import admission, effects
+from ivr.phone.callers import caller
+
+log = logging.getLogger("ivr.voice")
+KEPT_LANGUAGE = ("language:default", "language:kept")  # not a choice the caller made
+bp = Blueprint("voice", __name__, url_prefix="/voice")
+admission.guard(bp)
+
+
+def _call_sid() -> str:
+    """The call's CallSid as Twilio sent it (bounded); empty when missing."""
+    return request.form.get("CallSid", "")[:64]
+
+
+def _reply(step: Step) -> Response:
+    """Carry out any effect, log and record each step (the database may be down), then answer."""
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    rt, store = services.runtime(), services.store()
+    call_sid = _call_sid()
+    who = caller()
+    key = who.key
+    steps = [step]
+    while step.kind is Kind.EFFECT:  # e.g. send a text, then tell the caller how it went
+        outcome, detail = effects.carry_out(step, who, call_sid)
+        step = engine.next_step(rt.line, step.state, CallerInput(outcome=outcome, detail=detail))
+        steps.append(step)
+    for done in steps:
+        log.debug(
+            "call=%s caller=%s event=%s node=%s part=%d",
+            call_sid or "-",
+            who.ref,
+            done.event,
+            done.state.node,
+            done.state.part,
+        )
+        if call_sid:
+            # A transfer notes the caller's language and speed, for a whisper in a queue later.
+            note = f"{done.state.lang} {done.state.rate}" if done.kind is Kind.TRANSFER else None
+            store.record_event(call_sid, done.event, done.state.node, done.state.part, note)
+    # For the access log line (ivr/logs.py): one line per webhook says what it did.
+    req.environ[STEP_ENVIRON] = {
+        "CallSid": call_sid or None,
+        "caller": who.ref,
+        "event": ">".join(done.event for done in steps),
+        "node": step.state.node,
+        "part": step.state.part,
+    }
+    if key and step.event.startswith(("language:", "rate:")) and step.event not in KEPT_LANGUAGE:
+        # The caller chose: remember it for their next call.
+        if step.event.startswith("language:"):
+            store.save_prefs(key, language=step.state.lang)
+        else:
+            store.save_prefs(key, rate=step.state.rate)
+    return Response(rt.twiml(step, call_sid), mimetype="text/xml")
+
+
+@bp.post("")
+def incoming() -> Response:
+    """Twilio's voice URL: a new call starts here, in the caller's language and speed if known."""
+    key = caller().key
+    store = services.store()
+    prefs = store.get_prefs(key) if key else None
+    step = engine.start(
+        services.line(),
+        prefs.language if prefs else None,
+        prefs.rate if prefs else None,
+        returning=prefs is not None and prefs.language is not None,
+    )
+    call_sid = _call_sid()
+    if call_sid:
+        store.call_started(call_sid, key, None if step.state.node == LANGUAGE else step.state.lang)
+    return _reply(step)
+
+
+@bp.post("/status")
+def status() -> Response:
+    """Twilio's status callback: the call ended; record how and how long."""
+    call_sid = _call_sid()
+    try:
+        duration: int | None = int(request.form.get("CallDuration", ""))
+    except ValueError:
+        duration = None
+    if call_sid:
+        services.store().call_ended(call_sid, request.form.get("CallStatus", "unknown")[:32], duration)
+    return Response(status=204)
+
+
+def _with_state(view: Callable[[CallState], Response]) -> Callable[[], Response]:
+    """Give a view the call state from its URL; a missing or broken one restarts at the main menu."""
+
+    @functools.wraps(view)
+    def wrapped() -> Response:
+        rt = services.runtime()
+        state = engine.state_from_query(rt.line, request.args)
+        if state is None:
+            log.warning("bad call state in %s; returning caller to the main menu", request.full_path[:200])
+            return _reply(rt.safe_step())
+        return view(state)
+
+    return wrapped
+
+
+@bp.post("/step")
+@_with_state
+def step(state: CallState) -> Response:
+    """A Gather's action (keys or speech) or its no-input fallback (t=1)."""
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    form, rt = req.form, services.runtime()
+    inp = CallerInput(
+        digits=form.get("Digits", "").strip()[:32],
+        speech=_heard(form.get("SpeechResult", "")),
+        silent=req.args.get("t") == "1",
+        now=rt.clock(),
+        confidence=_confidence(form.get("Confidence", "")),
+    )
+    return _reply(engine.next_step(rt.line, state, inp))
+
+
+SPEECH_KEPT = 1000  # characters kept from each end of a long SpeechResult
+
+
+def _heard(text: str) -> str:
+    """What a caller said, bounded: a long account keeps its start and its end, where "...and now
+    she is not breathing" comes (at most 2 x SPEECH_KEPT characters are understood)."""
+    if len(text) <= 2 * SPEECH_KEPT:
+        return text
+    return f"{text[:SPEECH_KEPT]} {text[-SPEECH_KEPT:]}"
+
+
+def _confidence(raw: str) -> float | None:
+    """Twilio's Confidence in a SpeechResult (0 to 1); None when missing or not a number."""
+    try:
+        value = float(raw[:16])
+    except ValueError:
+        return None
+    return value if 0.0 <= value <= 1.0 else None
+
+
+# How an <Enqueue> ended, as the outcome of a <Dial> would put it.
+QUEUE_RESULTS = {"bridged": "completed", "hangup": "completed", "leave": "no-answer"}
+
+
+@bp.post("/dial")
+@_with_state
+def dial(state: CallState) -> Response:
+    """A <Dial> or <Enqueue> action: the transfer ended; bring the caller back unless it was answered."""
+    status = request.form.get("DialCallStatus", "")[:32]
+    if not status and "QueueResult" in request.form:
+        status = QUEUE_RESULTS.get(request.form["QueueResult"], "failed")
+    inp = CallerInput(dial_status=status or "failed", now=services.runtime().clock())
+    return _reply(engine.next_step(services.line(), state, inp))
+
+
+@bp.post("/recorded")
+@_with_state
+def recorded(state: CallState) -> Response:
+    """A <Record> action (or its no-audio fallback): keep the question and tell the caller."""
+    url = request.form.get("RecordingUrl", "")[:500]
+    try:
+        seconds = int(request.form.get("RecordingDuration", "0"))
+    except ValueError:
+        seconds = 0
+    if request.args.get("empty") == "1" or not url.startswith("https://") or seconds <= 0:
+        result = "empty"
+    else:
+        specialty = engine.specialty_for_state(services.line(), state)
+        saved = services.store().add_recording(
+            _call_sid(), url, duration_seconds=seconds, specialty=specialty
+        )
+        result = "saved" if saved is not None else "failed"
+    return _reply(engine.next_step(services.line(), state, CallerInput(outcome=("record", result))))
+
+
+@bp.post("/fallback")
+def fallback() -> Response:
+    """Twilio's fallback URL, called when a webhook failed: apologise, offer a person, main menu."""
+    log.error(
+        "Twilio fell back: call=%s error=%s url=%s",
+        request.form.get("CallSid", "-")[:64],
+        request.form.get("ErrorCode", "-")[:16],
+        request.form.get("ErrorUrl", "-")[:200],
+    )
+    return Response(services.runtime().safe_reply, mimetype="text/xml")
+
+
+@bp.errorhandler(Exception)
+def on_error(exc: Exception) -> Response:
+    """Any unexpected failure: apologise and offer the main menu rather than Twilio's error."""
+    if isinstance(exc, HTTPException):
+        return exc  # type: ignore[return-value]
+    log.exception("webhook failed on %s; sent the safe reply", request.path)
+    return Response(services.runtime().safe_reply, mimetype="text/xml")
