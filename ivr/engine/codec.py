@@ -17,21 +17,40 @@ from ivr.engine.model import (
     Line,
 )
 
+# The query parameter that carries each CallState field. Short on purpose: every <Gather> action and
+# its no-input <Redirect> carry the whole state, Twilio signs the full URL, and calls in progress
+# during a deploy must keep working, so these names are a wire format: add, never rename.
+PARAM = {
+    "node": "n",
+    "part": "p",
+    "silences": "s",
+    "misses": "m",
+    "lang": "l",
+    "rate": "r",  # index into RATES
+    "patience": "w",  # index into PATIENCE ("wait")
+    "visited": "v",  # hex bit set of menus heard in full
+    "flags": "f",  # hex bit set of FLAGS
+    "pending": "a",  # what a "Did you mean ...?" question asks about
+    "ret": "b",  # where a system node returns to ("back")
+    "ret_part": "bp",
+}
+_NUMBERS = ("part", "silences", "misses", "rate", "patience", "ret_part")
+
 
 def state_from_query(line: Line, query: Mapping[str, str]) -> CallState | None:
     """Rebuild a state from action-URL parameters; None when they are missing or invalid."""
     tree = line.content.tree
-    node = query.get("n", "")
-    ret = query.get("b", "")
-    lang = query.get("l", line.content.default_language)
+    node = query.get(PARAM["node"], "")
+    ret = query.get(PARAM["ret"], "")
+    lang = query.get(PARAM["lang"], line.content.default_language)
     try:
-        numbers = [int(query.get(k, "0")) for k in ("p", "s", "m", "r", "w", "bp")]
-        visited = int(query.get("v", "0"), 16)
-        flags = int(query.get("f", "0"), 16)
+        numbers = [int(query.get(PARAM[field], "0")) for field in _NUMBERS]
+        visited = int(query.get(PARAM["visited"], "0"), 16)
+        flags = int(query.get(PARAM["flags"], "0"), 16)
     except ValueError:
         return None
     part, silences, misses, rate, patience, ret_part = numbers
-    pending = query.get("a", "")
+    pending = query.get(PARAM["pending"], "")
     if not _is_pending(line, node, pending):
         return None
     if not (tree.is_stop(node) or node in SYSTEM_NODES) or not _is_return(line, ret, ret_part):
@@ -76,21 +95,21 @@ def last_part(line: Line, node: str) -> int:
 
 def state_to_query(state: CallState) -> dict[str, str]:
     """The action-URL parameters that carry a state to the next request (defaults left out)."""
-    query = {
-        "n": state.node,
-        "p": str(state.part),
-        "s": str(state.silences),
-        "m": str(state.misses),
-        "l": state.lang,
-        "r": str(RATES.index(state.rate)),
-        "w": str(state.patience),
-        "v": format(state.visited, "x"),
-        "f": format(state.flags, "x"),
+    fields = {
+        "node": state.node,
+        "part": str(state.part),
+        "silences": str(state.silences),
+        "misses": str(state.misses),
+        "lang": state.lang,
+        "rate": str(RATES.index(state.rate)),
+        "patience": str(state.patience),
+        "visited": format(state.visited, "x"),
+        "flags": format(state.flags, "x"),
     }
     if state.pending:
-        query["a"] = state.pending
+        fields["pending"] = state.pending
     if state.ret:
-        query["b"] = state.ret
+        fields["ret"] = state.ret
         if state.ret_part:
-            query["bp"] = str(state.ret_part)
-    return query
+            fields["ret_part"] = str(state.ret_part)
+    return {PARAM[field]: value for field, value in fields.items()}

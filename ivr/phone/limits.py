@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from flask import Flask, Request, Response, request
 
+from ivr.engine.codec import PARAM
 from ivr.phone.callers import Caller
 from ivr.phone.runtime import Runtime
 
@@ -239,4 +240,4 @@ def _describe(limit: Limit) -> str:
 
 def busy_reply(runtime: Runtime) -> Response:
     """TwiML: the line is busy, try again later, goodbye; in the call's language when it is known."""
-    return Response(runtime.busy_twiml(request.args.get("l", "")), mimetype="text/xml")
+    return Response(runtime.busy_twiml(request.args.get(PARAM["lang"], "")), mimetype="text/xml")

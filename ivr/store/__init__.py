@@ -32,4 +32,3 @@ __all__ = [
     "make_engine",
     "normalise_url",
 ]
-
