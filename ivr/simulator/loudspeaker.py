@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -41,12 +40,6 @@ def sound_output() -> str | None:
     if snd.is_dir() and any(p.name.startswith("pcm") and p.name.endswith("p") for p in snd.iterdir()):
         return None
     return "no sound output device"
-
-
-def wav_bytes_seconds(data: bytes) -> float:
-    """The duration of a WAV held in memory."""
-    with wave.open(io.BytesIO(data), "rb") as wav:
-        return wav.getnframes() / wav.getframerate()
 
 
 @dataclass(frozen=True)
