@@ -9,7 +9,8 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy.exc import SQLAlchemyError
 
-from ivr.store import Store, current_store, migrate
+import ivr.store.migrate as migrate
+from ivr.store.store import Store, current_store
 
 db = AppGroup("db", help="The line's database (DATABASE_URL): Alembic migrations.")
 
