@@ -53,7 +53,7 @@ def test_callbacks_are_kept_on_each_database(database_url: str) -> None:
     answer(phone, "1")
     for key in [*TREE.keys_to("drug_therapy"), "0", "1"]:  # a treatment topic: the neurologist's
         phone.press(key)
-    rows = [c for c in services.store(app).open_callbacks() if c.call_sid == phone.call_sid]
+    rows = [c for c in services.store(app).callbacks() if c.call_sid == phone.call_sid]
     assert [(r.callback_number, r.specialty, r.language) for r in rows] == [
         (phone.caller, "neurologist", "en")
     ]

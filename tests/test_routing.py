@@ -168,7 +168,7 @@ def test_out_of_hours_a_callback_is_saved_with_the_number_and_confirmed() -> Non
     turn = phone.press("1")
     assert turn.says[0] == EN.callback_saved.format(name=name("neurologist"), digits="1 2 3 4")
     assert where(turn)["n"] == "drug_therapy"
-    callbacks = services.store(app).open_callbacks()
+    callbacks = services.store(app).callbacks()
     mine = [c for c in callbacks if c.call_sid == phone.call_sid]
     assert len(mine) == 1
     assert mine[0].callback_number == "+919876541234" and mine[0].specialty == "neurologist"
@@ -240,7 +240,7 @@ def test_with_no_one_set_up_zero_offers_a_call_back_from_the_help_desk() -> None
     turn = phone.press("1")
     assert turn.says[0] == EN.callback_saved.format(name=name("helpdesk"), digits="5 6 7 8")
     assert where(turn)["n"] == "specialists"
-    mine = [c for c in services.store(app).open_callbacks() if c.call_sid == phone.call_sid]
+    mine = [c for c in services.store(app).callbacks() if c.call_sid == phone.call_sid]
     assert [(c.callback_number, c.specialty) for c in mine] == [("+919876545678", "helpdesk")]
 
 

@@ -36,6 +36,12 @@ def _rows(store: Store, table: str) -> list[dict[str, Any]]:
         return [dict(row._mapping) for row in conn.execute(text(f"SELECT * FROM {table}"))]
 
 
+def _queued_sms(store: Store) -> list[tuple[int, str, str]]:
+    """The outbox's messages still waiting to be sent, oldest first (nothing in the line lists them)."""
+    rows = sorted(_rows(store, "sms_outbox"), key=lambda r: int(r["id"]))
+    return [(r["id"], r["to_number"], r["status"]) for r in rows if r["status"] == "queued"]
+
+
 def _has_number(value: object) -> bool:
     return DIGITS in re.sub(r"\D", "", str(value))
 
@@ -155,7 +161,7 @@ def test_callbacks_add_list_done(store: Store) -> None:
     second = store.add_callback("CAcb2", None, "+15005550006")
     assert isinstance(first, int) and isinstance(second, int) and first != second
 
-    open_ = store.open_callbacks()
+    open_ = store.callbacks()  # what the staff callbacks page lists: the open ones
     assert [c.id for c in open_] == [first, second]
     assert (open_[0].callback_number, open_[0].specialty, open_[0].caller_hash) == (NUMBER, "neurology", me)
     assert open_[0].done_at is None
@@ -163,7 +169,7 @@ def test_callbacks_add_list_done(store: Store) -> None:
     assert store.callback_done(first, "alice") is True
     assert store.callback_done(first, "bob") is False, "already done"
     assert store.callback_done(10_000, "bob") is False
-    assert [c.id for c in store.open_callbacks()] == [second]
+    assert [c.id for c in store.callbacks()] == [second]
     done = next(r for r in _rows(store, "callbacks") if r["id"] == first)
     assert done["done_by"] == "alice" and done["done_at"] is not None
 
@@ -215,15 +221,13 @@ def test_sms_outbox_queue_sent_failed(store: Store) -> None:
     a = store.queue_sms("CAsms", NUMBER, "The line's number again: 0800 000 000")
     b = store.queue_sms(None, "+15005550006", "Hello")
     assert a is not None and b is not None
-    assert [(m.id, m.to_number, m.status) for m in store.queued_sms()] == [
-        (a, NUMBER, "queued"),
-        (b, "+15005550006", "queued"),
-    ]
+    assert _queued_sms(store) == [(a, NUMBER, "queued"), (b, "+15005550006", "queued")]
 
     assert store.sms_sent(a, "SM123") is True
     assert store.sms_failed(b, f"21211: invalid 'To' number {NUMBER}") is True
     assert store.sms_sent(a, "SM999") is False, "only a queued message changes state"
-    assert store.queued_sms() == []
+    assert store.sms_failed(b, "again") is False, "only a queued message changes state"
+    assert _queued_sms(store) == []
     rows = {r["id"]: r for r in _rows(store, "sms_outbox")}
     assert (rows[a]["status"], rows[a]["twilio_sid"]) == ("sent", "SM123") and rows[a]["sent_at"] is not None
     assert rows[b]["status"] == "failed" and not _has_number(rows[b]["error"])
@@ -253,11 +257,11 @@ def _every_call_time_method(store: Store) -> list[object]:
         store.add_callback("CAdown", me, NUMBER, specialty="neurology"),
         store.add_recording("CAdown", "https://example.org/RE1"),
         store.queue_sms("CAdown", NUMBER, "hello"),
-        store.open_callbacks(),
+        store.callbacks(),
         store.recordings(),
-        store.queued_sms(),
         store.callback_done(1, "alice"),
         store.sms_sent(1, "SM1"),
+        store.sms_failed(1, "21211"),
     ]
 
 
@@ -274,7 +278,7 @@ DEFAULTS: list[object] = [
     None,
     [],
     [],
-    [],
+    False,
     False,
     False,
 ]

@@ -1,20 +1,16 @@
-"""Persistence for the line: callers' preferences, calls and their journeys, call-centre work."""
+"""Persistence for the line: callers' preferences, calls and their journeys, call-centre work.
+
+Only re-exports: the modules below import one another, never this package's root.
+"""
 
 from __future__ import annotations
 
+from ivr.store.callcentre import CallbackRow, RecordingRow
+from ivr.store.calls import CallRow, EventRow, Prefs
 from ivr.store.db import DatabaseUrlError, default_url, make_engine, normalise_url
-from ivr.store.store import (
-    CallbackRow,
-    CallRow,
-    Counts,
-    EventRow,
-    Listening,
-    Prefs,
-    RecordingRow,
-    SmsRow,
-    StaffRow,
-    Store,
-)
+from ivr.store.staff import StaffRow
+from ivr.store.stats import Counts, Listening
+from ivr.store.store import Store
 
 __all__ = [
     "CallRow",
@@ -25,7 +21,6 @@ __all__ = [
     "Listening",
     "Prefs",
     "RecordingRow",
-    "SmsRow",
     "StaffRow",
     "Store",
     "default_url",

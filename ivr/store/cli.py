@@ -9,8 +9,9 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy.exc import SQLAlchemyError
 
+import ivr.store.migrate as migrate
 from ivr import services
-from ivr.store import Store, migrate
+from ivr.store.store import Store
 
 db = AppGroup("db", help="The line's database (DATABASE_URL): Alembic migrations.")
 

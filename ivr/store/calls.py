@@ -1,0 +1,244 @@
+"""Calls and their journeys: callers' saved choices, each call's start and end, its journey events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, bindparam, func, select
+
+from ivr.store.batch import Batched, Queued
+from ivr.store.core import columns, fit, insert_for, utc_now
+from ivr.store.fastpath import RawReads
+from ivr.store.models import Call, Caller, JourneyEvent
+from ivr.store.privacy import mask, pseudonym, ref
+
+# A call with no end recorded counts as live this long: Twilio ends every call after 4 hours.
+LIVE_WINDOW = timedelta(hours=4)
+
+
+@dataclass(frozen=True, slots=True)
+class Prefs:
+    """What a caller chose last time."""
+
+    language: str | None
+    rate: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    """One call as stored."""
+
+    call_sid: str
+    caller_hash: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    duration_seconds: int | None
+    status: str
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One journey event of a call."""
+
+    at: datetime
+    event: str
+    node: str
+    part: int
+    detail: str | None
+
+
+# Asked at the start of every call: built once, not per call (and so compiled once, see RawReads).
+_PREFS = select(Caller.language, Caller.rate).where(Caller.caller_hash == bindparam("key"))
+
+
+class Calls(Batched, RawReads):
+    """Preferences and calls: written during a call, read back by the line and the staff pages."""
+
+    def get_prefs(self, caller_hash: str) -> Prefs | None:
+        """The caller's saved language and rate; None if unknown (or the database is away)."""
+        key = pseudonym(caller_hash)
+        if key is None:
+            return None
+
+        row = self._first_row("get_prefs", {"caller": ref(key)}, _PREFS, {"key": key})
+        return Prefs(*row) if row else None
+
+    def save_prefs(self, caller_hash: str, *, language: str | None = None, rate: str | None = None) -> bool:
+        """Remember the caller's choices; a None argument leaves that choice as it was."""
+        key = pseudonym(caller_hash)
+        if key is None:
+            return False
+        now = utc_now()
+        row = {
+            "caller_hash": key,
+            "first_seen": now,
+            "last_seen": now,
+            "language": fit(Caller.language, language),
+            "rate": fit(Caller.rate, rate),
+        }
+        return self._write_soon(
+            Queued("save_prefs", row, {"caller": ref(key), "language": language, "rate": rate})
+        )
+
+    def call_started(self, call_sid: str, caller_hash: str | None, language: str | None) -> bool:
+        """Record a new call (a repeated webhook for the same call is harmless)."""
+        key = pseudonym(caller_hash) if caller_hash else None
+        now = utc_now()
+        call = {
+            "call_sid": fit(Call.call_sid, call_sid),
+            "caller_hash": key,
+            "started_at": now,
+            "status": "in-progress",
+            "language": fit(Call.language, language),
+        }
+        ok = self._write_soon(
+            Queued("call_started", call, {"call_sid": call_sid, "caller": ref(key), "language": language})
+        )
+        if key:
+            seen = {"caller_hash": key, "first_seen": now, "last_seen": now}
+            ok = (
+                self._write_soon(Queued("caller_seen", seen, {"call_sid": call_sid, "caller": ref(key)}))
+                and ok
+            )
+        return ok
+
+    def record_event(
+        self, call_sid: str, event: str, node: str, part: int, detail: str | None = None
+    ) -> bool:
+        """Append one step of the caller's journey; digits that could be a phone number are masked.
+
+        With batch_events on, the event is queued (True) and written with others shortly after.
+        """
+        row = {
+            "call_sid": fit(JourneyEvent.call_sid, call_sid),
+            "at": utc_now(),
+            "event": fit(JourneyEvent.event, event),
+            "node": fit(JourneyEvent.node, node),
+            "part": part,
+            "detail": fit(JourneyEvent.detail, mask(detail) if detail else None),
+        }
+        return self._write_soon(Queued("record_event", row))
+
+    def call_ended(self, call_sid: str, status: str, duration_seconds: int | None) -> bool:
+        """Record how a call ended (the call row is made if its start was lost)."""
+        fields = {"call_sid": call_sid, "status": status, "duration_seconds": duration_seconds}
+
+        def work(conn: Connection) -> bool:
+            ended = utc_now()
+            values = {
+                "ended_at": ended,
+                "duration_seconds": duration_seconds,
+                "status": fit(Call.status, status),
+            }
+            started = ended - timedelta(seconds=duration_seconds or 0)
+            stmt = insert_for(conn, Call).values(
+                call_sid=fit(Call.call_sid, call_sid), started_at=started, **values
+            )
+            conn.execute(stmt.on_conflict_do_update(index_elements=["call_sid"], set_=values))
+            return True
+
+        return self._write("call_ended", fields, work, False)
+
+    def get_call(self, call_sid: str) -> CallRow | None:
+        """One call, or None."""
+
+        def work(conn: Connection) -> CallRow | None:
+            row = conn.execute(select(*columns(Call)).where(Call.call_sid == call_sid)).first()
+            return CallRow(**row._mapping) if row else None
+
+        return self._read("get_call", {"call_sid": call_sid}, work, None)
+
+    def events_for(self, call_sid: str) -> list[EventRow]:
+        """A call's journey, in the order it happened."""
+
+        def work(conn: Connection) -> list[EventRow]:
+            cols = (
+                JourneyEvent.at,
+                JourneyEvent.event,
+                JourneyEvent.node,
+                JourneyEvent.part,
+                JourneyEvent.detail,
+            )
+            rows = conn.execute(
+                select(*cols).where(JourneyEvent.call_sid == call_sid).order_by(JourneyEvent.id)
+            )
+            return [EventRow(**row._mapping) for row in rows]
+
+        return self._read("events_for", {"call_sid": call_sid}, work, [])
+
+    # For the staff pages and the queues: calls live, ended, waiting.
+
+    def live_calls(self, window: timedelta = LIVE_WINDOW, limit: int = 100) -> list[CallRow]:
+        """Calls that have not ended and started within the window, newest first."""
+
+        def work(conn: Connection) -> list[CallRow]:
+            stmt = (
+                select(*columns(Call))
+                .where(Call.ended_at.is_(None), Call.started_at >= utc_now() - window)
+                .order_by(Call.started_at.desc(), Call.call_sid)
+                .limit(limit)
+            )
+            return [CallRow(**row._mapping) for row in conn.execute(stmt)]
+
+        return self._read("live_calls", {}, work, [])
+
+    def oldest_waiting(self, event: str, window: timedelta = LIVE_WINDOW) -> str | None:
+        """The call that has waited longest with `event` as its latest journey event (e.g. in a queue)."""
+
+        def work(conn: Connection) -> str | None:
+            latest = (
+                select(JourneyEvent.call_sid, func.max(JourneyEvent.id).label("last"))
+                .where(JourneyEvent.at >= utc_now() - window)
+                .group_by(JourneyEvent.call_sid)
+                .subquery()
+            )
+            stmt = (
+                select(JourneyEvent.call_sid)
+                .join(latest, JourneyEvent.id == latest.c.last)
+                .where(JourneyEvent.event == event)
+                .order_by(JourneyEvent.id)
+                .limit(1)
+            )
+            return conn.execute(stmt).scalar_one_or_none()
+
+        return self._read("oldest_waiting", {"event": event}, work, None)
+
+    def ended_calls(self, limit: int = 50) -> list[CallRow]:
+        """The most recent calls that have ended, newest first."""
+
+        def work(conn: Connection) -> list[CallRow]:
+            stmt = (
+                select(*columns(Call))
+                .where(Call.ended_at.is_not(None))
+                .order_by(Call.started_at.desc(), Call.call_sid)
+                .limit(limit)
+            )
+            return [CallRow(**row._mapping) for row in conn.execute(stmt)]
+
+        return self._read("ended_calls", {}, work, [])
+
+    def events_for_calls(self, call_sids: Sequence[str]) -> dict[str, list[EventRow]]:
+        """The journeys of several calls at once, each in the order it happened."""
+        wanted = list(dict.fromkeys(call_sids))
+        if not wanted:
+            return {}
+
+        def work(conn: Connection) -> dict[str, list[EventRow]]:
+            cols = (
+                JourneyEvent.call_sid,
+                JourneyEvent.at,
+                JourneyEvent.event,
+                JourneyEvent.node,
+                JourneyEvent.part,
+                JourneyEvent.detail,
+            )
+            found: dict[str, list[EventRow]] = {sid: [] for sid in wanted}
+            stmt = select(*cols).where(JourneyEvent.call_sid.in_(wanted)).order_by(JourneyEvent.id)
+            for row in conn.execute(stmt):
+                found[row.call_sid].append(EventRow(row.at, row.event, row.node, row.part, row.detail))
+            return found
+
+        return self._read("events_for_calls", {"calls": len(wanted)}, work, {})

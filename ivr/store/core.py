@@ -1,0 +1,190 @@
+"""The store's base: the engine, the schema migrated before first use, and every query guarded.
+
+A guarded query runs in one transaction under the outage policy (ivr.store.outage): if the database
+fails, the caller gets the method's default and the line goes on. Also the small SQL helpers the
+aggregates share (utc_now, fit, columns, insert_for).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Self, TypedDict, TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from ivr.store.db import BEGIN_OPTION, is_sqlite, make_engine, normalise_url, safe_url
+from ivr.store.migrate import upgrade
+from ivr.store.models import Base
+from ivr.store.outage import RETRY_AFTER_S, Outage, describe, is_outage
+
+T = TypeVar("T")
+log = logging.getLogger("ivr.store")
+
+
+class StoreOptions(TypedDict, total=False):
+    """StoreCore's keyword arguments, for the parts that add their own state and pass these on."""
+
+    migrate: Callable[[Engine], None] | None
+    retry_after: float
+
+
+class StoreCore(Outage):
+    """The engine and guarded execution that every part of the Store shares."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        migrate: Callable[[Engine], None] | None = None,
+        retry_after: float = RETRY_AFTER_S,
+    ) -> None:
+        super().__init__(retry_after)
+        self.engine = engine
+        self._migrate = migrate
+        self._schema_ready = migrate is None
+        self._schema_lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, *, migrate: bool = True, retry_after: float = RETRY_AFTER_S) -> Self:
+        """A store on DATABASE_URL; with migrate, the schema is brought to head before first use."""
+        return cls(
+            make_engine(normalise_url(url)),
+            migrate=upgrade if migrate else None,
+            retry_after=retry_after,
+        )
+
+    @property
+    def url(self) -> str:
+        """The database URL, password hidden."""
+        return safe_url(self.engine.url)
+
+    def prepare(self) -> bool:
+        """Migrate now (at app start); False, logged, if the database can't be reached."""
+        try:
+            self._ensure_schema()
+        except SQLAlchemyError as exc:
+            if not is_outage(exc):
+                raise
+            log.error(
+                "database %s unavailable at start (%s): the line works without it, losing writes"
+                " (logged) until it is back; migrations will be retried then",
+                self.url,
+                describe(exc),
+            )
+            return False
+        return True
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()
+
+    def ping(self) -> str | None:
+        """Ask the database for SELECT 1: None when it answers, else why not (for /healthz)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except SQLAlchemyError as exc:
+            if is_outage(exc):
+                self._went_away()
+            return describe(exc)
+        # It answers: calls need not wait out the rest of a remembered outage.
+        self._came_back()
+        return None
+
+    # The safety net.
+
+    def _write(
+        self, what: str, fields: Mapping[str, object], work: Callable[[Connection], T], default: T
+    ) -> T:
+        return self._guarded(what, fields, work, default, write=True)
+
+    def _read(
+        self, what: str, fields: Mapping[str, object], work: Callable[[Connection], T], default: T
+    ) -> T:
+        return self._guarded(what, fields, work, default, write=False)
+
+    def _added(
+        self, what: str, fields: Mapping[str, object], model: type[Base], row: Callable[[], dict[str, Any]]
+    ) -> int | None:
+        """Insert one row, made at write time (inside the guard); its id, or None if it could not be saved."""
+        return self._write(what, fields, lambda conn: _inserted_id(conn, model, row()), None)
+
+    def _guarded(
+        self,
+        what: str,
+        fields: Mapping[str, object],
+        work: Callable[[Connection], T],
+        default: T,
+        *,
+        write: bool,
+        report: bool = True,
+    ) -> T:
+        if self._away(what, fields, write=write, report=report):
+            return default
+        try:
+            self._ensure_schema()
+            with self.engine.connect() as conn:
+                if write and is_sqlite(conn):
+                    # SQLite's write lock taken at BEGIN: a reader turned writer could not wait for it.
+                    conn = conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+                with conn.begin():
+                    return work(conn)
+        except Exception as exc:
+            self._failed(what, fields, exc, write=write, report=report)
+        return default
+
+    def _ensure_schema(self) -> None:
+        if self._schema_ready or self._migrate is None:
+            return
+        with self._schema_lock:
+            if not self._schema_ready:
+                self._migrate(self.engine)
+                self._schema_ready = True
+
+
+def utc_now() -> datetime:
+    """The time now, in UTC (every stored time is)."""
+    return datetime.now(UTC)
+
+
+def fit(column: Any, value: str | None) -> str | None:
+    """Cut a string to its column's length: a long value must not lose the whole row."""
+    # column.type costs microseconds on a mapped attribute (it goes through the comparator): keep it.
+    key = id(column)
+    if key not in _LENGTHS:
+        _LENGTHS[key] = getattr(column.type, "length", None)
+    length = _LENGTHS[key]
+    return value[:length] if value is not None and length else value
+
+
+_LENGTHS: dict[int, int | None] = {}  # id of a mapped attribute (they live as long as the models): length
+
+
+def columns(model: type[Base]) -> list[Any]:
+    """Every column of a model's table, to select whole rows into the row dataclasses."""
+    return list(model.__table__.columns)
+
+
+def insert_for(conn: Connection, model: type[Base]) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT in this database's dialect (both have ON CONFLICT)."""
+    return sqlite.insert(model) if is_sqlite(conn) else postgresql.insert(model)
+
+
+def _inserted_id(conn: Connection, model: type[Base], row: dict[str, Any]) -> int:
+    """Insert one row (a plain table insert, built once per table: callers wait on these) and give its id."""
+    cache_key = (conn.dialect.name, model.__tablename__)
+    stmt = _INSERTS.get(cache_key)
+    if stmt is None:
+        insert = sqlite.insert if is_sqlite(conn) else postgresql.insert
+        stmt = _INSERTS[cache_key] = insert(Base.metadata.tables[model.__tablename__])
+    key = conn.execute(stmt, row).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+_INSERTS: dict[tuple[str, str], Any] = {}  # (dialect, table): its plain insert, built once
