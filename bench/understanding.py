@@ -17,8 +17,8 @@ Approaches:
   phrases over Devanagari and Latin alike (rapidfuzz, indic-transliteration), descriptions of
   symptoms last, and a question when unsure.
 Prints the confusion by class, the wrong and not-understood lists (--show), every emergency
-missed, the time to understand one utterance (p50/p99, in-process) and the memory the
-understanding takes per worker.
+missed, the false emergencies (ordinary questions taken to the emergency advice), the time to
+understand one utterance (p50/p99, in-process) and the memory the understanding takes per worker.
 """
 
 from __future__ import annotations
@@ -153,6 +153,11 @@ def main() -> None:
             if name == "fuzzy":
                 for u in missed_emergencies:
                     print(f"           ! {u.lang} {u.ctx}: {u.say!r}")
+                # A question about breathing or seizures taken for an emergency: safe, but no answer.
+                false_alarms = [
+                    u for u, v in verdicts if v == "wrong" and _landing(line, u).startswith("emergency")
+                ]
+                print(f"         false emergencies: {len(false_alarms)}")
                 if args.show:
                     for u, v in verdicts:
                         if v in ("wrong", "missed", "asked"):

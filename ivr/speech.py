@@ -33,6 +33,7 @@ _IAST_FOLD = str.maketrans(
     }
 )  # fmt: skip
 _CONSONANT = "bcdfghjklmnpqrstvwxyzṭḍṇśṣṅñṃ"  # Latin and IAST consonants
+_VOWELS = frozenset("aeiou")
 # Spellings callers and recognisers vary, folded to one (order matters: longest first).
 _LOOSE = (
     ("chch", "ch"), ("aa", "a"), ("ee", "i"), ("ea", "i"), ("oo", "u"), ("ii", "i"), ("uu", "u"),
@@ -42,6 +43,9 @@ _LOOSE = (
 # -iyon/-iyan (davaiyon, goliyan): one form of each for matching.
 _AGREEMENT = re.compile(r"(?:(?<=[a-z]{2})t|^rah)[ie]$")
 _PLURAL = re.compile(r"(?<=[a-z]{3})i(?:on|an|en|in)$")
+_NASAL_I = re.compile(r"(?<=[ीई])[ंँ]$")
+# Hindi writes a glide before a final e or not (गये / गए, आये / आए) and Hinglish with a y ("gaye").
+_GLIDE = re.compile(r"(?<=[aou])ie$")
 _SILENT_E = re.compile(r"(?<=[a-z]{2}[^aeiou])e$")  # English "phone", "please": said without it
 _C_SOFT = re.compile(r"c(?=[eiy])")  # English c sounds s before e, i, y ("ambulance")
 _C_HARD = re.compile(r"c(?!h)")  # and k elsewhere ("doctor"); "ch" stays
@@ -78,6 +82,8 @@ def loose_word(word: str) -> str:
         # Nukta letters are written two ways; IAST keeps only the base letter either way. The
         # English "o" of डॉक्टर is not Sanskrit: read it as ो.
         word = unicodedata.normalize("NFD", word).replace("\u093c", "").replace("ॉ", "ो").replace("ऑ", "ओ")
+        # A nasal after a final ī is said or not: "गईं"/"गई", "रहीं"/"रही", "नहीं"/"nahi".
+        word = _NASAL_I.sub("", word)
         word = _drop_schwas(sanscript.transliterate(word, sanscript.DEVANAGARI, sanscript.IAST).lower())
         word = word.replace("c", "ch")  # IAST c is च, which Hinglish writes "ch" (छ: "chh")
     else:
@@ -87,6 +93,7 @@ def loose_word(word: str) -> str:
     for spelt, folded in _LOOSE:
         word = word.replace(spelt, folded)
     word = re.sub(r"(.)\1+", r"\1", word)  # doubled letters: "sirr" -> "sir"
+    word = _GLIDE.sub("e", word)  # "gaye" and "गये" are "गए": gae
     word = _AGREEMENT.sub(lambda m: m.group(0)[:-1] + "a", word)
     word = _SILENT_E.sub("", _PLURAL.sub("i", word))
     # Hinglish writes a closing h freely ("yeh", "kyah"): not after a consonant ("sh", "th" stay).
@@ -125,8 +132,13 @@ def _short_slip(said: str, known: str) -> bool:
     breath / "fans" stuck, "thik" fine / "thin", "thin" / "think")."""
     if said[0] != known[0]:
         return False
-    if said[-1] == known[-1]:  # a letter changed or added inside: "svas" / "shvas", "menu" / "meniu"
-        return True
+    if said[-1] == known[-1]:
+        # A letter added inside ("svas" / "shvas", "menu" / "meniu") or a vowel changed ("dard" /
+        # "dord"); a consonant changed makes another word ("hath" hand / "hash", "nahi" / "nali").
+        if len(said) != len(known):
+            return True
+        changed = [(a, b) for a, b in zip(said, known, strict=True) if a != b]
+        return all(a in _VOWELS and b in _VOWELS for a, b in changed)
     longer, shorter = (said, known) if len(said) > len(known) else (known, said)
     return longer.startswith(shorter) and longer[len(shorter) :] in ("n", "a", "e", "i", "o", "u", "h")
 

@@ -158,17 +158,60 @@ class SpeechWords(Strict):
     confirm_no: list[NonEmpty] = Field(min_length=1)
 
 
+class AskedAbout(Strict):
+    """The signs a caller may ask about without anyone being in danger, and how a question is told.
+
+    "Can myasthenia cause breathing problems", "साँस की तकलीफ़ का इलाज क्या है": a question (an
+    `asking` word anywhere, or an `asking_first` word first) about the disorders in general (a
+    place's own words, a `disease_words` word or a `general` word: "hoti hai", "people with") whose
+    only emergency signs are these weaker ones (`alone` words; `together` words of a group's second
+    list: breathing with "problems", not with "not") goes where it asks, when the line is sure of
+    that place. A `now` word ("right now", "अभी", "is having", "ho rahi") keeps it an emergency.
+    """
+
+    alone: list[NonEmpty] = Field(default_factory=list)  # of the emergency words' own `alone`
+    together: dict[NodeId, list[NonEmpty]] = Field(default_factory=dict)  # of a group's second list
+    asking: list[NonEmpty] = Field(min_length=1)
+    asking_first: list[NonEmpty] = Field(default_factory=list)
+    general: list[NonEmpty] = Field(default_factory=list)
+    now: list[NonEmpty] = Field(min_length=1)
+
+
 class EmergencyWords(Strict):
     """How callers say it is an emergency; any language's words count in every call.
 
     An utterance is an emergency when it holds one of `alone` ("ambulance", "बेहोश"), or, for any
     group of `together`, a word of each of its two lists: breathing with "not" or "difficulty",
     a face with "drooping", lips with "blue". Groups of the same name join across languages, so
-    "breathing" and "नहीं" said together count.
+    "breathing" and "नहीं" said together count. A question about the weaker signs only
+    (`asked_about`) is not one.
     """
 
     alone: list[NonEmpty] = Field(min_length=1)
     together: dict[NodeId, tuple[list[NonEmpty], list[NonEmpty]]] = Field(min_length=1)
+    asked_about: AskedAbout | None = None
+
+    @model_validator(mode="after")
+    def _asked_about_its_own_signs(self) -> EmergencyWords:
+        asked = self.asked_about
+        if asked is None:
+            return self
+        problems = [
+            f"asked_about.alone: {w!r} is not an `alone` word" for w in asked.alone if w not in self.alone
+        ]
+        for group, said in asked.together.items():
+            if group not in self.together:
+                problems.append(f"asked_about.together: no group {group!r} in `together`")
+                continue
+            second = self.together[group][1]
+            problems += [
+                f"asked_about.together.{group}: {w!r} is not in the group's second list"
+                for w in said
+                if w not in second
+            ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class HelpActions(Strict):

@@ -3,7 +3,10 @@
 Speech is understood in four steps, every word list coming from the content (prompts/, knowledge/)
 and every language's words counting in every call (callers mix them):
 1. An emergency always wins: `emergency_words` (a word said alone, or a breathing or swallowing
-   word with a "not"/"trouble" word), from any place, with no question asked.
+   word with a "not"/"trouble" word), from any place, with no question asked. Only a question
+   about the disorders in general that names nothing worse than the weaker signs (`asked_about`:
+   "can myasthenia cause breathing problems", "साँस की तकलीफ़ का इलाज क्या है") and nothing
+   happening now goes where it asks, and only to a place the line is sure of.
 2. A number said alone is its key ("two", "दो दबाओ").
 3. The phrases of every place in the tree (options' labels and `say`, named conditions of the
    series), every action and every other language, matched fuzzily (ivr.speech.Lexicon); the best
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import Enum
 
 from ivr import speech
 from ivr.content.models import RESERVED_KEYS
@@ -47,6 +51,14 @@ SPEED_ACTIONS = frozenset({"action:slower", "action:faster"})
 SPEED_COVERAGE = 0.4
 
 
+class Alarm(Enum):
+    """What emergency signs an utterance holds: none, only ones a question may name, or sure ones."""
+
+    NONE = 0
+    ASKABLE = 1  # "breathing problems", "seizures", "chest pain": an emergency unless asked about
+    SURE = 2  # "not breathing", "choking", "ambulance": always an emergency
+
+
 @dataclass(frozen=True)
 class Heard:
     """What an input was taken for: ("action", "repeat"), ("key", "2"), ("goto", node), ("lang",
@@ -67,14 +79,23 @@ def resolve(line: Line, state: CallState, inp: CallerInput) -> Heard | None:
     if not said:
         return None
     ear = _ear(line, state)
-    if ear.emergency(said):
+    alarm = ear.everywhere.emergency(said)
+    if alarm is Alarm.SURE:
         return Heard("action", "emergency")
-    digit = speech.spoken_digit(inp.speech, ear.numbers, ear.fillers)
-    if digit is not None:
+    digit = speech.spoken_digit(inp.speech, ear.everywhere.numbers, ear.everywhere.fillers)
+    if digit is not None and alarm is Alarm.NONE:
         return Heard("action", RESERVED_KEYS[digit]) if digit in RESERVED_KEYS else Heard("key", digit)
-    heard = ear.best(said)
+    asked = alarm is Alarm.ASKABLE and ear.asked_about(said)
+    if alarm is Alarm.ASKABLE and not asked:
+        return Heard("action", "emergency")
+    # A sign asked about in a type named goes to the type ("can myasthenia cause breathing problems").
+    heard = (asked and ear.type_named(said)) or ear.best(said)
     if heard is not None and inp.confidence is not None and inp.confidence < LOW_CONFIDENCE:
         heard = Heard(heard.kind, heard.value, sure=False)
+    if asked and not (heard is not None and heard.kind == "goto" and heard.sure):
+        # A weaker sign ("breathing problems", "seizures") asked about, but of no place the line is
+        # sure of: when in doubt, the emergency advice.
+        return Heard("action", "emergency")
     return heard
 
 
@@ -89,16 +110,76 @@ def heard_keys(line: Line, lang: str, digits: str) -> str:
     return " ".join(key_name(line, lang, d) for d in digits[:4])
 
 
+class Everywhere:
+    """What the line listens for the same way at every place, made ready once per line: emergencies,
+    descriptions of symptoms, types described, numbers."""
+
+    def __init__(self, line: Line) -> None:
+        content = line.content
+        every = [content.prompts[lang] for lang in content.languages]
+        self.stop = [w for p in every for w in (*p.stopwords, *p.fillers)]
+        self.fillers = [w for p in every for w in p.fillers]
+        self.numbers = {d: [n for p in every for n in p.numbers.get(d, [])] for d in "0123456789"}  # type: ignore[call-overload]
+        tree = content.tree
+        # Two names of one place are no rivals: the six types and their overview, its first part.
+        self.place = {f"goto:{n}": f"goto:{tree.first_section(n)}" for n in tree.series}
+        # The types of the series, named: a question about a sign in one goes there.
+        self.types = frozenset(f"goto:{t.id}" for run in tree.series.values() for t in run.topics)
+        self.describes = speech.Lexicon(_describes(line), self.stop)
+        # A type described ("spinal cord", "muscle inflammation") counts only named as a disease.
+        self.kinds = speech.Lexicon(_described_as(line), self.stop)
+        self.disease_words = frozenset(t for p in every for w in p.disease_words for t in speech.tokens(w))
+        words = [p.emergency_words for p in every]
+        asked = [e.asked_about for e in words if e.asked_about is not None]
+        # The weaker signs, which a question about the disorders may name: "asked" results.
+        askable = {w for a in asked for w in a.alone}
+        askable_with = {(g, w) for a in asked for g, said in a.together.items() for w in said}
+        self.groups = sorted({name for w in words for name in w.together})
+        pairs: dict[str, list[str]] = {}
+        for name in self.groups:
+            second = [w for e in words for w in e.together.get(name, ([], []))[1]]
+            pairs[f"{name}:0"] = [w for e in words for w in e.together.get(name, ([], []))[0]]
+            pairs[f"{name}:1"] = [w for w in second if (name, w) not in askable_with]
+            pairs[f"{name}:asked"] = [w for w in second if (name, w) in askable_with]
+        self.pairs = speech.Lexicon(pairs, word_forms=True)
+        # A word that is an emergency on its own must be heard nearly exactly: "meets" is not "fits".
+        self.alone = speech.Lexicon(
+            {
+                "alone": [w for e in words for w in e.alone if w not in askable],
+                "asked": [w for e in words for w in e.alone if w in askable],
+            },
+            fuzzy_from=ALONE_FUZZY_FROM,
+            word_forms=True,
+        )
+        # How a question about the disorders is told, word for word (asked_about).
+        exact = speech.SHORT * 100  # no word is this long: every word must be heard exactly
+        self.asking = speech.Lexicon({"asking": [w for a in asked for w in a.asking]}, fuzzy_from=exact)
+        self.asking_first = frozenset(speech.tokens(w) for a in asked for w in a.asking_first)
+        self.general = speech.Lexicon({"general": [w for a in asked for w in a.general]}, fuzzy_from=exact)
+        self.now = speech.Lexicon({"now": [w for a in asked for w in a.now]}, fuzzy_from=exact)
+
+    def emergency(self, said: tuple[str, ...]) -> Alarm:
+        """An emergency word alone, or a word of both sides of a group ("pitaji saans nahi le pa rahe");
+        ASKABLE when every sign said is one a question may name ("breathing problems", "seizures")."""
+        alone = {h.result for h in self.alone.hits(said)}
+        found = {h.result for h in self.pairs.hits(said)}
+        if "alone" in alone or any({f"{g}:0", f"{g}:1"} <= found for g in self.groups):
+            return Alarm.SURE
+        if "asked" in alone or any({f"{g}:0", f"{g}:asked"} <= found for g in self.groups):
+            return Alarm.ASKABLE
+        return Alarm.NONE
+
+
 class Ear:
     """Everything the line listens for at one place, made ready once (per place and language)."""
 
     def __init__(self, line: Line, state: CallState) -> None:
         content = line.content
         every = [content.prompts[lang] for lang in content.languages]
-        stop = [w for p in every for w in (*p.stopwords, *p.fillers)]
-        self.fillers = [w for p in every for w in p.fillers]
-        self.numbers = {d: [n for p in every for n in p.numbers.get(d, [])] for d in "0123456789"}  # type: ignore[call-overload]
-        self.phrases = speech.Lexicon(choices(line, state), stop)
+        # Made ready with the first place, shared by every other (a copy: other threads add places).
+        made: Everywhere | None = next((e.everywhere for e in tuple(line._speech.values())), None)
+        self.everywhere: Everywhere = made or Everywhere(line)
+        self.phrases = speech.Lexicon(choices(line, state), self.everywhere.stop)
         # At "Did you mean ...?", a "not" anywhere ("that's not right", "सही नहीं है") is never a yes:
         # the one-word answers for no are the words that deny.
         self.denials = (
@@ -112,41 +193,28 @@ class Ear:
             if state.node == CONFIRM
             else frozenset()
         )
-        self.describes = speech.Lexicon(_describes(line), stop)
-        # A type described ("spinal cord", "muscle inflammation") counts only named as a disease.
-        self.kinds = speech.Lexicon(_described_as(line), stop)
-        self.disease_words = frozenset(t for p in every for w in p.disease_words for t in speech.tokens(w))
-        words = [p.emergency_words for p in every]
-        groups = sorted({name for w in words for name in w.together})
-        pairs: dict[str, list[str]] = {}
-        for name in groups:
-            for side in (0, 1):
-                pairs[f"{name}:{side}"] = [w for e in words for w in e.together.get(name, ([], []))[side]]
-        self.groups = groups
-        self.pairs = speech.Lexicon(pairs, word_forms=True)
-        # A word that is an emergency on its own must be heard nearly exactly: "meets" is not "fits".
-        self.alone = speech.Lexicon(
-            {"alone": [w for e in words for w in e.alone]},
-            fuzzy_from=ALONE_FUZZY_FROM,
-            word_forms=True,
-        )
 
-    def emergency(self, said: tuple[str, ...]) -> bool:
-        """An emergency word alone, or a word of both sides of a group ("pitaji saans nahi le pa rahe")."""
-        if self.alone.hits(said):
-            return True
-        found = {h.result for h in self.pairs.hits(said)}
-        return any({f"{g}:0", f"{g}:1"} <= found for g in self.groups)
+    def asked_about(self, said: tuple[str, ...]) -> bool:
+        """Whether what was said is a question about the disorders in general, nothing happening now:
+        "why do people with ALS have trouble swallowing", not "why is he breathing so hard"."""
+        common = self.everywhere
+        if common.now.hits(said):
+            return False
+        question = bool(common.asking.hits(said)) or any(said[: len(t)] == t for t in common.asking_first)
+        named = any(h.result.startswith("goto:") for h in self.phrases.hits(said))
+        general = named or bool(common.general.hits(said) or common.disease_words & set(said))
+        return question and general
 
     def best(self, said: tuple[str, ...]) -> Heard | None:
         """The place, action or language said, or a description of symptoms; None if nothing fits."""
+        common = self.everywhere
         hits = [h for h in self.phrases.hits(said) if self._counts(h, said)]
-        described = self.describes.hits(said)
+        described = common.describes.hits(said)
         # A type described ("spinal cord") is heard unless the caller describes what they feel
         # ("pain in my spinal cord"), when only a disease word makes it a type ("spinal cord disease").
-        if not described or self.disease_words & set(said):
+        if not described or common.disease_words & set(said):
             taken = {h.result for h in hits}
-            hits += [h for h in self.kinds.hits(said) if h.result not in taken]
+            hits += [h for h in common.kinds.hits(said) if h.result not in taken]
             hits.sort(key=lambda h: (-h.score, -h.coverage, h.result))
         # A choice this place asks for ("yes" to "Did you mean...?", a language at the language menu)
         # wins a tie with the same words' meaning elsewhere ("yes" as "next part", "ठीक है").
@@ -167,7 +235,7 @@ class Ear:
         named = next((h for h in hits if h.result.startswith("lang:")), None)
         if top.result == "action:language" and named is not None:
             top = named  # "Hindi language please": the language named, not the language menu
-        rival = next((h for h in hits if h.result != top.result), None)
+        rival = next((h for h in hits if self._same(h.result) != self._same(top.result)), None)
         # Heard word for word beats heard nearly ("एसएमए", not "एसएमएस").
         ahead = rival is None or top.score >= RIVAL_RATIO * rival.score or (top.exact and not rival.exact)
         kind, _, value = top.result.partition(":")
@@ -177,6 +245,19 @@ class Ear:
             # Unsure of a place or a person: ask. Other actions are quick to undo: just do them.
             return Heard(kind, value, sure=not (kind == "goto" or top.result == "action:operator"))
         return None
+
+    def _same(self, result: str) -> str:
+        return self.everywhere.place.get(result, result)
+
+    def type_named(self, said: tuple[str, ...]) -> Heard | None:
+        """The one type of the series named ("why do people with ALS have trouble swallowing"), if
+        it is clearly ahead of any other type named."""
+        named = [h for h in self.phrases.hits(said) if h.result in self.everywhere.types]
+        if not named or named[0].score < SURE_SCORE:
+            return None
+        if len(named) > 1 and named[0].score < RIVAL_RATIO * named[1].score:
+            return None
+        return Heard("goto", named[0].result.partition(":")[2])
 
     def _counts(self, hit: speech.Hit, said: tuple[str, ...]) -> bool:
         """Whether a hit may be taken at all: never a yes with a "not" in it; a pace word only when
