@@ -264,10 +264,6 @@ class Lexicon:
         # A longer phrase found whole is surer than its words one by one.
         return score * (1 + 0.15 * (found_words - 1))
 
-    def contains(self, utterance: str | Sequence[str], result: str) -> bool:
-        """Whether any phrase of one result is in the utterance."""
-        return any(h.result == result for h in self.hits(utterance))
-
 
 def spoken_digit(
     utterance: str, numbers: Mapping[str, Iterable[str]], fillers: Iterable[str] = ()

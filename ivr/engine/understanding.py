@@ -177,7 +177,7 @@ class Ear:
         content = line.content
         every = [content.prompts[lang] for lang in content.languages]
         # Made ready with the first place, shared by every other (a copy: other threads add places).
-        made: Everywhere | None = next((e.everywhere for e in tuple(line._speech.values())), None)
+        made = next((e.everywhere for e in tuple(line._speech.values()) if isinstance(e, Ear)), None)
         self.everywhere: Everywhere = made or Everywhere(line)
         self.phrases = speech.Lexicon(choices(line, state), self.everywhere.stop)
         # At "Did you mean ...?", a "not" anywhere ("that's not right", "सही नहीं है") is never a yes:
