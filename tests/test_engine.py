@@ -34,6 +34,8 @@ from ivr.engine.flow import STEP_CACHE_SIZE, _next_step
 from ivr.engine.model import FLAGS, HELP_MORE, HINTED, MAX_MISSES, MAX_SILENCES, RESUME
 from ivr.engine.understanding import choices
 
+pytestmark = pytest.mark.unit
+
 LINE = Line(content=load_content(REPO_ROOT))
 TREE = LINE.content.tree
 NUMBERS = LINE.prompts("en").numbers
@@ -322,6 +324,7 @@ def test_engine_and_everything_it_imports_stay_free_of_flask() -> None:
     assert {"ivr.engine", "ivr.speech", "ivr.content.models", *engine_modules} <= seen
 
 
+@pytest.mark.integration
 def test_importing_the_engine_loads_no_flask_when_the_app_package_is_left_out() -> None:
     # The same, at run time, third-party imports included: `ivr` is stood in for by a bare package
     # (so that its app factory is not run), then the engine is imported and used.
@@ -354,7 +357,7 @@ def test_operator_transfer_when_configured() -> None:
 
 def _routed_line() -> Line:
     """The real content with every specialist reachable, so that the clock could matter."""
-    from tests.test_routing import routed_app
+    from tests.support.routing import routed_app
 
     line: Line = routed_app(IN_HOURS_UTC).extensions["ivr"].line
     return line
@@ -388,6 +391,7 @@ def _states(line: Line, flags: int) -> list[CallState]:
     ]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("flags", CALLERS, ids=["new", "in-call", "after-help"])
 def test_keeping_steps_never_changes_what_a_caller_hears_in_or_out_of_hours(flags: int) -> None:
     line = _routed_line()
@@ -406,6 +410,7 @@ def test_keeping_steps_never_changes_what_a_caller_hears_in_or_out_of_hours(flag
     assert kept == (len(states) - asked) * 12, "every key but 0, and silence, is worked out once"
 
 
+@pytest.mark.integration
 def test_a_person_is_never_kept_the_answer_depends_on_the_hour() -> None:
     line = _routed_line()
     state = CallState(node="treatment", flags=IN_CALL)
