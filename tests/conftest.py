@@ -1,53 +1,91 @@
-"""Shared fixtures: an app with a known auth token, a signed-request client, simulated phones."""
+"""Fixtures, the test tiers and the hypothesis profiles. Shared helpers are in tests/support/.
+
+Tiers: every test has exactly one of the markers `unit`, `integration` or `system` (registered
+in pyproject.toml). A module says its tier with `pytestmark`; a test of another tier in it carries
+its own marker, which wins (pytest_collection_modifyitems below). `slow` marks any test that takes
+more than about 2 s (measured with `pytest --durations=0`). A test with no tier stops the run, so a
+new test module has to say where it belongs:
+
+- unit: pure code, no database, network, subprocess, Flask app or test client;
+- integration: real SQLite, PostgreSQL or Redis, a Flask app and its test client or CLI runner,
+  servers in threads on 127.0.0.1, helper subprocesses (espeak-ng, sox, alembic);
+- system: real gunicorn (or nginx) subprocesses, the Chromium browser.
+
+`./bin/test -m "not slow"` is the quick loop; `-m unit` the quickest.
+
+Hypothesis profiles (HYPOTHESIS_PROFILE): `dev` (the default: fewer examples, a new random
+sample each run), `ci` (.ci/run: more examples, derandomized so that a run is reproducible),
+`bench` (bench/fuzz.py: HYPOTHESIS_MAX_EXAMPLES, default 1,000). None has a deadline: no test
+depends on how fast the machine is.
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
-import redis
-import yaml
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, settings
 from psycopg import sql
 from sqlalchemy.engine import make_url
-from twilio.request_validator import RequestValidator
 
-from ivr.config import REPO_ROOT
-from ivr.factory import create_app
-from ivr.simulator import FlaskTransport, Phone, Turn
+from ivr.simulator import FlaskTransport, Phone
 from ivr.store import Store
+from tests.support.app import AUTH_TOKEN, BASE_URL, SignedClient, make_app
+from tests.support.content import copy_content
+from tests.support.services import POSTGRES_ADMIN_URL, libpq_url
 
-AUTH_TOKEN = "test-auth-token-0123456789abcdef"
-BASE_URL = "http://localhost"
-OPERATOR = "+441234567890"
-# Tests never depend on the wall clock: Wednesday 25 November 2026, 11:00 in India, in hours.
-IN_HOURS = datetime(2026, 11, 25, 5, 30, tzinfo=UTC)
+# ---------------------------------------------------------------- hypothesis profiles
+
+_NO_DEADLINE = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", _NO_DEADLINE, max_examples=50)
+settings.register_profile("ci", _NO_DEADLINE, max_examples=200, derandomize=True)
+settings.register_profile(
+    "bench", _NO_DEADLINE, max_examples=int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES") or 1000)
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "dev")
+
+# ---------------------------------------------------------------- tiers
+
+TIERS = ("unit", "integration", "system")
 
 
-def make_app(**overrides: Any) -> Flask:
-    """An app on the real content with test secrets; overrides go into its config."""
-    config: dict[str, Any] = {
-        "TESTING": True,
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "HASH_SALT": "test-salt",
-        "SECRET_KEY": "test-secret-key",
-        "OPERATOR_NUMBER": None,
-        "DEV_SKIP_SIGNATURE": False,
-        "PUBLIC_BASE_URL": None,
-        "RATELIMIT_ENABLED": False,  # a test drives calls far faster than callers; see tests/test_ops.py
-        "CLOCK": lambda: IN_HOURS,
-    }
-    config.update(overrides)
-    return create_app(config)
+@pytest.hookimpl(tryfirst=True)  # before -m selects: the tiers must be settled by then
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give every test exactly one tier: its own tier marker if it has one, else its module's.
+
+    A module's `pytestmark` tier is taken off the module and put on each of its tests that has no
+    tier of its own, so that `-m integration` does not also pick the unit tests of a mostly
+    integration module. A test with no tier at all, or two of its own, stops the run.
+    """
+    defaults: dict[pytest.Module, list[str]] = {}
+    wrong: list[str] = []
+    for item in items:
+        module = item.getparent(pytest.Module)
+        if module is not None and module not in defaults:
+            defaults[module] = [mark.name for mark in module.own_markers if mark.name in TIERS]
+            module.own_markers[:] = [mark for mark in module.own_markers if mark.name not in TIERS]
+        own = {mark.name for mark in item.iter_markers() if mark.name in TIERS}
+        inherited = defaults.get(module, []) if module is not None else []
+        if len(own) > 1 or (not own and len(inherited) != 1):
+            wrong.append(f"{item.nodeid}: {' and '.join(sorted(own or inherited)) or 'no tier'}")
+        elif not own:
+            item.add_marker(inherited[0])
+    if wrong:
+        raise pytest.UsageError(
+            "each test needs exactly one of the markers "
+            + ", ".join(TIERS)
+            + " (see tests/conftest.py):\n  "
+            + "\n  ".join(wrong)
+        )
+
+
+# ---------------------------------------------------------------- apps and phones
 
 
 @pytest.fixture
@@ -58,28 +96,6 @@ def app() -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
-
-
-class SignedClient:
-    """Posts to the app with a valid X-Twilio-Signature, as Twilio would."""
-
-    def __init__(self, app: Flask, token: str = AUTH_TOKEN) -> None:
-        self.client = app.test_client()
-        self.validator = RequestValidator(token)
-        self.caller = f"+1555{secrets.randbelow(10**10):010d}"  # a new caller: the line remembers numbers
-
-    def post(
-        self, path: str, params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None
-    ) -> tuple[int, ET.Element | None]:
-        """POST signed; return the status and the parsed TwiML (None for a non-XML body)."""
-        form = {"CallSid": "CAtest", "From": self.caller, "To": "+15005550001", **(params or {})}
-        signature = self.validator.compute_signature(BASE_URL + path, form)
-        response = self.client.post(
-            path, data=form, headers={"X-Twilio-Signature": signature, **(headers or {})}
-        )
-        body = response.get_data(as_text=True)
-        root = ET.fromstring(body) if response.mimetype == "text/xml" else None
-        return response.status_code, root
 
 
 @pytest.fixture
@@ -100,56 +116,14 @@ def phone_for() -> Callable[[Flask], Phone]:
     return make
 
 
-def answer(phone: Phone, lang_key: str = "1") -> Turn:
-    """Dial as a new caller and pick a language (1 English, 2 Hindi) at the language menu."""
-    chooser = phone.dial()
-    assert chooser.gather is not None and "n=_language" in chooser.gather.get("action", ""), chooser.says
-    return phone.press(lang_key)
-
-
-def english_only_copy(root: Path) -> Path:
-    """Copy the real content to root with English alone: no Hindi prompts, sections or tree texts."""
-    for name in ("prompts", "knowledge"):
-        shutil.copytree(REPO_ROOT / name, root / name)
-    (root / "prompts" / "hi.yaml").unlink()
-    shutil.rmtree(root / "knowledge" / "sections" / "hi")
-
-    def drop(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {k: drop(v) for k, v in node.items() if k != "hi"}
-        if isinstance(node, list):
-            return [drop(v) for v in node if v != "hi"]
-        return node
-
-    for name in ("tree.yaml", "specialists.yaml"):
-        path = root / "knowledge" / name
-        path.write_text(yaml.safe_dump(drop(yaml.safe_load(path.read_text())), allow_unicode=True))
-    return root
-
-
 @pytest.fixture
 def content_copy(tmp_path: Path) -> Iterator[Path]:
     """A writable copy of the real prompts/ and knowledge/ for breaking on purpose."""
-    for name in ("prompts", "knowledge"):
-        shutil.copytree(REPO_ROOT / name, tmp_path / name)
-    yield tmp_path
+    yield copy_content(tmp_path)
 
 
-def emergency_in_a_list_item(root: Path) -> None:
-    """Edit a content copy so that a list item holds the {emergency} token (the README: anywhere in a
-    section's text, it is the number of the line's settings)."""
-    path = root / "knowledge" / "sections" / "en" / "symptoms.md"
-    raw = path.read_text(encoding="utf-8")
-    assert raw.count("\n- Difficulty swallowing.\n") == 1
-    path.write_text(
-        raw.replace("\n- Difficulty swallowing.\n", "\n- Difficulty swallowing. Call {emergency}.\n")
-    )
-
-
-# Databases: the same tests run on real SQLite and real PostgreSQL.
-
-# The server CI and developers have on 127.0.0.1; a throw-away database is made in it per session.
-POSTGRES_ADMIN_URL = os.environ.get("IVR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+# ---------------------------------------------------------------- databases
+# The same tests run on real SQLite and real PostgreSQL.
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -161,10 +135,6 @@ def _test_database_for_apps(tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield
 
 
-def _libpq_url(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A PostgreSQL database made for this test session and dropped after it.
@@ -173,7 +143,7 @@ def postgres_database() -> Iterator[str]:
     """
     if os.environ.get("IVR_SKIP_POSTGRES") == "1":
         pytest.skip("IVR_SKIP_POSTGRES=1: PostgreSQL tests skipped on purpose")
-    admin = _libpq_url(POSTGRES_ADMIN_URL)
+    admin = libpq_url(POSTGRES_ADMIN_URL)
     name = f"ivr_test_{secrets.token_hex(6)}"
     try:
         with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
@@ -217,18 +187,3 @@ def store(database_url: str) -> Iterator[Store]:
     assert made.prepare()
     yield made
     made.dispose()
-
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def local_redis() -> redis.Redis:
-    """A client of the machine's Redis; fails the test if it is not running (IVR_SKIP_REDIS=1 skips)."""
-    if os.environ.get("IVR_SKIP_REDIS") == "1":
-        pytest.skip("IVR_SKIP_REDIS=1: Redis tests skipped on purpose")
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.fail(f"Redis at {REDIS_URL} is not reachable: {exc}. Start it or set IVR_SKIP_REDIS=1.")
-    return client

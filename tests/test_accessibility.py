@@ -15,8 +15,10 @@ from ivr.content import load_content
 from ivr.content.tree import fill
 from ivr.engine import EMERGENCY, PART_PAUSE_S
 from ivr.simulator import Phone, Turn
-from tests.conftest import SignedClient, answer, make_app
-from tests.twiml_helpers import query
+from tests.support.app import SignedClient, answer, make_app
+from tests.support.twiml import query
+
+pytestmark = pytest.mark.integration
 
 CONTENT = load_content(REPO_ROOT)
 TREE = CONTENT.tree

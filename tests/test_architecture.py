@@ -7,11 +7,14 @@ import sys
 from pathlib import Path
 
 import grimp
+import pytest
 
 from ivr.config import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "ivr"
 MAX_LINES = 500
+
+pytestmark = pytest.mark.unit
 
 
 def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:

@@ -36,8 +36,10 @@ from ivr.engine.model import FLAGS, HELP_MORE, HINTED, MAX_MISSES, RESUME, TRANS
 from ivr.engine.wording import END_KEYS, FIRST_CALL_KEYS, TOPIC_KEYS
 from ivr.lexicon import spoken_form
 from ivr.simulator import Phone
-from tests.conftest import OPERATOR, SignedClient, answer, make_app
-from tests.twiml_helpers import gather
+from tests.support.app import OPERATOR, SignedClient, answer, make_app
+from tests.support.twiml import gather
+
+pytestmark = pytest.mark.integration
 
 CONTENT = load_content(REPO_ROOT)
 PROMPTS = CONTENT.prompts["en"]
@@ -298,6 +300,8 @@ def _pattern(template: str) -> re.Pattern[str]:
 READ_BACKS = ("not_an_option", "callback_saved")  # the keys pressed; a number's last digits
 
 
+@pytest.mark.slow
+@pytest.mark.unit
 @pytest.mark.parametrize("line", LINES, ids=["plain", "with-transfers"])
 def test_the_catalog_holds_every_sentence_the_engine_can_say_except_read_backs(line: Line) -> None:
     catalog = {(s.text, s.lang) for s in sentences(line)}
@@ -329,6 +333,7 @@ def test_the_catalog_holds_every_sentence_the_engine_can_say_except_read_backs(l
             assert s.text in {spoken_form(t, line.prompts(lang).lexicon) for t, lang in said_there}
 
 
+@pytest.mark.unit
 def test_the_catalog_depends_on_the_line_settings() -> None:
     plain, transfers = ({s.text for s in sentences(line)} for line in LINES)
     assert transfers - plain, "the emergency transfer and number add sentences"
@@ -340,6 +345,7 @@ def _key_line(lang: str, key: str, action: str) -> str:
     return p.phrases.help_line.format(action=getattr(p.actions, action), key=p.key_names.get(key, key))
 
 
+@pytest.mark.unit
 def test_the_catalog_has_every_title_part_option_and_call_sentence_once() -> None:
     catalog = sentences(CONTENT)
     assert len({(s.text, s.lang) for s in catalog}) == len(catalog)
@@ -378,6 +384,7 @@ def test_the_catalog_has_every_title_part_option_and_call_sentence_once() -> Non
 # --- the cache and the render command --------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_the_cache_name_depends_on_text_voice_rate_and_language(tmp_path: Path) -> None:
     base = AudioSettings(tmp_path, rate=150, voice=None)
     key = cache.audio_key("Main menu.", "en-IN", base)
@@ -396,6 +403,7 @@ def test_the_cache_name_depends_on_text_voice_rate_and_language(tmp_path: Path) 
     )
 
 
+@pytest.mark.slow
 def test_a_full_render_makes_one_good_wav_per_sentence(rendered: tuple[AudioSettings, Report]) -> None:
     settings, report = rendered
     catalog = sentences(CONTENT)
@@ -468,6 +476,7 @@ def test_rerendering_renders_nothing_then_only_the_edited_section(
     assert len(list(settings.audio_dir.iterdir())) == count
 
 
+@pytest.mark.slow
 def test_the_render_command_renders_every_rate_of_what_is_missing(content_copy: Path, tmp_path: Path) -> None:
     # A tiny line: keep one section, so a from-scratch render of every rate stays quick.
     (content_copy / "knowledge" / "tree.yaml").write_text(
@@ -648,6 +657,7 @@ def test_a_sentence_with_no_cached_audio_falls_back_to_say(tmp_path: Path) -> No
     assert _voiced(root) == expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name",
     [
@@ -665,6 +675,7 @@ def test_the_audio_route_serves_only_cached_files(rendered: tuple[AudioSettings,
     assert client.get(f"/audio/{name}").status_code == 404
 
 
+@pytest.mark.slow
 def test_the_audio_route_only_answers_get(rendered: tuple[AudioSettings, Report]) -> None:
     name = next(rendered[0].audio_dir.glob("*.wav")).name
     client = audio_app(rendered[0]).test_client()
@@ -672,6 +683,7 @@ def test_the_audio_route_only_answers_get(rendered: tuple[AudioSettings, Report]
     assert client.post(f"/audio/{name}").status_code == 405
 
 
+@pytest.mark.unit
 def test_audio_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("IVR_AUDIO_DIR", str(tmp_path / "audio"))
     monkeypatch.setenv("AUDIO_BASE_URL", "https://example.test/line/")
@@ -687,6 +699,7 @@ def test_audio_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatc
     assert Path(cfg["AUDIO_DIR"]) == REPO_ROOT / "audio-cache"
 
 
+@pytest.mark.slow
 def test_a_transfer_plays_its_sentence_before_dialling(rendered: tuple[AudioSettings, Report]) -> None:
     app = audio_app(rendered[0], AUDIO_BASE_URL=BASE, OPERATOR_NUMBER=OPERATOR)
     operator = next(k for k, action in RESERVED_KEYS.items() if action == "operator")

@@ -23,8 +23,11 @@ from ivr.simulator.asr import (
     phrases_from_hints,
     words,
 )
-from tests.conftest import AUTH_TOKEN, BASE_URL, OPERATOR, english_only_copy, make_app
-from tests.twiml_helpers import query
+from tests.support.app import AUTH_TOKEN, BASE_URL, OPERATOR, make_app
+from tests.support.content import english_only_copy
+from tests.support.twiml import query
+
+pytestmark = pytest.mark.integration
 
 MIN_ROUTED = 0.8  # measured 0.88 over the 156 phrases the main menu accepts, with the klatt voice
 
@@ -153,6 +156,7 @@ def test_a_spoken_reply_recognised_offline_takes_the_caller_where_the_words_lead
         assert after.says[0].rstrip(".").lower() == spoken  # the topic's title
 
 
+@pytest.mark.slow
 def test_recognition_accuracy_over_every_phrase_of_the_main_menu(
     recogniser: Recogniser,
     speak: Callable[[str], Path],

@@ -1,7 +1,7 @@
 """The web pages in real headless Chromium: axe-core (WCAG 2.2 AA) on every page, keyboard-only use.
 
 Chromium is Debian's (/usr/bin/chromium, installed by bin/setup), driven by Playwright; the app is
-served over real HTTP on 127.0.0.1. axe-core is vendored in tests/vendor/axe.min.js (MPL-2.0).
+served over real HTTP on 127.0.0.1. axe-core comes from npm (package.json; bin/setup installs it).
 IVR_SKIP_BROWSER=1 skips these tests on purpose; a missing Chromium otherwise fails them.
 """
 
@@ -21,8 +21,11 @@ from werkzeug.serving import make_server
 
 from ivr import services
 from ivr.store import Store
-from tests.conftest import make_app
-from tests.web_helpers import CALLER, STAFF_PASSWORD, STAFF_USER, seed
+from tests.support.app import make_app
+from tests.support.browser import axe_source
+from tests.support.web import CALLER, STAFF_PASSWORD, STAFF_USER, seed
+
+pytestmark = pytest.mark.system
 
 CHROMIUM = os.environ.get("IVR_CHROMIUM", "/usr/bin/chromium")
 LINE_NUMBER, EMERGENCY_NUMBER = "+918045678900", "112"
@@ -35,7 +38,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-AXE_SOURCE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text(encoding="utf-8")
 WCAG_22_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 FOCUS_YELLOW = "rgb(255, 221, 0)"
 RUN_AXE = """async (tags) => {
@@ -160,7 +162,7 @@ def staff_page(staff_context: BrowserContext) -> Iterator[Page]:
 
 def axe(page: Page) -> dict[str, Any]:
     """Run axe-core on the page (injected over DevTools, so the pages' CSP stays on)."""
-    page.evaluate(AXE_SOURCE)
+    page.evaluate(axe_source())
     result: dict[str, Any] = page.evaluate(RUN_AXE, WCAG_22_AA)
     return result
 

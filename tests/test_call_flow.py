@@ -16,8 +16,10 @@ from ivr.content.tree import fill
 from ivr.engine import CHOSEN, GREETED, LANGUAGE, PART_PAUSE_S, SAFETY, SPECIALIST
 from ivr.engine.model import HINTED
 from ivr.simulator import Phone
-from tests.conftest import OPERATOR, SignedClient, answer, make_app
-from tests.twiml_helpers import assert_valid_twiml, gather, node_of, query, spoken, verbs
+from tests.support.app import OPERATOR, SignedClient, answer, make_app
+from tests.support.twiml import assert_valid_twiml, gather, node_of, query, spoken, verbs
+
+pytestmark = pytest.mark.integration
 
 CONTENT = load_content(REPO_ROOT)
 TREE = CONTENT.tree
@@ -559,6 +561,7 @@ def test_a_caller_pressing_1_hears_each_part_then_the_end_which_9_repeats(phone:
     assert said_next.says == end.says, "nothing comes after the end: it is said again"
 
 
+@pytest.mark.unit
 def test_every_part_is_short_enough_to_hold_in_mind() -> None:
     for by_lang in TREE.sections.values():
         section = by_lang["en"]

@@ -19,8 +19,10 @@ from ivr.content import load_content
 from ivr.content.tree import fill
 from ivr.engine import PART_PAUSE_S, Line, wording
 from ivr.simulator import FlaskTransport, Phone, Turn
-from tests.conftest import AUTH_TOKEN, BASE_URL, SignedClient, answer, make_app
-from tests.twiml_helpers import SCHEMA_DIR, assert_valid_twiml, query, schema_at_hand
+from tests.support.app import AUTH_TOKEN, BASE_URL, SignedClient, answer, make_app
+from tests.support.twiml import SCHEMA_DIR, assert_valid_twiml, query, schema_at_hand
+
+pytestmark = pytest.mark.integration
 
 CONTENT = load_content(REPO_ROOT)
 TREE = CONTENT.tree
@@ -198,6 +200,7 @@ def test_the_emergency_number_comes_from_the_settings_everywhere(phone_for: Call
     assert phone.press("5").says[0] == EN.emergency_advice.format(number="9 9 9")
 
 
+@pytest.mark.unit
 def test_breathing_and_swallowing_trouble_is_the_first_thing_symptoms_says() -> None:
     for lang in ("en", "hi"):
         first = TREE.section("symptoms", lang).parts[0]
@@ -563,6 +566,7 @@ def test_unsigned_topics_say_when_they_were_updated_not_reviewed(phone: Phone) -
     assert not any("review" in s for s in turn.says)
 
 
+@pytest.mark.unit
 def test_every_treatment_topic_and_its_text_say_there_is_no_cure_for_most() -> None:
     from ivr.engine import Line
     from ivr.phone.texts import topic_text
@@ -582,6 +586,7 @@ def test_every_reply_here_is_valid_twiml(phone: Phone) -> None:
             assert_valid_twiml(ET.tostring(doc))
 
 
+@pytest.mark.unit
 def test_twilio_schema_is_at_hand() -> None:
     if not schema_at_hand():
         pytest.skip(f"no TwiML schema at {SCHEMA_DIR} (set IVR_TWIML_SCHEMA): replies were not validated")

@@ -12,7 +12,9 @@ from ivr import services
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.simulator import FlaskTransport, Phone
-from tests.conftest import AUTH_TOKEN, BASE_URL, SignedClient, answer, make_app
+from tests.support.app import AUTH_TOKEN, BASE_URL, SignedClient, answer, make_app
+
+pytestmark = pytest.mark.integration
 
 EVENING = datetime(2026, 11, 25, 14, 30, tzinfo=UTC)  # 20:00 in India: out of hours
 TREE = load_content(REPO_ROOT).tree

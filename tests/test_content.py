@@ -11,14 +11,11 @@ import pytest
 from ivr import services
 from ivr.content import ContentError, load_content
 from ivr.simulator import FlaskTransport, Phone
-from tests.conftest import AUTH_TOKEN, BASE_URL, answer, make_app
-from tests.twiml_helpers import query
+from tests.support.app import AUTH_TOKEN, BASE_URL, answer, make_app
+from tests.support.content import edit
+from tests.support.twiml import query
 
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"fixture text not found in {path}: {old!r}"
-    path.write_text(text.replace(old, new, 1))
+pytestmark = pytest.mark.integration
 
 
 def line_of(path: Path, needle: str) -> int:
@@ -276,6 +273,7 @@ BREAKERS: list[Breaker] = [
 ]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("breaker", BREAKERS, ids=lambda b: b.__name__)
 def test_broken_content_is_refused_with_file_and_line(content_copy: Path, breaker: Breaker) -> None:
     where, message = breaker(content_copy)
@@ -292,6 +290,7 @@ def test_the_app_refuses_to_start_on_broken_content(content_copy: Path) -> None:
         make_app(CONTENT_DIR=str(content_copy))
 
 
+@pytest.mark.unit
 def test_every_problem_is_reported_at_once(content_copy: Path) -> None:
     duplicate_key(content_copy)
     bad_yaml(content_copy)

@@ -15,8 +15,10 @@ from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.engine import EMERGENCY, LANGUAGE, MAX_SILENCES, SPECIALIST
 from ivr.simulator import FlaskTransport, Phone, Turn
-from tests.conftest import AUTH_TOKEN, BASE_URL, OPERATOR, answer, make_app
-from tests.twiml_helpers import assert_valid_twiml, query
+from tests.support.app import AUTH_TOKEN, BASE_URL, OPERATOR, answer, make_app
+from tests.support.twiml import assert_valid_twiml, query
+
+pytestmark = pytest.mark.integration
 
 KEYS = [*"0123456789", "*", "#"]
 WAIT = "wait"
@@ -143,6 +145,7 @@ def crawl(app: Flask, lang_key: str) -> Crawl:
     return result
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lang_key", ["1", "2"], ids=["english", "hindi"])
 def test_crawl_reaches_every_node_and_part_with_no_server_error(lang_key: str) -> None:
     numbers = {"IVR_NEUROLOGIST_NUMBER": "+911100000001", "IVR_SURGICAL_REFERRALS_NUMBER": "+911100000002"}
@@ -164,6 +167,7 @@ def test_crawl_reaches_every_node_and_part_with_no_server_error(lang_key: str) -
     print(f"\ncrawl: {dict(result.counts)}")
 
 
+@pytest.mark.unit
 def test_every_leaf_is_at_most_three_key_presses_from_the_main_menu() -> None:
     for section in TREE.sections:
         assert 1 <= len(TREE.keys_to(section)) <= 3, section

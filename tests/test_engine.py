@@ -34,6 +34,8 @@ from ivr.engine.flow import STEP_CACHE_SIZE, _next_step
 from ivr.engine.model import FLAGS, HELP_MORE, HINTED, MAX_MISSES, MAX_SILENCES, RESUME
 from ivr.engine.understanding import choices
 
+pytestmark = pytest.mark.unit
+
 LINE = Line(content=load_content(REPO_ROOT))
 TREE = LINE.content.tree
 NUMBERS = LINE.prompts("en").numbers
@@ -317,7 +319,7 @@ def test_operator_transfer_when_configured() -> None:
 
 def _routed_line() -> Line:
     """The real content with every specialist reachable, so that the clock could matter."""
-    from tests.test_routing import routed_app
+    from tests.support.routing import routed_app
 
     line: Line = services.line(routed_app(IN_HOURS_UTC))
     return line
@@ -351,6 +353,7 @@ def _states(line: Line, flags: int) -> list[CallState]:
     ]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("flags", CALLERS, ids=["new", "in-call", "after-help"])
 def test_keeping_steps_never_changes_what_a_caller_hears_in_or_out_of_hours(flags: int) -> None:
     line = _routed_line()
@@ -369,6 +372,7 @@ def test_keeping_steps_never_changes_what_a_caller_hears_in_or_out_of_hours(flag
     assert kept == (len(states) - asked) * 12, "every key but 0, and silence, is worked out once"
 
 
+@pytest.mark.integration
 def test_a_person_is_never_kept_the_answer_depends_on_the_hour() -> None:
     line = _routed_line()
     state = CallState(node="treatment", flags=IN_CALL)

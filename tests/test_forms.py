@@ -14,7 +14,9 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request as WerkzeugRequest
 
 from ivr.phone.forms import WebhookRequest, form_pairs
-from tests.test_fuzz import TWILIO_FIELDS  # and with it, the fuzz tests' hypothesis profile
+from tests.support.fuzz import TWILIO_FIELDS
+
+pytestmark = pytest.mark.unit
 
 # Text made of what urlencoding is made of, and what it should not contain but might.
 URLISH = st.text(alphabet=st.sampled_from("ab=&+%2Fe9C3A%20%zZ\u00e9\u0939\x00 ;#?"), max_size=60)

@@ -3,63 +3,31 @@
 Signed requests reach the handlers (X-Twilio-Signature from Twilio's RequestValidator) with random
 keys, speech (unicode, huge, empty), random, missing and repeated parameters, and random action-URL
 state. A handler that raised (and so fell back to the safe reply) fails the test too.
-Examples per test: HYPOTHESIS_PROFILE=ci (default, 200) or bench (1,000; bench/fuzz.py).
+Examples per test: the hypothesis profile (tests/conftest.py; HYPOTHESIS_PROFILE=dev, ci or bench).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
 from flask import Flask
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
 from ivr import services
-from tests.conftest import AUTH_TOKEN, BASE_URL, make_app
+from tests.support.app import AUTH_TOKEN, BASE_URL, make_app
+from tests.support.fuzz import TWILIO_FIELDS
 
-settings.register_profile(
-    "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
-)
-settings.register_profile(
-    "bench",
-    max_examples=int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES") or 1000),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 WRONG_METHODS = ("GET", "PUT", "DELETE", "PATCH")
 STATE_KEYS = ("n", "p", "s", "m", "l", "r", "w", "v", "b", "t", "k", "c", "empty")
-TWILIO_FIELDS = (
-    "CallSid",
-    "AccountSid",
-    "From",
-    "To",
-    "Caller",
-    "Called",
-    "CallStatus",
-    "Direction",
-    "Digits",
-    "SpeechResult",
-    "Confidence",
-    "DialCallStatus",
-    "DialCallSid",
-    "DialCallDuration",
-    "CallDuration",
-    "QueueResult",
-    "RecordingUrl",
-    "RecordingDuration",
-    "ErrorCode",
-    "ErrorUrl",
-    "FinishedOnKey",
-)
 
 
 class Crashes(logging.Handler):

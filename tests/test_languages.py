@@ -14,9 +14,11 @@ from ivr.content import ContentError, load_content
 from ivr.content.tree import fill
 from ivr.engine import EMERGENCY
 from ivr.simulator import Phone, Turn
-from tests.conftest import answer, make_app
-from tests.test_content import edit
-from tests.twiml_helpers import query
+from tests.support.app import answer, make_app
+from tests.support.content import edit
+from tests.support.twiml import query
+
+pytestmark = pytest.mark.integration
 
 CONTENT = load_content(REPO_ROOT)
 TREE = CONTENT.tree
@@ -190,6 +192,7 @@ def test_the_number_is_stored_only_as_a_salted_hash(app: Flask, phone_for: Calla
     assert not any(digits in str(value) for row in rows for value in row)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("breaker", "message"),
     [
@@ -223,6 +226,7 @@ def test_a_language_lacking_anything_the_other_has_is_refused(
     assert any(message in p for p in caught.value.problems), caught.value.problems
 
 
+@pytest.mark.unit
 def test_both_languages_have_the_same_parts() -> None:
     for sid, by_lang in TREE.sections.items():
         assert len(by_lang["en"].parts) == len(by_lang["hi"].parts), sid

@@ -11,7 +11,9 @@ from flask import Flask
 
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
-from tests.test_content import edit
+from tests.support.content import edit
+
+pytestmark = pytest.mark.integration
 
 
 def run_lint(app: Flask, *args: str) -> Result:
@@ -54,7 +56,7 @@ def test_review_due_soon_is_a_warning_only(app: Flask, content_copy: Path) -> No
 def test_the_app_warns_at_start_up_about_overdue_reviews(
     content_copy: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from tests.conftest import make_app
+    from tests.support.app import make_app
 
     updated_on, review_by = _junction_dates(content_copy)
     edit(

@@ -20,8 +20,11 @@ from werkzeug.test import TestResponse
 from ivr import services
 from ivr.web import staff
 from ivr.web.throttle import LocalFailures
-from tests.conftest import REDIS_URL, local_redis, make_app
-from tests.web_helpers import STAFF_PASSWORD, STAFF_USER, csrf_token, seed
+from tests.support.app import make_app
+from tests.support.services import REDIS_URL, local_redis
+from tests.support.web import STAFF_PASSWORD, STAFF_USER, csrf_token, seed
+
+pytestmark = pytest.mark.integration
 
 WINDOW_S = 15 * 60
 LOCKED = "Too many failed attempts. Try again in 15 minutes."
@@ -194,6 +197,7 @@ def test_a_password_typed_as_a_username_is_not_logged(
 # One client, many usernames.
 
 
+@pytest.mark.slow
 def test_twenty_failures_from_one_address_lock_it_out_for_every_username(web: FlaskClient) -> None:
     for n in range(20):
         assert attempt(web, f"guess{n % 10}").status_code == 401  # each name only twice
@@ -202,6 +206,7 @@ def test_twenty_failures_from_one_address_lock_it_out_for_every_username(web: Fl
     assert attempt(web, password=STAFF_PASSWORD, ip="203.0.113.9").status_code == 303, "others may"
 
 
+@pytest.mark.slow
 def test_the_limits_come_from_the_settings(make: Callable[..., Flask]) -> None:
     web = make(LOGIN_MAX_FAILURES_USER=2, LOGIN_MAX_FAILURES_IP=3, LOGIN_WINDOW_S=60).test_client()
     attempt(web)
@@ -212,6 +217,7 @@ def test_the_limits_come_from_the_settings(make: Callable[..., Flask]) -> None:
     assert_locked(attempt(web, "meera"), one_minute)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("webhook_limits", [True, False])
 def test_behind_a_proxy_the_client_is_the_forwarded_address(
     make: Callable[..., Flask], webhook_limits: bool
@@ -231,6 +237,7 @@ def test_limits_that_are_not_positive_stop_the_app(make: Callable[..., Flask]) -
         make(LOGIN_MAX_FAILURES_USER=0)
 
 
+@pytest.mark.unit
 def test_each_worker_keeps_a_bounded_count() -> None:
     failures = LocalFailures(WINDOW_S, max_keys=100)
     for n in range(1000):
@@ -255,6 +262,7 @@ def redis_prefix() -> Iterator[str]:
     client.close()
 
 
+@pytest.mark.slow
 def test_workers_share_the_count_in_redis(make: Callable[..., Flask], redis_prefix: str) -> None:
     one, two = (make(REDIS_URL=REDIS_URL, LOGIN_REDIS_PREFIX=redis_prefix).test_client() for _ in range(2))
     for n in range(5):
@@ -273,6 +281,7 @@ def test_workers_share_the_count_in_redis(make: Callable[..., Flask], redis_pref
 # Without Redis: the line's database, shared by every worker too.
 
 
+@pytest.mark.slow
 def test_workers_share_the_count_in_the_database(make: Callable[..., Flask], clock: FakeClock) -> None:
     one, two = (make().test_client() for _ in range(2))  # two workers on one database
     for n in range(5):
@@ -284,6 +293,7 @@ def test_workers_share_the_count_in_the_database(make: Callable[..., Flask], clo
     assert attempt(two, password=STAFF_PASSWORD).status_code == 303, "unlocked for every worker"
 
 
+@pytest.mark.slow
 def test_with_no_database_a_worker_still_locks_out_and_unlock_says_why_it_cannot(
     make: Callable[..., Flask], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -313,6 +323,7 @@ def test_without_any_database_unlock_says_why_it_cannot(clock: FakeClock) -> Non
     assert result.exit_code != 0 and "each server worker keeps its own count" in result.output
 
 
+@pytest.mark.slow
 def test_logging_in_clears_the_usernames_failures_in_redis(
     make: Callable[..., Flask], redis_prefix: str
 ) -> None:

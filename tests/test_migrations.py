@@ -19,7 +19,9 @@ from ivr import factory, services
 from ivr.config import from_env
 from ivr.store import DatabaseUrlError, Prefs, Store, default_url, make_engine, migrate, normalise_url
 from ivr.store.models import Base
-from tests.conftest import SignedClient, make_app
+from tests.support.app import SignedClient, make_app
+
+pytestmark = pytest.mark.integration
 
 WORKERS = 4
 TABLES = {
@@ -118,6 +120,7 @@ def _upgrade_in_child(url: str, start: Any) -> None:
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_several_workers_migrating_at_once_agree(database_url: str) -> None:
     # gunicorn starts its workers together, and each one migrates at start.
     ctx = multiprocessing.get_context("spawn")
@@ -134,6 +137,7 @@ def test_several_workers_migrating_at_once_agree(database_url: str) -> None:
     assert _tables(database_url) >= TABLES
 
 
+@pytest.mark.slow
 def test_app_start_migrates_and_the_db_commands_work(database_url: str) -> None:
     app = make_app(DATABASE_URL=database_url)
     store: Store = services.store(app)
@@ -158,12 +162,14 @@ def test_app_start_migrates_and_the_db_commands_work(database_url: str) -> None:
     store.dispose()
 
 
+@pytest.mark.slow
 def test_migrate_on_start_can_be_turned_off(database_url: str) -> None:
     app = make_app(DATABASE_URL=database_url, DB_MIGRATE_ON_START=False)
     assert migrate.current(services.store(app).engine) is None
     services.store(app).dispose()
 
 
+@pytest.mark.slow
 def test_app_starts_and_answers_calls_with_the_database_down(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.ERROR, logger="ivr.store")
     app = make_app(DATABASE_URL="postgresql://postgres@127.0.0.1:1/ivr")

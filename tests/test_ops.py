@@ -21,7 +21,10 @@ from ivr import logs, services
 from ivr.phone import limits as ratelimit
 from ivr.phone.limits import Limit, LocalBuckets, RedisBuckets
 from ivr.store import Store
-from tests.conftest import AUTH_TOKEN, BASE_URL, REDIS_URL, local_redis, make_app
+from tests.support.app import AUTH_TOKEN, BASE_URL, make_app
+from tests.support.services import REDIS_URL, local_redis
+
+pytestmark = pytest.mark.integration
 
 NUMBER = "+447700900123"
 
@@ -152,6 +155,7 @@ def _event_rows(store: Store, call_sid: str) -> int:
 # Logs: JSON lines, CallSid, no phone numbers
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("text", "masked"),
     [
@@ -188,6 +192,7 @@ def log_stream() -> Iterator[io.StringIO]:
         root.setLevel(saved[1])
 
 
+@pytest.mark.unit
 def test_json_lines_with_level_logger_and_masked_message(log_stream: io.StringIO) -> None:
     logging.getLogger("ivr.test").warning("caller %s said %r", NUMBER, "hello\nworld")
     try:
@@ -222,6 +227,7 @@ def test_a_webhook_tells_the_access_log_what_it_did(log_stream: io.StringIO) -> 
     assert "7700900123" not in log_stream.getvalue()
 
 
+@pytest.mark.unit
 def test_the_access_line_carries_the_call_and_masks_numbers() -> None:
     stream = io.StringIO()
     handler = logs.LineHandler(stream, "json")
@@ -247,6 +253,7 @@ def test_the_access_line_carries_the_call_and_masks_numbers() -> None:
     assert entry["http"] == {"method": "POST", "path": "/voice/step", "status": "200", "ms": 0.9}
 
 
+@pytest.mark.unit
 def test_text_format_is_masked_too() -> None:
     stream = io.StringIO()
     handler = logs.LineHandler(stream, "text")
@@ -255,11 +262,13 @@ def test_text_format_is_masked_too() -> None:
     assert stream.getvalue().rstrip().endswith("INFO ivr.test: from <number>")
 
 
+@pytest.mark.unit
 def test_an_unknown_log_format_refuses_to_start() -> None:
     with pytest.raises(SystemExit, match="LOG_FORMAT must be one of json, text"):
         logs.configure("yaml")
 
 
+@pytest.mark.unit
 def test_gunicorn_access_records_get_http_fields() -> None:
     stream = io.StringIO()
     handler = logs.LineHandler(stream, "json")
@@ -356,6 +365,7 @@ def test_the_busy_reply_is_in_the_calls_language() -> None:
     assert (say.get("voice"), say.get("language")) == (expected.voice, expected.language)
 
 
+@pytest.mark.unit
 def test_behind_proxies_the_client_is_read_from_x_forwarded_for() -> None:
     limits = ratelimit.RateLimits(Limit(1, 1), Limit(1, 1), LocalBuckets(), proxy_hops=1)
     assert limits.client_ip("10.0.0.1", "203.0.113.9, 198.51.100.7") == "198.51.100.7"
@@ -371,6 +381,7 @@ def test_rate_limiting_can_be_turned_off() -> None:
     assert not any(_is_busy(_post(app, "/voice", NUMBER)[1]) for _ in range(6))
 
 
+@pytest.mark.unit
 def test_local_buckets_refill_at_their_rate() -> None:
     buckets = LocalBuckets()
     limit = Limit(burst=2, per_minute=600)  # ten a second
@@ -379,6 +390,7 @@ def test_local_buckets_refill_at_their_rate() -> None:
     assert buckets.take([("k", limit)]) == -1
 
 
+@pytest.mark.unit
 def test_local_buckets_stay_bounded() -> None:
     buckets = LocalBuckets(max_keys=100)
     for n in range(1000):

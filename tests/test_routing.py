@@ -14,13 +14,15 @@ from ivr import services
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.simulator import FlaskTransport, Phone, Turn
-from tests.conftest import AUTH_TOKEN, BASE_URL, answer, make_app
-from tests.twiml_helpers import query
+from tests.support.app import AUTH_TOKEN, BASE_URL, answer, make_app
+from tests.support.routing import DESK, NEURO, SURGERY, routed_app
+from tests.support.twiml import query
+
+pytestmark = pytest.mark.integration
 
 CONTENT = load_content(REPO_ROOT)
 EN, HI = CONTENT.prompts["en"].phrases, CONTENT.prompts["hi"].phrases
 SPECIALTIES = CONTENT.directory.specialties if CONTENT.directory else {}
-NEURO, SURGERY, DESK = "+911100000001", "+911100000002", "+911100000009"
 # Wednesday 25 November 2026: 11:00 and 20:00 in India (UTC+5:30); Republic Day 2027 at 11:00.
 IN_HOURS = datetime(2026, 11, 25, 5, 30, tzinfo=UTC)
 EVENING = datetime(2026, 11, 25, 14, 30, tzinfo=UTC)
@@ -30,12 +32,6 @@ TREE = CONTENT.tree
 TO_DRUGS, TO_TYPES, TO_SURGERY = (
     "".join(TREE.keys_to(n)) for n in ("drug_therapy", "categories", "specialists")
 )
-
-
-def routed_app(now: datetime, **overrides: Any) -> Flask:
-    numbers = {"IVR_NEUROLOGIST_NUMBER": NEURO, "IVR_SURGICAL_REFERRALS_NUMBER": SURGERY}
-    config: dict[str, Any] = {"CLOCK": lambda: now, "DIRECTORY_ENV": numbers, **overrides}
-    return make_app(**config)
 
 
 def call(app: Flask, keys: str, lang_key: str = "1", caller: str | None = None) -> Phone:
@@ -260,6 +256,7 @@ DIALLED = {
 }
 
 
+@pytest.mark.unit
 def test_every_place_a_call_can_be_is_routed_here() -> None:
     assert sorted(node for node, _ in REACHES) == sorted(TREE.nodes())
 
@@ -293,6 +290,7 @@ def test_zero_elsewhere_reaches_the_help_desk() -> None:
     assert turn.dialed == [DESK], "the help desk keeps no hours"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [

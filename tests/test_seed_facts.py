@@ -11,8 +11,10 @@ import pytest
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.simulator import Phone, Turn
-from tests.conftest import answer
-from tests.twiml_helpers import query
+from tests.support.app import answer
+from tests.support.twiml import query
+
+pytestmark = pytest.mark.integration
 
 TREE = load_content(REPO_ROOT).tree
 MAX_TURNS = 20  # more replies than the longest topic has parts: a topic that never ends fails

@@ -6,7 +6,9 @@ import pytest
 from flask import Flask
 from twilio.request_validator import HMAC_SHA256, RequestValidator
 
-from tests.conftest import AUTH_TOKEN, BASE_URL, SignedClient, make_app
+from tests.support.app import AUTH_TOKEN, BASE_URL, SignedClient, make_app
+
+pytestmark = pytest.mark.integration
 
 PARAMS = {"CallSid": "CA1", "From": "+15005550006", "To": "+15005550001"}
 STEP = "/voice/step?n=main&p=0&s=0&m=0&l=en"

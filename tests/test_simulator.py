@@ -22,8 +22,11 @@ from ivr.simulator import FlaskTransport, HttpTransport, Phone, Turn
 from ivr.simulator.cli import Action, parse_line, parse_script
 from ivr.simulator.loudspeaker import sound_output
 from ivr.simulator.phone import DIAL_OUTCOMES
-from tests.conftest import AUTH_TOKEN, BASE_URL, OPERATOR, english_only_copy, make_app
-from tests.twiml_helpers import query
+from tests.support.app import AUTH_TOKEN, BASE_URL, OPERATOR, make_app
+from tests.support.content import english_only_copy
+from tests.support.twiml import query
+
+pytestmark = pytest.mark.integration
 
 # ---------------------------------------------------------------- reading a transcript
 
@@ -55,10 +58,14 @@ class Transcript:
     notes: list[str]
 
 
-def read(output: str) -> Transcript:
-    """Parse the transcript `flask call` prints; every line must be understood."""
+def read(output: str, errors: str = "") -> Transcript:
+    """Parse the transcript `flask call` prints; every line must be understood.
+
+    `errors` is what the call wrote to stderr: its notes ("! ...") are kept; anything else there
+    (a log record from any thread, a warning) is no part of the transcript.
+    """
     steps: list[Step] = []
-    notes: list[str] = []
+    notes: list[str] = [line[2:] for line in errors.splitlines() if line.startswith("! ")]
     summary: re.Match[str] | None = None
     for line in output.splitlines():
         if line.startswith("> "):
@@ -114,7 +121,8 @@ def call(app: Flask, *args: str, input: str | None = None, code: int = 0) -> Tra
     caller = [] if "--from" in args else ["--from", f"+1555{secrets.randbelow(10**10):010d}"]
     result = app.test_cli_runner().invoke(args=["call", *caller, *args], input=input)
     assert result.exit_code == code, result.output + repr(result.exception)
-    return read(result.output)
+    # stdout alone: Click's `output` also holds stderr, where the app's log records go.
+    return read(result.stdout, result.stderr)
 
 
 @dataclass
@@ -183,6 +191,7 @@ def submenu_key(app: Flask) -> tuple[str, str]:
 # ---------------------------------------------------------------- scripts and lines
 
 
+@pytest.mark.unit
 def test_scripts_and_typed_lines_are_parsed() -> None:
     assert parse_script("2, 1 ,9,*,#,say:go back,wait,q") == [
         Action("press", "2"),
@@ -207,6 +216,7 @@ def test_scripts_and_typed_lines_are_parsed() -> None:
 # ---------------------------------------------------------------- scripted calls
 
 
+@pytest.mark.slow
 def test_a_scripted_call_prints_what_the_caller_hears_with_real_audio_lengths(
     sim_app: Callable[..., Flask], audio_dir: Path
 ) -> None:
@@ -245,6 +255,7 @@ def test_a_scripted_call_prints_what_the_caller_hears_with_real_audio_lengths(
     assert [s.sentences for s in again.steps] == [s.sentences for s in transcript.steps]
 
 
+@pytest.mark.slow
 def test_a_slower_line_is_measured_at_the_slower_rate(sim_app: Callable[..., Flask], audio_dir: Path) -> None:
     app = sim_app()
     slower = line_of(app).prompts("en").speech.slower[0]
@@ -289,6 +300,7 @@ def silences_until_hangup(app: Flask) -> int:
     raise AssertionError("the line never gives up on a silent caller")
 
 
+@pytest.mark.slow
 def test_silence_falls_through_the_gather_until_the_line_says_goodbye(sim_app: Callable[..., Flask]) -> None:
     app = sim_app()
     phrases = line_of(app).prompts("en").phrases
@@ -404,6 +416,7 @@ def test_over_http_a_wrong_token_is_refused(
     assert f"HTTP 403 from {remote.url}/voice" in result.output
 
 
+@pytest.mark.slow
 def test_played_audio_is_fetched_over_http_and_measured(
     tmp_path: Path, sim_app: Callable[..., Flask], server: Callable[..., Server]
 ) -> None:

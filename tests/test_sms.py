@@ -14,9 +14,12 @@ from ivr import services
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.simulator import FlaskTransport, Phone, Turn
-from tests.conftest import AUTH_TOKEN, BASE_URL, answer, emergency_in_a_list_item, make_app
-from tests.twilio_fake import FakeTwilioHttp
-from tests.twiml_helpers import query
+from tests.support.app import AUTH_TOKEN, BASE_URL, answer, make_app
+from tests.support.content import emergency_in_a_list_item
+from tests.support.twilio_fake import FakeTwilioHttp
+from tests.support.twiml import query
+
+pytestmark = pytest.mark.integration
 
 CONTENT = load_content(REPO_ROOT)
 TREE = CONTENT.tree

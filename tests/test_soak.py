@@ -29,6 +29,8 @@ from ivr.simulator import HttpTransport, Phone
 from ivr.simulator.server import Gunicorn
 from ivr.store import normalise_url
 
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
 TOKEN = "soak-token-0123456789abcdef"
 CALLS = 100
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "15"))

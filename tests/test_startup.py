@@ -18,6 +18,8 @@ from twilio.request_validator import RequestValidator
 from ivr.config import REPO_ROOT
 from ivr.simulator.server import GUNICORN_CONF, Gunicorn, free_port
 
+pytestmark = pytest.mark.system
+
 
 def _break(content: Path) -> str:
     """Point the first option of the main menu at a node that does not exist; return the file and
@@ -48,6 +50,7 @@ def _clean_refusal(result: subprocess.CompletedProcess[str], where: str) -> None
     assert "Traceback" not in output, output
 
 
+@pytest.mark.slow
 def test_gunicorn_refuses_to_start_on_broken_content(content_copy: Path, tmp_path: Path) -> None:
     where = _break(content_copy)
     command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "app:app"]
@@ -57,6 +60,7 @@ def test_gunicorn_refuses_to_start_on_broken_content(content_copy: Path, tmp_pat
     assert "refusing to start" in result.stderr
 
 
+@pytest.mark.slow
 def test_gunicorn_without_the_config_file_still_stops_cleanly(content_copy: Path, tmp_path: Path) -> None:
     # Plain `gunicorn app:app`: each worker fails to load the app, and gunicorn halts instead of
     # restarting it forever (exit code 4 is gunicorn's "app failed to load").
@@ -69,6 +73,8 @@ def test_gunicorn_without_the_config_file_still_stops_cleanly(content_copy: Path
     assert result.returncode != 0 and f"{where}: " in output and "Traceback" not in output, output
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_importing_the_wsgi_app_refuses_broken_content(content_copy: Path, tmp_path: Path) -> None:
     where = _break(content_copy)
     result = subprocess.run(
@@ -82,6 +88,7 @@ def test_importing_the_wsgi_app_refuses_broken_content(content_copy: Path, tmp_p
     _clean_refusal(result, where)
 
 
+@pytest.mark.slow
 def test_gunicorn_serves_healthz_and_logs_json_with_good_content(tmp_path: Path) -> None:
     env = {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'ivr.sqlite3'}",
@@ -114,6 +121,7 @@ def test_gunicorn_serves_healthz_and_logs_json_with_good_content(tmp_path: Path)
     assert "7700900123" not in server.log()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("workers", ["", "3"])
 def test_workers_default_to_two_per_core(workers: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WEB_CONCURRENCY", workers)

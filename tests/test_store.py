@@ -26,6 +26,8 @@ from ivr.privacy import caller_hash
 from ivr.store import Prefs, Store, migrate
 from ivr.store.models import SmsOutbox
 
+pytestmark = pytest.mark.integration
+
 SALT = "test-salt"
 NUMBER = "+447700900123"
 DIGITS = "7700900123"  # the part of NUMBER that no pseudonym, timestamp or sid should contain
@@ -434,6 +436,7 @@ def _write_in_child(url: str, call_sid: str, count: int) -> None:
     sys.exit(0 if ok else 1)
 
 
+@pytest.mark.slow
 def test_concurrent_writes_from_threads_and_processes_all_land(
     store: Store, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:

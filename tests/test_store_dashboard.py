@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import update
 
 from ivr.privacy import caller_hash
 from ivr.store import Counts, Store
 from ivr.store.models import Call
+
+pytestmark = pytest.mark.integration
 
 SALT = "test-salt"
 ME = caller_hash("+15005550006", SALT)

@@ -33,9 +33,11 @@ from ivr.engine.model import CHOSEN, GREETED, SAFETY, CallState
 from ivr.simulator.utterances import TOPIC_CONTEXT as TOPIC
 from ivr.simulator.utterances import Utterance, load
 from ivr.simulator.utterances import start as start_of
-from tests.conftest import SignedClient, make_app
-from tests.test_content import edit
-from tests.twiml_helpers import query, spoken
+from tests.support.app import SignedClient, make_app
+from tests.support.content import edit
+from tests.support.twiml import query, spoken
+
+pytestmark = pytest.mark.integration
 
 CONTENT = load_content(REPO_ROOT)
 TREE = CONTENT.tree
@@ -111,6 +113,7 @@ def run(app: Flask, path: Path) -> tuple[Counter[str], list[str], list[str]]:
     return counts, wrong, missed_emergencies
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "path",
     [DEV_SET, OUR_SET, *TUNED_SETS],
@@ -178,6 +181,7 @@ BODY = {"en": ["my hands", "my legs", "my arms", "my neck", "my face", "my feet"
         "hi": ["मेरे हाथ", "मेरे पैर", "मेरी बाँहें", "मेरी गर्दन", "मेरा चेहरा", "मेरे पाँव"]}  # fmt: skip
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("lang", CONTENT.languages)
 def test_no_word_a_caller_describes_with_leads_to_a_disease(lang: str) -> None:
     # Every `describes` word, alone and after a part of the body, from the main menu and a topic:
@@ -297,6 +301,7 @@ def test_the_words_live_in_the_content(content_copy: Path) -> None:
     )
 
 
+@pytest.mark.unit
 def test_hints_stay_within_twilios_limits() -> None:
     line = Line(content=CONTENT)
     for node in [*TREE.nodes(), "_language", "_emergency", "_specialist"]:

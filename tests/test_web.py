@@ -20,8 +20,9 @@ from ivr.content import load_content
 from ivr.store import Store
 from ivr.store.models import Recording
 from ivr.web.public import LANGUAGE_NAMES, UI, heading
-from tests.conftest import AUTH_TOKEN, SignedClient, answer, emergency_in_a_list_item, make_app
-from tests.web_helpers import (
+from tests.support.app import AUTH_TOKEN, SignedClient, answer, make_app
+from tests.support.content import emergency_in_a_list_item
+from tests.support.web import (
     CALLBACK_DIGITS,
     CALLBACK_NUMBER,
     CALLER,
@@ -35,6 +36,8 @@ from tests.web_helpers import (
     log_in,
     seed,
 )
+
+pytestmark = pytest.mark.integration
 
 CONTENT = load_content(REPO_ROOT)
 TREE = CONTENT.tree
@@ -172,6 +175,7 @@ PRESS = {"en": r"\bpress(es|ing)?\b", "hi": "दबा"}  # the words for pressi
 PHONE_ONLY = [(sid, lang) for sid in TREE.sections for lang in CONTENT.languages if phone_only(sid, lang)]
 
 
+@pytest.mark.unit
 def test_some_sections_have_words_for_the_phone_only() -> None:
     # The English and Hindi symptoms and overview: "hang up and", "Here is each type in turn."
     assert {sid for sid, _ in PHONE_ONLY} >= {"symptoms", "categories_overview"}, PHONE_ONLY
@@ -308,6 +312,7 @@ def test_a_clinicians_review_is_shown_only_where_one_was_given(content_copy: Pat
     assert f'<dt>{label}</dt>\n<dd>Dr. Meera Iyer, <time datetime="2026-12-02">' in series
 
 
+@pytest.mark.unit
 def test_page_words_exist_in_every_language_of_the_content() -> None:
     for lang in CONTENT.languages:
         assert set(UI.get(lang, {})) == set(UI["en"]), lang

@@ -1,0 +1,67 @@
+"""An app on the real content with test secrets, a client that signs like Twilio, answering a call."""
+
+from __future__ import annotations
+
+import secrets
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask
+from twilio.request_validator import RequestValidator
+
+from ivr.factory import create_app
+from ivr.simulator import Phone, Turn
+
+AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+BASE_URL = "http://localhost"
+OPERATOR = "+441234567890"
+# Tests never depend on the wall clock: Wednesday 25 November 2026, 11:00 in India, in hours.
+IN_HOURS = datetime(2026, 11, 25, 5, 30, tzinfo=UTC)
+
+
+def make_app(**overrides: Any) -> Flask:
+    """An app on the real content with test secrets; overrides go into its config."""
+    config: dict[str, Any] = {
+        "TESTING": True,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "HASH_SALT": "test-salt",
+        "SECRET_KEY": "test-secret-key",
+        "OPERATOR_NUMBER": None,
+        "DEV_SKIP_SIGNATURE": False,
+        "PUBLIC_BASE_URL": None,
+        "RATELIMIT_ENABLED": False,  # a test drives calls far faster than callers; see tests/test_ops.py
+        "CLOCK": lambda: IN_HOURS,
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+class SignedClient:
+    """Posts to the app with a valid X-Twilio-Signature, as Twilio would."""
+
+    def __init__(self, app: Flask, token: str = AUTH_TOKEN) -> None:
+        self.client = app.test_client()
+        self.validator = RequestValidator(token)
+        self.caller = f"+1555{secrets.randbelow(10**10):010d}"  # a new caller: the line remembers numbers
+
+    def post(
+        self, path: str, params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, ET.Element | None]:
+        """POST signed; return the status and the parsed TwiML (None for a non-XML body)."""
+        form = {"CallSid": "CAtest", "From": self.caller, "To": "+15005550001", **(params or {})}
+        signature = self.validator.compute_signature(BASE_URL + path, form)
+        response = self.client.post(
+            path, data=form, headers={"X-Twilio-Signature": signature, **(headers or {})}
+        )
+        body = response.get_data(as_text=True)
+        root = ET.fromstring(body) if response.mimetype == "text/xml" else None
+        return response.status_code, root
+
+
+def answer(phone: Phone, lang_key: str = "1") -> Turn:
+    """Dial as a new caller and pick a language (1 English, 2 Hindi) at the language menu."""
+    chooser = phone.dial()
+    assert chooser.gather is not None and "n=_language" in chooser.gather.get("action", ""), chooser.says
+    return phone.press(lang_key)
