@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import subprocess
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -24,6 +26,7 @@ from twilio.request_validator import RequestValidator
 from ivr.config import REPO_ROOT
 from ivr.factory import create_app
 from ivr.simulator import FlaskTransport, Phone, Turn
+from ivr.simulator.server import free_port
 from ivr.store import Store
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
@@ -232,3 +235,64 @@ def local_redis() -> redis.Redis:
     except redis.RedisError as exc:
         pytest.fail(f"Redis at {REDIS_URL} is not reachable: {exc}. Start it or set IVR_SKIP_REDIS=1.")
     return client
+
+
+NO_PERSISTENCE = ("--save", "", "--appendonly", "no")
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free port, to stop and start again (outages on purpose).
+
+    Only this process is ever stopped: the machine's Redis on 6379 is never touched.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Its URL, the same after a restart."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start it (no persistence) and wait until it answers; fails the test after 10 s."""
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", *NO_PERSISTENCE],
+            cwd=self.workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.RedisError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    pytest.fail(f"a private redis-server on port {self.port} did not start")
+                time.sleep(0.05)
+        client.close()
+
+    def stop(self) -> None:
+        """Stop it (its data is lost) and wait until it has exited."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A started PrivateRedis, stopped after the test; IVR_SKIP_REDIS=1 skips on purpose."""
+    if os.environ.get("IVR_SKIP_REDIS") == "1":
+        pytest.skip("IVR_SKIP_REDIS=1: Redis tests skipped on purpose")
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (the Redis tests need it); or set IVR_SKIP_REDIS=1.")
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
