@@ -24,7 +24,7 @@ client's time is spent waiting for a free worker, so it follows throughput.
 The CPU column is the servers' CPU time per request (master and workers, from /proc): unlike req/s
 and latency, it hardly moves when something else is using the machine.
 Environment passed on to the line: IVR_EVENT_BATCH_MS=0 (each journey event written at once, as
-before batching), REDIS_URL (rate-limit buckets in Redis).
+before batching), REDIS_URL (rate-limit counts in Redis).
 """
 
 from __future__ import annotations

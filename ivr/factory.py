@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr import config, health, logs, services
 from ivr.content import Content, load_content
@@ -86,7 +87,27 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.cli.add_command(store_cli.db)
 
     web.init_app(app)
+    _proxies(app)
     return app
+
+
+def _proxies(app: Flask) -> None:
+    """Behind IVR_PROXY_HOPS trusted reverse proxies, `request.remote_addr` is the client's address:
+    the one that many hops from the right of X-Forwarded-For (werkzeug's ProxyFix; with fewer
+    addresses than hops, the peer's). The rate limits, the login lockout and the loopback-only
+    signature switch all read it.
+
+    Only X-Forwarded-For: the scheme, host, port and prefix stay the peer's (x_proto=0 and the rest:
+    ProxyFix would otherwise trust X-Forwarded-Proto by default), so the URL a Twilio signature is
+    checked against is PUBLIC_BASE_URL or the request's own, never one a client's header chose.
+    """
+    hops = int(app.config.get("RATELIMIT_PROXY_HOPS", 0))
+    if hops < 0:
+        raise SystemExit(f"IVR_PROXY_HOPS must be 0 or more, not {hops}")
+    if hops:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=0, x_host=0, x_port=0, x_prefix=0
+        )
 
 
 def _directory(app: Flask, content: Content) -> Directory | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from ivr.simulator import FlaskTransport, Phone
 from ivr.store import Store
 from tests.support.app import AUTH_TOKEN, BASE_URL, SignedClient, make_app
 from tests.support.content import copy_content
-from tests.support.services import POSTGRES_ADMIN_URL, libpq_url
+from tests.support.services import POSTGRES_ADMIN_URL, PrivateRedis, libpq_url
 
 # ---------------------------------------------------------------- hypothesis profiles
 
@@ -187,3 +188,16 @@ def store(database_url: str) -> Iterator[Store]:
     assert made.prepare()
     yield made
     made.dispose()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A started PrivateRedis, stopped after the test; IVR_SKIP_REDIS=1 skips on purpose."""
+    if os.environ.get("IVR_SKIP_REDIS") == "1":
+        pytest.skip("IVR_SKIP_REDIS=1: Redis tests skipped on purpose")
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (the Redis tests need it); or set IVR_SKIP_REDIS=1.")
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()

@@ -14,14 +14,14 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
+from limits.storage import MemoryStorage
 from werkzeug.security import check_password_hash
 from werkzeug.test import TestResponse
 
 from ivr import services
-from ivr.web import staff
-from ivr.web.throttle import LocalFailures
+from ivr.web import staff, throttle
 from tests.support.app import make_app
-from tests.support.services import REDIS_URL, local_redis
+from tests.support.services import REDIS_URL, PrivateRedis, local_redis
 from tests.support.web import STAFF_PASSWORD, STAFF_USER, csrf_token, seed
 
 pytestmark = pytest.mark.integration
@@ -238,13 +238,37 @@ def test_limits_that_are_not_positive_stop_the_app(make: Callable[..., Flask]) -
 
 
 @pytest.mark.unit
-def test_each_worker_keeps_a_bounded_count() -> None:
-    failures = LocalFailures(WINDOW_S, max_keys=100)
+def test_each_workers_own_counts_are_forgotten_when_their_windows_end() -> None:
+    limits = {"LOGIN_WINDOW_S": 1, "LOGIN_MAX_FAILURES_USER": 5, "LOGIN_MAX_FAILURES_IP": 20}
+    gate = throttle.from_config(limits)  # no store, no Redis: this worker's own counts
     for n in range(1000):
-        failures.add([f"ip:192.0.2.{n}"])
-    assert len(failures) == 100
-    assert failures.count(["ip:192.0.2.999"])[0][0] == 1, "the newest are kept"
-    assert failures.count(["ip:192.0.2.0"]) == [(0, 0.0)], "the oldest are forgotten"
+        gate.failed("asha", f"192.0.2.{n % 250}.{n}")
+    storage = gate.counters.local.storage
+    assert isinstance(storage, MemoryStorage)
+    assert gate.locked_for("asha", "192.0.2.1") > 0
+    time.sleep(1.2)
+    assert gate.locked_for("asha", "192.0.2.1") == 0.0, "the window has ended"
+    gate.failed("ravi", "198.51.100.7")  # a count wakes limits' expiry timer
+    deadline = time.monotonic() + 2
+    while len(storage.storage) > 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(storage.storage) <= 2, "a worker's memory holds only the counts of open windows"
+
+
+@pytest.mark.parametrize(
+    ("windows", "wait"),
+    [
+        ([(0, 0.0)], 0.0),
+        ([(5, 241.0)], 241.0),
+        ([(4, 100.0), (1, 900.0)], 100.0),  # 4 of this worker's during an outage, 1 shared since
+        ([(5, 100.0), (5, 900.0)], 900.0),
+        ([(3, 100.0), (1, 900.0)], 0.0),
+    ],
+)
+def test_a_lockout_lasts_until_fewer_than_the_limit_are_left_in_open_windows(
+    windows: list[tuple[int, float]], wait: float
+) -> None:
+    assert throttle._wait(windows, 5) == wait
 
 
 # Redis (the real server on 127.0.0.1:6379), shared by every worker.
@@ -270,7 +294,9 @@ def test_workers_share_the_count_in_redis(make: Callable[..., Flask], redis_pref
     assert_locked(attempt(one, password=STAFF_PASSWORD))
     assert_locked(attempt(two, password=STAFF_PASSWORD))
     client = redis.Redis.from_url(REDIS_URL)
-    assert 0 < client.pttl(redis_prefix + "user:asha") <= WINDOW_S * 1000, "the count expires"
+    stored = list(client.scan_iter(match=redis_prefix + "*"))
+    assert any("user:asha" in name.decode() for name in stored), "the counts are in Redis, under the prefix"
+    assert all(0 < client.pttl(name) <= WINDOW_S * 1000 for name in stored), "the counts expire"
     client.close()
     # An operator unlocks a colleague from the command line, for every worker at once.
     result = one.application.test_cli_runner().invoke(args=["staff", "unlock", "Asha"])
@@ -310,11 +336,9 @@ def test_with_no_database_a_worker_still_locks_out_and_unlock_says_why_it_cannot
 
 
 def test_without_any_database_unlock_says_why_it_cannot(clock: FakeClock) -> None:
-    from ivr.web import throttle
-
     limits = {"LOGIN_WINDOW_S": 60, "LOGIN_MAX_FAILURES_USER": 5, "LOGIN_MAX_FAILURES_IP": 20}
     gate = throttle.from_config(limits)  # no store: an app with no database at all
-    assert isinstance(gate.failures, LocalFailures)
+    assert gate.shared is None
     app = make_app()
     services.of(app).throttle = gate
     from ivr.web.cli import staff as staff_cli
@@ -347,3 +371,32 @@ def test_without_redis_each_worker_counts_on_its_own_and_says_so_once(
     assert_locked(attempt(web, password=STAFF_PASSWORD))
     assert time.monotonic() - started < 5
     assert caplog.text.count("Redis unavailable") == 1, "one report per outage, not one per request"
+
+
+def test_when_redis_fails_workers_count_on_their_own_then_share_again_and_keep_what_they_counted(
+    make: Callable[..., Flask], private_redis: PrivateRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ivr.web.throttle")
+    one, two = (make(REDIS_URL=private_redis.url).test_client() for _ in range(2))
+    for app in (one, two):
+        breaker = services.throttle(app.application).counters.breaker
+        assert breaker is not None
+        breaker.retry_after = 0.2
+    assert attempt(one).status_code == 401  # counted in Redis
+    private_redis.stop()
+    for _ in range(4):
+        assert attempt(one).status_code == 401, "counted by this worker on its own"
+    assert caplog.text.count("staff login throttle: Redis unavailable") == 1
+    assert attempt(two).status_code == 401, "the other worker has not seen them"
+    command = make(REDIS_URL=private_redis.url).test_cli_runner()  # `flask staff unlock`: its own process
+    result = command.invoke(args=["staff", "unlock", "asha"])
+    assert result.exit_code != 0 and "Redis is unavailable: asha is still locked out" in result.output
+    private_redis.start()  # empty: what Redis counted before is lost with it
+    time.sleep(0.3)  # the breaker's retry_after
+    assert attempt(one).status_code == 401, "a 5th failure, counted in Redis"
+    assert caplog.text.count("staff login throttle: Redis is back") == 1
+    assert "asha locked out after 5 failed attempts" in caplog.text, "4 on its own and 1 in Redis"
+    assert_locked(attempt(one, password=STAFF_PASSWORD))
+    for _ in range(3):
+        assert attempt(two).status_code == 401, "shared in Redis again"
+    assert_locked(attempt(two, password=STAFF_PASSWORD))  # 4 in Redis and its own 1

@@ -15,14 +15,15 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from limits.storage import MemoryStorage
 from twilio.request_validator import RequestValidator
 
 from ivr import logs, services
 from ivr.phone import limits as ratelimit
-from ivr.phone.limits import Limit, LocalBuckets, RedisBuckets
+from ivr.phone.limits import Limit
 from ivr.store import Store
 from tests.support.app import AUTH_TOKEN, BASE_URL, make_app
-from tests.support.services import REDIS_URL, local_redis
+from tests.support.services import REDIS_URL, PrivateRedis, local_redis
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +59,9 @@ def test_healthz_only_answers_get(app: Flask) -> None:
 
 def test_ping_answers_on_each_backend_and_clears_a_remembered_outage(store: Store) -> None:
     assert store.ping() is None
-    store._down_until = time.monotonic() + 60  # as after a failed connection
+    store.breaker.retry_after = 60
+    store.breaker.trip("as after a failed connection")
+    assert store.breaker.is_open()
     assert store.ping() is None
     assert store.record_event("CAping", "start", "main", 0) is True, "the outage was forgotten"
 
@@ -365,14 +368,77 @@ def test_the_busy_reply_is_in_the_calls_language() -> None:
     assert (say.get("voice"), say.get("language")) == (expected.voice, expected.language)
 
 
-@pytest.mark.unit
-def test_behind_proxies_the_client_is_read_from_x_forwarded_for() -> None:
-    limits = ratelimit.RateLimits(Limit(1, 1), Limit(1, 1), LocalBuckets(), proxy_hops=1)
-    assert limits.client_ip("10.0.0.1", "203.0.113.9, 198.51.100.7") == "198.51.100.7"
-    assert limits.client_ip("10.0.0.1", None) == "10.0.0.1"
-    assert ratelimit.RateLimits(Limit(1, 1), Limit(1, 1), LocalBuckets()).client_ip(
-        "10.0.0.1", "1.2.3.4"
-    ) == ("10.0.0.1"), "X-Forwarded-For is ignored unless proxies are trusted"
+def _post_from(
+    app: Flask, peer: str, forwarded_for: str | None = None, *, path: str = "/voice", signed_for: str = ""
+) -> tuple[int, str]:
+    """A signed /voice from `peer`, with X-Forwarded-For when given (signed for `signed_for` + path)."""
+    form = {"CallSid": "CAproxy", "From": NUMBER, "To": "+15005550001"}
+    url = (signed_for or BASE_URL) + path
+    headers = {"X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(url, form)}
+    if forwarded_for is not None:
+        headers["X-Forwarded-For"] = forwarded_for
+    response = app.test_client().post(path, data=form, headers=headers, environ_base={"REMOTE_ADDR": peer})
+    return response.status_code, response.get_data(as_text=True)
+
+
+def test_behind_proxies_the_client_is_read_from_x_forwarded_for(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="ivr.ratelimit")
+    app = _limited_app(RATELIMIT_PROXY_HOPS=1, RATELIMIT_IP_BURST=1, RATELIMIT_IP_PER_MINUTE=1)
+    proxy = "10.0.0.1"
+    assert not _is_busy(_post_from(app, proxy, "203.0.113.9, 198.51.100.7")[1])
+    assert _is_busy(_post_from(app, proxy, "192.0.2.1, 198.51.100.7")[1]), "the last hop is the client"
+    assert "rate limited: client 198.51.100.7" in caplog.text
+    assert not _is_busy(_post_from(app, proxy, "198.51.100.8")[1]), "another client behind the same proxy"
+    # Fewer addresses than trusted hops: the peer is the client (as in werkzeug's ProxyFix).
+    two_hops = _limited_app(RATELIMIT_PROXY_HOPS=2, RATELIMIT_IP_BURST=1, RATELIMIT_IP_PER_MINUTE=1)
+    assert not _is_busy(_post_from(two_hops, proxy, "203.0.113.9, 198.51.100.7")[1])
+    assert _is_busy(_post_from(two_hops, "10.0.0.9", "203.0.113.9, 192.0.2.1")[1]), "2 hops: 203.0.113.9"
+    assert not _is_busy(_post_from(two_hops, proxy, "192.0.2.2")[1])
+    assert _is_busy(_post_from(two_hops, proxy, "192.0.2.3")[1]), "one address, two hops: the peer's"
+
+
+def test_x_forwarded_for_is_ignored_unless_proxies_are_trusted() -> None:
+    app = _limited_app(RATELIMIT_IP_BURST=1, RATELIMIT_IP_PER_MINUTE=1)
+    assert not _is_busy(_post_from(app, "10.0.0.1", "203.0.113.9")[1])
+    assert _is_busy(_post_from(app, "10.0.0.1", "198.51.100.7")[1]), "counted against the peer"
+
+
+def test_behind_proxies_the_signed_url_is_still_the_requested_one() -> None:
+    # Only X-Forwarded-For is trusted: a forwarded scheme or host never changes the URL a signature
+    # is checked against, so a signature for another URL stays refused.
+    app = _limited_app(RATELIMIT_PROXY_HOPS=1)
+    forged = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example", "X-Forwarded-Port": "443"}
+    form = {"CallSid": "CAproxy", "From": NUMBER, "To": "+15005550001"}
+    client = app.test_client()
+    for url, status in ((BASE_URL + "/voice", 200), ("https://evil.example/voice", 403)):
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+        response = client.post(
+            "/voice",
+            data=form,
+            headers={"X-Twilio-Signature": signature, "X-Forwarded-For": "198.51.100.7", **forged},
+            environ_base={"REMOTE_ADDR": "10.0.0.1"},
+        )
+        assert response.status_code == status, url
+
+
+def test_behind_a_local_proxy_the_dev_switch_does_not_skip_a_remote_clients_signature() -> None:
+    # IVR_DEV_SKIP_SIGNATURE is for requests from this machine: behind a proxy on this machine, the
+    # client is the forwarded address, not the proxy's loopback one.
+    app = _limited_app(RATELIMIT_PROXY_HOPS=1, DEV_SKIP_SIGNATURE=True)
+    form = {"CallSid": "CAdev", "From": NUMBER}
+    proxy = {"REMOTE_ADDR": "127.0.0.1"}
+    remote = app.test_client().post(
+        "/voice", data=form, headers={"X-Forwarded-For": "198.51.100.7"}, environ_base=proxy
+    )
+    assert remote.status_code == 403
+    here = {"X-Forwarded-For": "127.0.0.1"}
+    local = app.test_client().post("/voice", data=form, headers=here, environ_base=proxy)
+    assert local.status_code == 200
+
+
+def test_proxy_hops_below_zero_stop_the_app() -> None:
+    with pytest.raises(SystemExit, match="IVR_PROXY_HOPS"):
+        make_app(RATELIMIT_PROXY_HOPS=-1)
 
 
 def test_rate_limiting_can_be_turned_off() -> None:
@@ -381,21 +447,56 @@ def test_rate_limiting_can_be_turned_off() -> None:
     assert not any(_is_busy(_post(app, "/voice", NUMBER)[1]) for _ in range(6))
 
 
-@pytest.mark.unit
-def test_local_buckets_refill_at_their_rate() -> None:
-    buckets = LocalBuckets()
-    limit = Limit(burst=2, per_minute=600)  # ten a second
-    assert [buckets.take([("k", limit)]) for _ in range(3)] == [-1, -1, 0]
-    time.sleep(0.25)
-    assert buckets.take([("k", limit)]) == -1
+@pytest.mark.parametrize(
+    ("burst", "per_minute", "amount", "seconds"),
+    [(30, 60, 30, 30), (1000, 12000, 1000, 5), (3, 1, 3, 180), (1, 600, 10, 1), (10, 7, 10, 86)],
+)
+def test_a_limit_is_its_burst_in_the_time_the_rate_takes_to_earn_it(
+    burst: int, per_minute: float, amount: int, seconds: int
+) -> None:
+    window = Limit(burst, per_minute).window
+    assert (window.amount, window.get_expiry()) == (amount, seconds)
+    assert abs(amount / seconds * 60 - per_minute) / per_minute < 0.02, "the long-run rate is kept"
 
 
-@pytest.mark.unit
-def test_local_buckets_stay_bounded() -> None:
-    buckets = LocalBuckets(max_keys=100)
+def _caller_limits(burst: int, per_minute: float, redis_url: str | None = None) -> ratelimit.RateLimits:
+    """A worker's limits with this caller allowance, counted in Redis at `redis_url` or in memory."""
+    found = ratelimit.from_config(
+        {
+            "REDIS_URL": redis_url,
+            "RATELIMIT_CALLER_BURST": burst,
+            "RATELIMIT_CALLER_PER_MINUTE": per_minute,
+            "RATELIMIT_IP_BURST": 1,
+            "RATELIMIT_IP_PER_MINUTE": 1,
+        }
+    )
+    assert found is not None
+    return found
+
+
+def test_local_counts_let_a_caller_back_in_at_the_rate_however_often_refused() -> None:
+    limits = _caller_limits(burst=2, per_minute=120)  # two a second
+    assert limits.counters.shared is None, "no REDIS_URL: this worker's own counts"
+    assert [limits.allow(limits.caller, "k") for _ in range(3)] == [True, True, False]
+    assert not any(limits.allow(limits.caller, "k") for _ in range(20)), "refusals count for nothing"
+    time.sleep(1.5)
+    assert limits.allow(limits.caller, "k")
+    assert limits.allow(limits.caller, "other"), "each key has its own allowance"
+
+
+def test_local_counts_are_forgotten_when_their_windows_end() -> None:
+    limits = _caller_limits(burst=1, per_minute=60)  # one a second: each count is kept 2 s at most
     for n in range(1000):
-        buckets.take([(f"k{n}", Limit(5, 60))])
-    assert len(buckets._levels) <= 101
+        limits.allow(limits.caller, f"k{n}")
+    storage = limits.counters.local.storage
+    assert isinstance(storage, MemoryStorage)
+    assert len(storage.storage) >= 1000
+    time.sleep(2.2)
+    limits.allow(limits.caller, "late")  # a count wakes limits' expiry timer
+    deadline = time.monotonic() + 2
+    while len(storage.storage) > 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(storage.storage) <= 1, "a worker's memory holds only the counts of the last windows"
 
 
 # Rate limits in Redis (the real server on 127.0.0.1:6379), shared by every worker
@@ -409,24 +510,26 @@ def redis_url() -> Iterator[str]:
     client.close()
 
 
-def test_redis_buckets_are_shared_between_workers(redis_url: str) -> None:
+def test_redis_counts_are_shared_between_workers_and_expire(redis_url: str) -> None:
     key = f"test:{secrets.token_hex(6)}"
-    one, two = RedisBuckets(redis_url), RedisBuckets(redis_url)  # two workers' limiters
-    limit = Limit(burst=4, per_minute=1)
-    taken = [(one if n % 2 else two).take([(key, limit)]) for n in range(6)]
-    assert taken == [-1, -1, -1, -1, 0, 0]
-    assert 0 < one.client.pttl(ratelimit.REDIS_PREFIX + key) <= 4 * 60 * 1000 + 1000, "keys expire"
+    one, two = (_caller_limits(redis_url=redis_url, burst=4, per_minute=1) for _ in range(2))  # two workers
+    allowed = [(one if n % 2 else two).allow(one.caller, key) for n in range(6)]
+    assert allowed == [True, True, True, True, False, False]
+    client = local_redis()
+    stored = list(client.scan_iter(match=ratelimit.REDIS_PREFIX + "*" + key + "*"))
+    assert stored, "the counts are in Redis, under the line's prefix"
+    window_ms = 4 * 60 * 1000
+    assert all(0 < client.pttl(name) <= 2 * window_ms for name in stored), "keys expire"
+    client.close()
 
 
-def test_redis_buckets_refill_and_check_several_at_once(redis_url: str) -> None:
-    ip, caller = f"test:ip:{secrets.token_hex(6)}", f"test:caller:{secrets.token_hex(6)}"
-    buckets = RedisBuckets(redis_url)
-    fast, slow = Limit(burst=1, per_minute=600), Limit(burst=5, per_minute=1)
-    assert buckets.take([(ip, slow), (caller, fast)]) == -1
-    assert buckets.take([(ip, slow), (caller, fast)]) == 1, "the caller's bucket is empty"
-    time.sleep(0.15)
-    assert buckets.take([(ip, slow), (caller, fast)]) == -1, "refilled; the refusal took nothing from ip"
-    assert [buckets.take([(ip, slow)]) for _ in range(4)] == [-1, -1, -1, 0], "5 taken from ip in all"
+def test_redis_counts_let_a_caller_back_in_at_the_rate_however_often_refused(redis_url: str) -> None:
+    key = f"test:{secrets.token_hex(6)}"
+    limits = _caller_limits(redis_url=redis_url, burst=1, per_minute=60)  # one a second
+    assert limits.allow(limits.caller, key)
+    assert not any(limits.allow(limits.caller, key) for _ in range(10)), "refusals count for nothing"
+    time.sleep(1.5)
+    assert limits.allow(limits.caller, key)
 
 
 def test_the_app_limits_callers_in_redis(redis_url: str) -> None:
@@ -438,38 +541,31 @@ def test_the_app_limits_callers_in_redis(redis_url: str) -> None:
 
 def test_without_redis_each_worker_counts_on_its_own_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.ERROR, logger="ivr.ratelimit")
-    buckets = RedisBuckets("redis://127.0.0.1:1/0")
-    limit = Limit(burst=2, per_minute=1)
+    limits = _caller_limits(redis_url="redis://127.0.0.1:1/0", burst=2, per_minute=1)
     started = time.monotonic()
-    assert [buckets.take([("k", limit)]) for _ in range(3)] == [-1, -1, 0]
+    assert [limits.allow(limits.caller, "k") for _ in range(3)] == [True, True, False]
     assert time.monotonic() - started < 1.5
     assert caplog.text.count("Redis unavailable") == 1, "one report per outage, not one per request"
 
 
-def test_signatures_are_checked_against_the_url_as_requested(app: Flask) -> None:
-    # werkzeug's request.url would turn %2F into / and %C3%A9 into é: Twilio signs the URL verbatim.
-    path = "/voice/step?n=main&p=0&s=0&m=0&l=en&x=a%2Fb%21&y=%C3%A9"
-    form = {"CallSid": "CAurl", "From": NUMBER}
-    signature = RequestValidator(AUTH_TOKEN).compute_signature(BASE_URL + path, form)
-    response = app.test_client().post(path, data=form, headers={"X-Twilio-Signature": signature})
-    assert response.status_code == 200
-
-
-def test_a_query_string_that_is_not_utf8_is_a_400_not_an_exception(app: Flask) -> None:
-    response = app.test_client().post("/voice/step", environ_overrides={"QUERY_STRING": "n=\x80\xff"})
-    assert response.status_code == 400
-
-
-def test_a_webhook_body_over_64_kib_is_refused_before_it_is_read(app: Flask) -> None:
-    form = {"CallSid": "CAbig", "SpeechResult": "x" * (64 * 1024)}
-    assert app.test_client().post("/voice/step", data=form).status_code == 413
-
-
-def test_rendered_twiml_is_cached_per_step(app: Flask) -> None:
-    runtime = services.runtime(app)
-    path = "/voice/step?n=main&p=0&s=0&m=0&l=en&r=0&w=0&v=1"
-    first = _post(app, path, NUMBER)
-    hits = runtime._cached_twiml.cache_info().hits
-    second = _post(app, path, "+447700900998")
-    assert first == second and first[0] == 200
-    assert runtime._cached_twiml.cache_info().hits == hits + 1
+def test_when_redis_fails_a_worker_counts_on_its_own_and_goes_back_to_redis(
+    caplog: pytest.LogCaptureFixture, private_redis: PrivateRedis
+) -> None:
+    caplog.set_level(logging.INFO, logger="ivr.ratelimit")
+    # Two workers on the same Redis.
+    one, two = (_caller_limits(redis_url=private_redis.url, burst=3, per_minute=1) for _ in range(2))
+    breaker = one.counters.breaker
+    assert breaker is not None
+    breaker.retry_after = 0.2
+    assert one.allow(one.caller, "before")
+    private_redis.stop()
+    started = time.monotonic()
+    assert [one.allow(one.caller, "mine") for _ in range(4)] == [True, True, True, False]
+    assert time.monotonic() - started < 1.5, "no request waits on the dead Redis for long"
+    assert breaker.down and caplog.text.count("rate limits: Redis unavailable") == 1
+    private_redis.start()  # empty: what it counted before is lost with it
+    time.sleep(0.3)  # the breaker's retry_after
+    assert [one.allow(one.caller, "after") for _ in range(3)] == [True, True, True]
+    assert not breaker.down and caplog.text.count("rate limits: Redis is back") == 1
+    assert not two.allow(two.caller, "after"), "counted in Redis again, for every worker"
+    assert one.allow(one.caller, "mine"), "back in Redis, where 'mine' was never counted"

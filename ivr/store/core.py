@@ -90,7 +90,7 @@ class StoreCore(Outage):
                 conn.exec_driver_sql("SELECT 1")
         except SQLAlchemyError as exc:
             if is_outage(exc):
-                self._went_away()
+                self._went_away(exc)
             return describe(exc)
         # It answers: calls need not wait out the rest of a remembered outage.
         self._came_back()

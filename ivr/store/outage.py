@@ -1,18 +1,19 @@
 """The outage policy, "the database is down, keep the line running": a circuit breaker and its log.
 
 After a connection fails, the store is remembered as down for retry_after seconds and every call
-skips it (a default instead of a wait for the same failure); each write lost meanwhile is logged.
+skips it (a default instead of a wait for the same failure): the line's one circuit breaker
+(ivr/breaker.py), which logs the outage once; each write lost meanwhile is logged too.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from ivr.breaker import Breaker
 from ivr.store.privacy import mask
 
 log = logging.getLogger("ivr.store")
@@ -26,24 +27,26 @@ class Outage:
 
     def __init__(self, retry_after: float) -> None:
         self.retry_after = retry_after
-        self._down_until = 0.0
+        self.breaker = Breaker(
+            "database", retry_after=retry_after, log=log, while_down="calls go on without it"
+        )
 
     def _away(self, what: str, fields: Mapping[str, object], *, write: bool, report: bool) -> bool:
         """Whether the database is remembered as down (and the call should not wait for it)."""
-        wait = self._down_until - time.monotonic()
+        wait = self.breaker.remaining()
         if wait > 0 and report:
             self._report(what, fields, f"database unavailable, next try in {wait:.1f} s", write=write)
         return wait > 0
 
     def _down(self) -> bool:
         """Whether an outage is remembered now (nothing logged)."""
-        return time.monotonic() < self._down_until
+        return self.breaker.is_open()
 
-    def _went_away(self) -> None:
-        self._down_until = time.monotonic() + self.retry_after
+    def _went_away(self, exc: SQLAlchemyError) -> None:
+        self.breaker.trip(describe(exc))
 
     def _came_back(self) -> None:
-        self._down_until = 0.0
+        self.breaker.succeeded()
 
     def _failed(
         self, what: str, fields: Mapping[str, object], exc: Exception, *, write: bool, report: bool
@@ -53,7 +56,7 @@ class Outage:
             log.exception("store %s failed %s", what, log_fields(fields))
             return
         if is_outage(exc):
-            self._went_away()
+            self._went_away(exc)
         if report:
             self._report(what, fields, describe(exc), write=write)
 

@@ -6,7 +6,6 @@ import click
 from flask.cli import AppGroup
 
 from ivr import services
-from ivr.web import throttle
 from ivr.web.staff import MIN_PASSWORD, hash_password, normal_username
 
 staff = AppGroup("staff", help="Staff dashboard accounts (passwords are asked for, never echoed).")
@@ -66,14 +65,11 @@ def unlock_command(username: str) -> None:
     """Let a locked-out staff user try again now (the count is in Redis or the database, for every worker)."""
     name = _username(username)
     gate = services.throttle()
-    if isinstance(gate.failures, throttle.LocalFailures):
+    if gate.shared is None:
         raise click.ClickException(
             "with no database each server worker keeps its own count, out of reach of this command:"
             f" {name} can log in again when the {gate.window_s // 60}-minute window ends, or after a restart"
         )
-    if isinstance(gate.failures, throttle.StoreFailures) and not gate.failures.store.clear_login_failures(
-        "user:" + name
-    ):
-        raise click.ClickException(f"the database is unavailable: {name} is still locked out (see the log)")
-    gate.succeeded(name)
+    if not gate.succeeded(name):
+        raise click.ClickException(f"{gate.shared} is unavailable: {name} is still locked out (see the log)")
     click.echo(f"{name} may log in again now")

@@ -175,7 +175,8 @@ def login() -> ResponseReturnValue:
     locked_for = 0.0
     if request.method == "POST":
         gate = services.throttle()
-        name, ip = throttle_name(request.form.get("username", "")), throttle.client_ip()
+        # The client's address: werkzeug's ProxyFix has put the forwarded one here behind trusted proxies.
+        name, ip = throttle_name(request.form.get("username", "")), request.remote_addr or "unknown"
         # While locked the password is not even checked: a guess then tells nothing, and costs no scrypt.
         locked_for = gate.locked_for(name, ip)
         if locked_for > 0:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 import redis
+
+from ivr.simulator.server import free_port
 
 # The server CI and developers have on 127.0.0.1; tests/conftest.py makes a throw-away database in it.
 POSTGRES_ADMIN_URL = os.environ.get("IVR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -27,3 +32,51 @@ def local_redis() -> redis.Redis:
     except redis.RedisError as exc:
         pytest.fail(f"Redis at {REDIS_URL} is not reachable: {exc}. Start it or set IVR_SKIP_REDIS=1.")
     return client
+
+
+NO_PERSISTENCE = ("--save", "", "--appendonly", "no")
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free port, to stop and start again (outages on purpose).
+
+    Only this process is ever stopped: the machine's Redis on 6379 is never touched.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Its URL, the same after a restart."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start it (no persistence) and wait until it answers; fails the test after 10 s."""
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", *NO_PERSISTENCE],
+            cwd=self.workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.RedisError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    pytest.fail(f"a private redis-server on port {self.port} did not start")
+                time.sleep(0.05)
+        client.close()
+
+    def stop(self) -> None:
+        """Stop it (its data is lost) and wait until it has exited."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
