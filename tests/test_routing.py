@@ -20,7 +20,7 @@ from tests.twiml_helpers import query
 CONTENT = load_content(REPO_ROOT)
 EN, HI = CONTENT.prompts["en"].phrases, CONTENT.prompts["hi"].phrases
 SPECIALTIES = CONTENT.directory.specialties if CONTENT.directory else {}
-NEURO, SURGERY, DESK = "+911100000001", "+911100000002", "+911100000009"
+NEURO, SURGERY, DESK = "+911140000001", "+911140000002", "+911140000009"
 # Wednesday 25 November 2026: 11:00 and 20:00 in India (UTC+5:30); Republic Day 2027 at 11:00.
 IN_HOURS = datetime(2026, 11, 25, 5, 30, tzinfo=UTC)
 EVENING = datetime(2026, 11, 25, 14, 30, tzinfo=UTC)
@@ -306,9 +306,12 @@ def test_zero_elsewhere_reaches_the_help_desk() -> None:
         ("default: helpdesk", "default: nobody", "'nobody' is not a specialty"),
         (
             "    queue: neuromuscular-clinic",
-            "    queue: neuromuscular-clinic\n    dial: '+9100'",
+            "    queue: neuromuscular-clinic\n    dial: '+911140000003'",
             "exactly one",
         ),
+        # A number written in the file is checked like one from the environment.
+        ("    dial: env:IVR_NEUROLOGIST_NUMBER", "    dial: '+9100'", "not '+9100': it is too short"),
+        ("    dial: env:IVR_NEUROLOGIST_NUMBER", "    dial: env:IVR NEURO", "environment variable's name"),
     ],
 )
 def test_a_broken_directory_is_refused_at_start_up(
