@@ -12,3 +12,10 @@ except ContentError as exc:
     # worker exiting with any other code would be restarted, over and over).
     print(f"refusing to start: {exc}", file=sys.stderr, flush=True)
     raise SystemExit(4) from None
+except SystemExit as exc:
+    # create_app's refusal of a bad setting (IVR_GATHER_TIMEOUT=abc), naming the variable: exit 4
+    # too, so that gunicorn stops rather than restart the worker that refused.
+    if not isinstance(exc.code, str):
+        raise
+    print(f"refusing to start: {exc.code}", file=sys.stderr, flush=True)
+    raise SystemExit(4) from None

@@ -30,14 +30,19 @@ if _log_format != "text":
 
 
 def on_starting(server: Any) -> None:
-    """Check the content before any worker starts: broken content stops the server with file:line."""
-    from ivr.config import REPO_ROOT
+    """Check the settings and the content before any worker starts: a bad variable (named) or
+    broken content (file:line) stops the server, with no worker started and no traceback."""
+    from ivr.config import SettingsError, from_env
     from ivr.content import ContentError, load_content
+    from ivr.content.directory import resolve_numbers
+    from ivr.numbers import NumberError
 
-    content_dir = Path(os.environ.get("IVR_CONTENT_DIR") or REPO_ROOT)
     try:
-        load_content(content_dir, os.environ.get("IVR_DEFAULT_LANGUAGE", "en"))
-    except ContentError as exc:
+        settings = from_env()
+        content = load_content(Path(settings["CONTENT_DIR"]), settings["DEFAULT_LANGUAGE"])
+        if content.directory is not None:
+            resolve_numbers(content.directory)  # the specialists' numbers, from the environment
+    except (SettingsError, ContentError, NumberError) as exc:
         print(f"gunicorn: refusing to start, {exc}", file=sys.stderr, flush=True)
         # 4 is gunicorn's own "app failed to load" code.
         raise SystemExit(4) from None

@@ -1,59 +1,173 @@
-"""Settings from the environment, with safe local defaults."""
+"""Settings: every environment variable the line reads, validated at start-up by one pydantic model.
+
+`Settings` (pydantic-settings) reads the variables of the README's table, and only them, from the
+environment (never from a .env file); `load` turns them, with a test's overrides, into the
+`app.config` keys the rest of the code reads (`OPERATOR_NUMBER`, `GATHER_TIMEOUT`, ...). A bad
+value raises `SettingsError` naming the variable, which `create_app` turns into a refusal to start.
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from ivr import numbers
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    try:
-        return int(raw) if raw else default
-    except ValueError as exc:
-        raise SystemExit(f"{name} must be a whole number, not {raw!r}") from exc
+class SettingsError(ValueError):
+    """Settings the line cannot run with: one line per bad variable, each naming it and saying why."""
 
 
-def from_env() -> dict[str, Any]:
-    """Read every setting the line uses from environment variables."""
-    return {
-        "CONTENT_DIR": os.environ.get("IVR_CONTENT_DIR", str(REPO_ROOT)),
-        "DEFAULT_LANGUAGE": os.environ.get("IVR_DEFAULT_LANGUAGE", "en"),
-        "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN") or None,
-        "TWILIO_WEBHOOK_KEYS": os.environ.get("TWILIO_WEBHOOK_KEYS", ""),
-        "PUBLIC_BASE_URL": (os.environ.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
-        "OPERATOR_NUMBER": os.environ.get("IVR_OPERATOR_NUMBER") or None,
-        "EMERGENCY_NUMBER": os.environ.get("IVR_EMERGENCY_NUMBER") or "112",
-        # The line's own phone number, as callers dial it: shown on every web page when set.
-        "LINE_NUMBER": os.environ.get("IVR_LINE_NUMBER") or None,
-        "EMERGENCY_TRANSFER": os.environ.get("IVR_EMERGENCY_TRANSFER") or None,
-        # Texts go out through Twilio's REST API only when all three are set (else: the outbox).
-        "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID") or None,
-        "TWILIO_REST_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN") or None,
-        "TWILIO_SMS_FROM": os.environ.get("TWILIO_SMS_FROM") or None,
-        "GATHER_TIMEOUT": _int("IVR_GATHER_TIMEOUT", 8),
-        "DIAL_TIMEOUT": _int("IVR_DIAL_TIMEOUT", 30),
-        "DEV_SKIP_SIGNATURE": os.environ.get("IVR_DEV_SKIP_SIGNATURE", "") == "1",
-        "HASH_SALT": os.environ.get("IVR_HASH_SALT") or None,
-        # sqlite:///path or postgresql://…; unset: an SQLite file in the instance folder.
-        "DATABASE_URL": os.environ.get("DATABASE_URL") or None,
-        # 0: don't migrate at start (e.g. before `flask db downgrade`); run `flask db upgrade` by hand.
-        "DB_MIGRATE_ON_START": os.environ.get("IVR_DB_MIGRATE_ON_START", "1") != "0",
-        # Pre-rendered audio: <Play> from here when set and rendered, else Twilio's <Say>.
-        "AUDIO_BASE_URL": (os.environ.get("AUDIO_BASE_URL") or "").rstrip("/") or None,
-        "AUDIO_DIR": os.environ.get("IVR_AUDIO_DIR") or str(REPO_ROOT / "audio-cache"),
-        "TTS_RATE": _int("IVR_TTS_RATE", 150),
-        "TTS_VOICE": os.environ.get("IVR_TTS_VOICE") or None,
-        # Signs the staff dashboard's session cookie; unset: generated into instance/secret-key.
-        "SECRET_KEY": os.environ.get("IVR_SECRET_KEY") or None,
-        **_session_cookie(os.environ.get("IVR_SESSION_COOKIE_SECURE", "1") != "0"),
-        **_operations(),
-    }
+def _origin(raw: str) -> str:
+    """A public web origin (PUBLIC_BASE_URL, AUDIO_BASE_URL) without its trailing slash."""
+    url = raw.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be a web address like https://ivr.example.org, not {raw!r}")
+    return url
+
+
+def _redis_url(url: SecretStr) -> SecretStr:
+    # The value may hold a password: the message does not repeat it.
+    if urlsplit(url.get_secret_value()).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("must be a redis://, rediss:// or unix:// address")
+    return url
+
+
+def _account_sid(sid: str) -> str:
+    if len(sid) != 34 or not sid.startswith("AC") or any(c not in "0123456789abcdefABCDEF" for c in sid[2:]):
+        raise ValueError(f"must be an Account SID, AC and 32 hex digits, not {sid!r}")
+    return sid
+
+
+PhoneNumber = Annotated[str, AfterValidator(numbers.phone_number)]
+ShortCode = Annotated[str, AfterValidator(numbers.short_code)]
+SmsSender = Annotated[str, AfterValidator(numbers.sms_sender)]
+Origin = Annotated[str, AfterValidator(_origin)]
+
+
+def _lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+LogFormat = Annotated[Literal["json", "text"], BeforeValidator(_lower)]
+
+
+def _env(name: str, default: Any = None, **constraints: Any) -> Any:
+    """A field read from the environment variable `name` (the README's name for it)."""
+    return Field(default, validation_alias=name, **constraints)
+
+
+class Settings(BaseSettings):
+    """Every setting of the README's Environment variables table, by its variable's name.
+
+    Each field's name, upper-cased, is its `app.config` key; unset or empty variables keep the
+    default. Numbers are whole numbers (seconds, milliseconds, counts); booleans take 1/0, true/false,
+    yes/no or on/off. Secrets are `SecretStr`, so that no repr or error message shows them.
+    """
+
+    model_config = SettingsConfigDict(
+        case_sensitive=True,  # IVR_GATHER_TIMEOUT, never ivr_gather_timeout
+        env_ignore_empty=True,  # VAR= means "not set", as it always has
+        extra="ignore",  # the environment holds much more than the line's own variables
+        frozen=True,
+    )
+
+    content_dir: str = _env("IVR_CONTENT_DIR", str(REPO_ROOT))
+    default_language: str = _env("IVR_DEFAULT_LANGUAGE", "en")
+    # Unset: create_app generates a local token (real Twilio requests then get 403).
+    twilio_auth_token: SecretStr | None = _env("TWILIO_AUTH_TOKEN")
+    twilio_webhook_keys: SecretStr = _env("TWILIO_WEBHOOK_KEYS", SecretStr(""))
+    public_base_url: Origin | None = _env("PUBLIC_BASE_URL")
+    operator_number: PhoneNumber | None = _env("IVR_OPERATOR_NUMBER")
+    # Said to callers ("call 112"), never dialled by the line: a short local code, not E.164.
+    emergency_number: ShortCode = _env("IVR_EMERGENCY_NUMBER", "112")
+    # The line's own phone number, as callers dial it (any format): shown on every web page when set.
+    line_number: str | None = _env("IVR_LINE_NUMBER")
+    emergency_transfer: PhoneNumber | None = _env("IVR_EMERGENCY_TRANSFER")
+    # Texts go out through Twilio's REST API only when the SID, the token and the sender are set.
+    twilio_account_sid: Annotated[str, AfterValidator(_account_sid)] | None = _env("TWILIO_ACCOUNT_SID")
+    twilio_sms_from: SmsSender | None = _env("TWILIO_SMS_FROM")
+    gather_timeout: int = _env("IVR_GATHER_TIMEOUT", 8, ge=1)
+    dial_timeout: int = _env("IVR_DIAL_TIMEOUT", 30, ge=1)
+    dev_skip_signature: bool = _env("IVR_DEV_SKIP_SIGNATURE", False)
+    hash_salt: SecretStr | None = _env("IVR_HASH_SALT")
+    # sqlite:///path or postgresql://…; unset: an SQLite file in the instance folder (checked by the store).
+    database_url: SecretStr | None = _env("DATABASE_URL")
+    # Off: don't migrate at start (e.g. before `flask db downgrade`); run `flask db upgrade` by hand.
+    db_migrate_on_start: bool = _env("IVR_DB_MIGRATE_ON_START", True)
+    # Pre-rendered audio: <Play> from here when set and rendered, else Twilio's <Say>.
+    audio_base_url: Origin | None = _env("AUDIO_BASE_URL")
+    audio_dir: str = _env("IVR_AUDIO_DIR", str(REPO_ROOT / "audio-cache"))
+    tts_rate: int = _env("IVR_TTS_RATE", 150, ge=1)
+    tts_voice: str | None = _env("IVR_TTS_VOICE")
+    # Signs the staff dashboard's session cookie (and its CSRF tokens); unset: instance/secret-key.
+    secret_key: SecretStr | None = _env("IVR_SECRET_KEY")
+    session_cookie_secure: bool = _env("IVR_SESSION_COOKIE_SECURE", True)
+    # Journey events are written in batches this often (0: each at once; tests: always at once).
+    event_batch_ms: int = _env("IVR_EVENT_BATCH_MS", 50, ge=0)
+    # json (one object per line) or text; tests leave logging to pytest.
+    log_format: LogFormat = _env("LOG_FORMAT", "json")
+    # Shared rate-limit buckets and login counts across gunicorn workers; unset: per worker / database.
+    redis_url: Annotated[SecretStr, AfterValidator(_redis_url)] | None = _env("REDIS_URL")
+    ratelimit_enabled: bool = _env("IVR_RATELIMIT", True)
+    # A caller makes about one request every few seconds; these allow far more.
+    ratelimit_caller_burst: int = _env("IVR_RATELIMIT_CALLER_BURST", 30, ge=1)
+    ratelimit_caller_per_minute: int = _env("IVR_RATELIMIT_CALLER_PER_MINUTE", 60, ge=1)
+    # Twilio's requests for every call come from a few addresses: per IP, allow a busy line.
+    ratelimit_ip_burst: int = _env("IVR_RATELIMIT_IP_BURST", 1000, ge=1)
+    ratelimit_ip_per_minute: int = _env("IVR_RATELIMIT_IP_PER_MINUTE", 12000, ge=1)
+    # Behind N trusted reverse proxies, the client is the Nth address from the right of X-Forwarded-For.
+    ratelimit_proxy_hops: int = _env("IVR_PROXY_HOPS", 0, ge=0)
+    # Failed staff logins allowed per username and per client IP in a window, before a lockout
+    # that lasts until the window (from the first failure) ends.
+    login_max_failures_user: int = _env("IVR_LOGIN_MAX_FAILURES_USER", 5, ge=1)
+    # A call centre's staff may share one public address: allow them a few typos each.
+    login_max_failures_ip: int = _env("IVR_LOGIN_MAX_FAILURES_IP", 20, ge=1)
+    login_window_s: int = _env("IVR_LOGIN_WINDOW_S", 15 * 60, ge=1)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Overrides given to the constructor, then the environment; no .env file, no secrets dir."""
+        return init_settings, env_settings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, data: Any) -> Any:
+        # An empty override means "not set", like an empty variable (env_ignore_empty).
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+        return data
+
+    def to_config(self) -> dict[str, Any]:
+        """The `app.config` mapping: each field under its upper-cased name, secrets as plain text,
+        plus what is derived from them (the REST client's token, the session cookie's settings)."""
+        config: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            config[name.upper()] = value.get_secret_value() if isinstance(value, SecretStr) else value
+        # Before create_app fills in a generated local token: texts never go out with that one.
+        config["TWILIO_REST_TOKEN"] = config["TWILIO_AUTH_TOKEN"]
+        config.update(_session_cookie(self.session_cookie_secure))
+        return config
 
 
 def _session_cookie(secure: bool) -> dict[str, Any]:
@@ -66,6 +180,63 @@ def _session_cookie(secure: bool) -> dict[str, Any]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=8),
     }
+
+
+# The app.config key of each setting -> the environment variable it is read from.
+VARIABLES: dict[str, str] = {
+    name.upper(): str(field.validation_alias) for name, field in Settings.model_fields.items()
+}
+
+
+def _holds_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or any(_holds_secret(arg) for arg in get_args(annotation))
+
+
+# The variables whose values are never repeated in an error message.
+_SECRET = frozenset(
+    str(field.validation_alias) for field in Settings.model_fields.values() if _holds_secret(field.annotation)
+)
+
+
+def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The app's config: the environment's settings, validated, with `overrides` (a test_config).
+
+    An override whose key is a setting's (`OPERATOR_NUMBER`) is validated like its variable; any
+    other key (`TESTING`, `CLOCK`, `TWILIO_REST_TOKEN`) goes into the config as given. Raises
+    SettingsError, with one line per bad variable.
+    """
+    given = dict(overrides or {})
+    inputs = {VARIABLES[key]: given.pop(key) for key in list(given) if key in VARIABLES}
+    try:
+        settings = Settings(**inputs)
+    except ValidationError as exc:
+        raise SettingsError("\n".join(_problem(error) for error in exc.errors())) from None
+    return {**settings.to_config(), **given}
+
+
+def from_env() -> dict[str, Any]:
+    """Every setting the line uses, from the environment alone, as `app.config` keys."""
+    return load()
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One bad setting as a line naming its variable: IVR_GATHER_TIMEOUT must be a whole number, not 'abc'."""
+    name = str(error["loc"][0]) if error["loc"] else "settings"
+    ctx = error.get("ctx") or {}
+    kind = error["type"]
+    if kind == "value_error":  # our validators' messages say what was wrong, and with which value
+        return f"{name} {ctx.get('error', error['msg'])}"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        why = "must be a whole number"
+    elif kind == "greater_than_equal":
+        why = f"must be at least {ctx['ge']}"
+    elif kind in ("bool_parsing", "bool_type"):
+        why = "must be 1 or 0 (or true/false, yes/no, on/off)"
+    elif kind == "literal_error":
+        why = f"must be {ctx['expected']}"
+    else:
+        why = error["msg"]
+    return f"{name} {why}" if name in _SECRET else f"{name} {why}, not {error['input']!r}"
 
 
 def local_secret(instance_path: str, name: str) -> str:
@@ -85,30 +256,3 @@ def local_secret(instance_path: str, name: str) -> str:
         finally:
             tmp.unlink()
     return path.read_text().strip()
-
-
-def _operations() -> dict[str, Any]:
-    """Logs, webhook rate limits, staff login limits (ivr/logs.py, ivr/phone/limits.py, ivr/web/throttle)."""
-    return {
-        # Journey events are written in batches this often (0: each at once; tests: always at once).
-        "EVENT_BATCH_MS": _int("IVR_EVENT_BATCH_MS", 50),
-        # json (one object per line) or text; tests leave logging to pytest.
-        "LOG_FORMAT": (os.environ.get("LOG_FORMAT") or "json").strip().lower(),
-        # Shared buckets across gunicorn workers; unset: each worker counts on its own.
-        "REDIS_URL": os.environ.get("REDIS_URL") or None,
-        "RATELIMIT_ENABLED": os.environ.get("IVR_RATELIMIT", "1") != "0",
-        # A caller makes about one request every few seconds; these allow far more.
-        "RATELIMIT_CALLER_BURST": _int("IVR_RATELIMIT_CALLER_BURST", 30),
-        "RATELIMIT_CALLER_PER_MINUTE": _int("IVR_RATELIMIT_CALLER_PER_MINUTE", 60),
-        # Twilio's requests for every call come from a few addresses: per IP, allow a busy line.
-        "RATELIMIT_IP_BURST": _int("IVR_RATELIMIT_IP_BURST", 1000),
-        "RATELIMIT_IP_PER_MINUTE": _int("IVR_RATELIMIT_IP_PER_MINUTE", 12000),
-        # Behind N trusted reverse proxies, the client is the Nth address from the right of X-Forwarded-For.
-        "RATELIMIT_PROXY_HOPS": _int("IVR_PROXY_HOPS", 0),
-        # Failed staff logins allowed per username and per client IP in a window, before a lockout
-        # that lasts until the window (from the first failure) ends. Per worker without REDIS_URL.
-        "LOGIN_MAX_FAILURES_USER": _int("IVR_LOGIN_MAX_FAILURES_USER", 5),
-        # A call centre's staff may share one public address: allow them a few typos each.
-        "LOGIN_MAX_FAILURES_IP": _int("IVR_LOGIN_MAX_FAILURES_IP", 20),
-        "LOGIN_WINDOW_S": _int("IVR_LOGIN_WINDOW_S", 15 * 60),
-    }

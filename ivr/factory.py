@@ -16,6 +16,7 @@ from ivr.content import Content, load_content
 from ivr.content.directory import Directory, resolve_numbers
 from ivr.content.lint import review_findings
 from ivr.engine import Line
+from ivr.numbers import NumberError
 from ivr.phone import limits
 from ivr.phone.forms import WebhookRequest
 from ivr.phone.runtime import Runtime
@@ -29,12 +30,18 @@ log = logging.getLogger("ivr")
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Build the app: settings, content (validated, or refuse to start), webhooks."""
+    """Build the app: settings, content (validated, or refuse to start), webhooks.
+
+    `test_config` overrides settings by their `app.config` keys (validated like the variables) and
+    adds any other keys as given. Bad settings or directory numbers raise SystemExit with one line
+    per bad variable, naming it; broken content raises ContentError (app.py reports both).
+    """
     app = Flask(__name__, instance_relative_config=True)
     app.request_class = WebhookRequest
-    app.config.from_mapping(config.from_env())
-    if test_config:
-        app.config.from_mapping(test_config)
+    try:
+        app.config.from_mapping(config.load(test_config))
+    except config.SettingsError as exc:
+        raise SystemExit(str(exc)) from None
     if not app.testing:  # tests leave logging to pytest
         logs.configure(app.config["LOG_FORMAT"])
     _secrets(app)
@@ -86,7 +93,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.cli.add_command(simulator_cli.call)
     app.cli.add_command(store_cli.db)
 
-    web.init_app(app)
+    # Twilio's webhooks are authenticated by their signatures, not by a form's CSRF token.
+    web.init_app(app, webhooks=(views.bp, agents.bp))
     _proxies(app)
     return app
 
@@ -111,12 +119,16 @@ def _proxies(app: Flask) -> None:
 
 
 def _directory(app: Flask, content: Content) -> Directory | None:
-    """The specialist directory, its numbers read from the environment (and OPERATOR_NUMBER)."""
+    """The specialist directory, its numbers read from the environment (and OPERATOR_NUMBER), each
+    checked and made E.164; SystemExit naming each variable whose number is not valid."""
     if content.directory is None:
         return None
     env = {**os.environ, "IVR_OPERATOR_NUMBER": app.config["OPERATOR_NUMBER"] or ""}
     env.update(app.config.get("DIRECTORY_ENV") or {})
-    return Directory(content.directory, resolve_numbers(content.directory, env))
+    try:
+        return Directory(content.directory, resolve_numbers(content.directory, env))
+    except NumberError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def _narrator(app: Flask, line: Line) -> Narrator | None:

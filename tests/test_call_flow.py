@@ -240,7 +240,7 @@ def test_zero_in_hours_with_no_numbers_set_queues_or_offers_a_call_back(
 @pytest.mark.parametrize("node", ALL_NODES)
 def test_zero_puts_the_caller_through_to_the_matching_person(node: str) -> None:
     specialty, env, queue = expected_person(node)
-    numbers = {"IVR_NEUROLOGIST_NUMBER": "+911100000001", "IVR_SURGICAL_REFERRALS_NUMBER": "+911100000002"}
+    numbers = {"IVR_NEUROLOGIST_NUMBER": "+911140000001", "IVR_SURGICAL_REFERRALS_NUMBER": "+911140000002"}
     signed = SignedClient(make_app(OPERATOR_NUMBER=OPERATOR, DIRECTORY_ENV=numbers))
     status, root = signed.post(step_path(node), {"Digits": "0"})
     assert status == 200 and root is not None
@@ -260,7 +260,7 @@ def test_zero_puts_the_caller_through_to_the_matching_person(node: str) -> None:
 
 
 def test_a_hindi_caller_is_warned_when_the_person_may_not_speak_hindi() -> None:
-    numbers = {"IVR_SURGICAL_REFERRALS_NUMBER": "+911100000002"}
+    numbers = {"IVR_SURGICAL_REFERRALS_NUMBER": "+911140000002"}
     signed = SignedClient(make_app(DIRECTORY_ENV=numbers))
     status, root = signed.post(step_path("specialists").replace("l=en", "l=hi"), {"Digits": "0"})
     assert status == 200 and root is not None

@@ -254,7 +254,7 @@ def test_zero_with_no_one_to_take_the_call_offers_a_call_back_and_a_question(nod
 
 def test_out_of_hours_zero_says_when_they_are_open() -> None:
     phone = new_phone(
-        make_app(CLOCK=lambda: SUNDAY, DIRECTORY_ENV={"IVR_NEUROLOGIST_NUMBER": "+911100000001"})
+        make_app(CLOCK=lambda: SUNDAY, DIRECTORY_ENV={"IVR_NEUROLOGIST_NUMBER": "+911140000001"})
     )
     answer(phone)
     phone.press("2")
@@ -269,15 +269,15 @@ def test_out_of_hours_zero_says_when_they_are_open() -> None:
 
 def test_a_closed_specialist_offers_the_help_desk_when_it_can_take_the_call_now() -> None:
     evening = datetime(2026, 11, 25, 13, 30, tzinfo=UTC)  # 19:00 in India: the neurologist is closed
-    numbers = {"IVR_NEUROLOGIST_NUMBER": "+911100000001"}
-    phone = new_phone(make_app(CLOCK=lambda: evening, OPERATOR_NUMBER="+911100000009", DIRECTORY_ENV=numbers))
+    numbers = {"IVR_NEUROLOGIST_NUMBER": "+911140000001"}
+    phone = new_phone(make_app(CLOCK=lambda: evening, OPERATOR_NUMBER="+911140000009", DIRECTORY_ENV=numbers))
     answer(phone)
     phone.press("2")
     turn = phone.press("0")
     assert turn.says[1:] == [EN.offer_callback, EN.offer_record, EN.offer_desk, EN.go_back]
     phone.dial_outcome = "busy"
     desk = phone.press("3")
-    assert desk.dialed == ["+911100000009"]
+    assert desk.dialed == ["+911140000009"]
     assert at(desk) == ("_specialist", 0)
     assert desk.says == [
         EN.connecting_to.format(name="the help desk"),
@@ -292,7 +292,7 @@ def test_a_closed_specialist_offers_the_help_desk_when_it_can_take_the_call_now(
 
 def test_the_help_desk_is_not_offered_instead_of_itself_nor_when_it_is_not_set_up() -> None:
     evening = datetime(2026, 11, 25, 13, 30, tzinfo=UTC)
-    numbers = {"IVR_NEUROLOGIST_NUMBER": "+911100000001"}
+    numbers = {"IVR_NEUROLOGIST_NUMBER": "+911140000001"}
     phone = new_phone(make_app(CLOCK=lambda: evening, DIRECTORY_ENV=numbers))  # no help desk number
     answer(phone)
     phone.press("2")

@@ -21,7 +21,7 @@ TREE = load_content(REPO_ROOT).tree
 
 
 def test_a_call_is_kept_on_each_database(database_url: str) -> None:
-    app = make_app(DATABASE_URL=database_url, OPERATOR_NUMBER="+911100000009")
+    app = make_app(DATABASE_URL=database_url, OPERATOR_NUMBER="+911140000009")
     phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN)
     answer(phone, "2")
     # Medicines, the next part, slower, the main menu, About, its next part, then a text.
@@ -49,7 +49,7 @@ def test_callbacks_are_kept_on_each_database(database_url: str) -> None:
     app = make_app(
         DATABASE_URL=database_url,
         CLOCK=lambda: EVENING,
-        DIRECTORY_ENV={"IVR_NEUROLOGIST_NUMBER": "+911100000001"},  # set up, but closed now
+        DIRECTORY_ENV={"IVR_NEUROLOGIST_NUMBER": "+911140000001"},  # set up, but closed now
     )
     phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN)
     answer(phone, "1")

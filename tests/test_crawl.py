@@ -148,7 +148,7 @@ def crawl(app: Flask, lang_key: str) -> Crawl:
 @pytest.mark.slow
 @pytest.mark.parametrize("lang_key", ["1", "2"], ids=["english", "hindi"])
 def test_crawl_reaches_every_node_and_part_with_no_server_error(lang_key: str) -> None:
-    numbers = {"IVR_NEUROLOGIST_NUMBER": "+911100000001", "IVR_SURGICAL_REFERRALS_NUMBER": "+911100000002"}
+    numbers = {"IVR_NEUROLOGIST_NUMBER": "+911140000001", "IVR_SURGICAL_REFERRALS_NUMBER": "+911140000002"}
     result = crawl(make_app(OPERATOR_NUMBER=OPERATOR, DIRECTORY_ENV=numbers), lang_key)
     expected = {(m, "0") for m in TREE.menus}
     expected |= {(s, str(i)) for s in TREE.sections for i in range(TREE.part_count(s))}

@@ -304,9 +304,12 @@ def test_zero_elsewhere_reaches_the_help_desk() -> None:
         ("default: helpdesk", "default: nobody", "'nobody' is not a specialty"),
         (
             "    queue: neuromuscular-clinic",
-            "    queue: neuromuscular-clinic\n    dial: '+9100'",
+            "    queue: neuromuscular-clinic\n    dial: '+911140000003'",
             "exactly one",
         ),
+        # A number written in the file is checked like one from the environment.
+        ("    dial: env:IVR_NEUROLOGIST_NUMBER", "    dial: '+9100'", "not '+9100': it is too short"),
+        ("    dial: env:IVR_NEUROLOGIST_NUMBER", "    dial: env:IVR NEURO", "environment variable's name"),
     ],
 )
 def test_a_broken_directory_is_refused_at_start_up(

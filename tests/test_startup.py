@@ -128,3 +128,54 @@ def test_workers_default_to_two_per_core(workers: str, monkeypatch: pytest.Monke
     settings = runpy.run_path(str(GUNICORN_CONF))
     assert settings["workers"] == (int(workers) if workers else 2 * (os.cpu_count() or 1))
     assert settings["preload_app"] is False and settings["timeout"] >= 15
+
+
+# Bad settings: the same clean refusal, naming the variable, and gunicorn stops rather than loop.
+
+
+def _no_traceback_refusal(result: subprocess.CompletedProcess[str], message: str) -> None:
+    output = result.stdout + result.stderr
+    assert result.returncode == 4, output
+    assert message in output and "Traceback" not in output, output
+
+
+def test_gunicorn_refuses_to_start_on_a_bad_setting(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "app:app"]
+    env = {**_env(REPO_ROOT, tmp_path), "PORT": str(free_port()), "IVR_GATHER_TIMEOUT": "abc"}
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    _no_traceback_refusal(result, "refusing to start, IVR_GATHER_TIMEOUT must be a whole number, not 'abc'")
+    assert "Booting worker" not in result.stdout + result.stderr, "stopped before any worker started"
+
+
+def test_gunicorn_refuses_to_start_on_a_bad_specialist_number(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "app:app"]
+    env = {**_env(REPO_ROOT, tmp_path), "PORT": str(free_port()), "IVR_NEUROLOGIST_NUMBER": "011 4000 0001"}
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    _no_traceback_refusal(result, "refusing to start, IVR_NEUROLOGIST_NUMBER (dialled for 'neurologist'")
+
+
+def test_a_worker_refusing_a_bad_setting_stops_gunicorn(tmp_path: Path) -> None:
+    # No gunicorn.conf.py (an empty one instead): the workers themselves refuse, with exit code 4,
+    # which gunicorn takes as "app failed to load" and stops, rather than restart them for ever.
+    empty = tmp_path / "empty.conf.py"
+    empty.write_text("")
+    command = [sys.executable, "-m", "gunicorn", "-c", str(empty), "-w", "2"]
+    command += ["-b", f"127.0.0.1:{free_port()}", "app:app"]
+    env = {**_env(REPO_ROOT, tmp_path), "IVR_OPERATOR_NUMBER": "12345"}
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    _no_traceback_refusal(result, "refusing to start: IVR_OPERATOR_NUMBER must be a phone number")
+    assert "App failed to load" in result.stderr
+
+
+def test_importing_the_wsgi_app_refuses_a_bad_setting(tmp_path: Path) -> None:
+    env = {**_env(REPO_ROOT, tmp_path), "IVR_EMERGENCY_NUMBER": "+91 112", "IVR_DIAL_TIMEOUT": "0"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import app"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    _no_traceback_refusal(result, "refusing to start: IVR_EMERGENCY_NUMBER must be a short number")
+    assert "IVR_DIAL_TIMEOUT must be at least 1, not '0'" in result.stderr, "every bad variable at once"

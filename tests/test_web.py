@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from itsdangerous import TimestampSigner
 from markupsafe import escape
 from sqlalchemy import update
 
@@ -497,6 +499,57 @@ def test_a_token_from_before_log_in_is_worthless_after_it(web: FlaskClient, seed
 def test_twilio_webhooks_need_no_csrf_token(web_app: Flask) -> None:
     status, twiml = SignedClient(web_app).post("/voice")
     assert status == 200 and twiml is not None and twiml.tag == "Response"
+
+
+WEBHOOK_BLUEPRINTS = ("voice", "agents")
+
+
+def post_rules(app: Flask) -> list[tuple[str, str]]:
+    """(blueprint, a URL) for every route that takes POST."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        if "POST" in (rule.methods or ()):
+            url = rule.rule.replace("<int:callback_id>", "1").replace("<int:recording_id>", "1")
+            found.append((rule.endpoint.partition(".")[0], url))
+    return found
+
+
+def test_every_post_outside_the_webhooks_needs_the_token(web_app: Flask, staff: FlaskClient) -> None:
+    forms = [url for bp, url in post_rules(web_app) if bp not in WEBHOOK_BLUEPRINTS]
+    assert {"/staff/login", "/staff/logout", "/staff/callbacks/1/done"} <= set(forms)
+    for url in forms:
+        response = staff.post(url, data={"username": STAFF_USER, "password": STAFF_PASSWORD})
+        assert response.status_code == 400, url
+        assert "This form is out of date or did not come from this site." in response.get_data(as_text=True)
+
+
+def test_every_webhook_is_exempt_and_guarded_by_its_signature_instead(web_app: Flask) -> None:
+    webhooks = [url for bp, url in post_rules(web_app) if bp in WEBHOOK_BLUEPRINTS]
+    assert {"/voice", "/voice/step", "/voice/status", "/voice/agent", "/voice/whisper"} <= set(webhooks)
+    client = web_app.test_client()
+    for url in webhooks:
+        assert client.post(url, data={"CallSid": "CAx"}).status_code == 403, url  # unsigned: not a CSRF 400
+    status, _ = SignedClient(web_app).post("/voice/status", {"CallStatus": "completed"})
+    assert status == 204, "signed, with no session or token: accepted"
+
+
+def test_the_token_may_come_in_a_header(web_app: Flask, staff: FlaskClient, seeded: Seeded) -> None:
+    token = csrf_token(text(staff, "/staff/callbacks"))
+    url = f"/staff/callbacks/{seeded.callback_id}/done"
+    assert staff.post(url, headers={"X-CSRF-Token": "forged"}).status_code == 400
+    assert staff.post(url, headers={"X-CSRF-Token": token}).status_code == 303
+    assert store_of(web_app).callbacks() == []
+
+
+def test_a_token_lasts_as_long_as_its_session(
+    web_app: Flask, staff: FlaskClient, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A dashboard left open for hours (past Flask-WTF's default hour, within the 8 h session) still works.
+    token = csrf_token(text(staff, "/staff/callbacks"))
+    later = time.time() + 5 * 3600
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: int(later))
+    response = staff.post(f"/staff/callbacks/{seeded.callback_id}/done", data={"csrf_token": token})
+    assert response.status_code == 303 and store_of(web_app).callbacks() == []
 
 
 # The pages.

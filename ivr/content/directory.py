@@ -14,18 +14,23 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from ivr.content.models import Lang, NodeId, NonEmpty, Strict, Text
 from ivr.content.tree import Tree
+from ivr.numbers import NumberError, phone_number
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 _DAYS = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun)(?:-(mon|tue|wed|thu|fri|sat|sun))?$")
 QueueName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+ENV = "env:"
+# An environment variable's name, as `dial: env:NAME` gives it.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class Specialty(Strict):
     """One place to send callers: a number to dial or a Twilio queue, its languages and hours."""
 
     name: Text
-    dial: NonEmpty | None = None  # E.164, or env:NAME to read it from the environment
+    # A phone number (kept in E.164), or env:NAME to read it from the environment at start-up.
+    dial: NonEmpty | None = None
     queue: QueueName | None = None
     languages: list[Lang] = Field(min_length=1)
     hours: dict[str, str] | None = None  # {"mon-fri": "09:00-17:00"}; none means always open
@@ -38,6 +43,17 @@ class Specialty(Strict):
         if self.hours is not None and self.hours_said is None:
             raise ValueError("hours_said is needed to tell callers the hours")
         return self
+
+    @field_validator("dial")
+    @classmethod
+    def _dial(cls, dial: str | None) -> str | None:
+        if dial is None:
+            return None
+        if dial.startswith(ENV):
+            if not _ENV_NAME.fullmatch(dial[len(ENV) :]):
+                raise ValueError(f"{dial!r}: env: is followed by an environment variable's name")
+            return dial
+        return phone_number(dial)
 
     @field_validator("hours")
     @classmethod
@@ -132,12 +148,26 @@ def _clock(hhmm: str) -> time:
 
 
 def resolve_numbers(file: DirectoryFile, environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
-    """Each dialled specialty's number: written in the file, or read from env:NAME (None if unset)."""
+    """Each dialled specialty's number in E.164: written in the file, or read from env:NAME (None if
+    unset or empty); a queue specialty's is None.
+
+    Raises NumberError, naming every variable whose value is not a valid phone number (so that the
+    line refuses to start rather than fail a caller's <Dial>).
+    """
     env = os.environ if environ is None else environ
     numbers: dict[str, str | None] = {}
+    problems: list[str] = []
     for sid, specialty in file.specialties.items():
         dial = specialty.dial
-        if dial and dial.startswith("env:"):
-            dial = env.get(dial[4:]) or None
+        if dial and dial.startswith(ENV):
+            name = dial[len(ENV) :]
+            raw = (env.get(name) or "").strip()
+            try:
+                dial = phone_number(raw) if raw else None
+            except ValueError as exc:
+                problems.append(f"{name} (dialled for {sid!r} in knowledge/specialists.yaml) {exc}")
+                dial = None
         numbers[sid] = dial
+    if problems:
+        raise NumberError("\n".join(problems))
     return numbers

@@ -1,8 +1,8 @@
 """The staff dashboard: calls and their journeys, callbacks, recorded questions, listening figures.
 
 Every page needs a logged-in staff user (`flask --app app staff add NAME`), and every POST this
-session's CSRF token. Callers appear as pseudonyms, except on the callback queue, where staff need
-the number to call back.
+session's CSRF token (checked app-wide by Flask-WTF's CSRFProtect, set up in ivr/web/__init__.py).
+Callers appear as pseudonyms, except on the callback queue, where staff need the number to call back.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from ivr import services
 from ivr.content import Content
 from ivr.engine import EMERGENCY, LANGUAGE, SPECIALIST
 from ivr.store import EventRow, StaffRow
-from ivr.web import csrf, throttle
+from ivr.web import throttle
 from ivr.web.site import secure_headers
 from ivr.web.stats import drop_off_chart, listening_rows
 
@@ -100,7 +100,6 @@ def current_user() -> StaffRow | None:
 
 @bp.before_request
 def _guard() -> ResponseReturnValue | None:
-    csrf.protect()
     if request.endpoint in OPEN_PAGES or current_user() is not None:
         return None
     if request.method == "GET":
@@ -119,7 +118,6 @@ def _private(response: Response) -> Response:
 def _template_helpers() -> dict[str, object]:
     return {
         "lang": "en",
-        "csrf_token": csrf.token,
         "is_section": lambda node: node in services.line().content.tree.sections,
         "user": current_user(),
         "pseudonym": pseudonym,
@@ -185,11 +183,11 @@ def login() -> ResponseReturnValue:
             user = authenticate(request.form.get("username", ""), request.form.get("password", ""))
             if user is not None:
                 gate.succeeded(name)
+                # Drops the CSRF token too: one seen before logging in is worthless after it.
                 session.clear()
                 session.permanent = True
                 session[SESSION_USER] = user.username
                 session[SESSION_FINGERPRINT] = _fingerprint(user)
-                csrf.rotate()
                 return redirect(_safe_next(request.form.get("next")), 303)
             _report_lockout(gate.failed(name, ip), name, ip)
             error = "Wrong username or password."
@@ -209,9 +207,8 @@ def login() -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
-    """Log out, ending this session."""
+    """Log out, ending this session (and its CSRF token)."""
     session.clear()
-    csrf.rotate()
     flash("You have logged out.")
     return redirect(url_for("staff.login"), 303)
 

@@ -9,7 +9,7 @@ from flask import Flask
 
 from tests.support.app import make_app
 
-NEURO, SURGERY, DESK = "+911100000001", "+911100000002", "+911100000009"
+NEURO, SURGERY, DESK = "+911140000001", "+911140000002", "+911140000009"
 
 
 def routed_app(now: datetime, **overrides: Any) -> Flask:

@@ -1,0 +1,87 @@
+"""Phone numbers in the line's settings, checked with `phonenumbers` (libphonenumber) and kept in E.164.
+
+A number the line dials (the help desk, a specialist, the emergency transfer) or sends texts from
+must be a valid number in international form, so that a typo stops the line at start-up rather than
+failing a caller's <Dial> later. The emergency number callers are told to dial (112, 108) is a short
+local code, never dialled by the line: it is checked as such.
+"""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
+
+# A short code a caller dials: 2 to 6 digits (15 in France, 112, 108, 999, 10111 in South Africa).
+_SHORT_CODE = re.compile(r"[0-9]{2,6}")
+# An SMS short code Twilio sends from (5 or 6 digits), and a Messaging Service SID: MG and 32 hex.
+_SMS_SHORT_CODE = re.compile(r"[0-9]{5,6}")
+_MESSAGING_SERVICE = re.compile(r"MG[0-9a-fA-F]{32}")
+# An alphanumeric sender ID as Twilio takes one: up to 11 ASCII letters, digits and spaces, one a letter.
+_SENDER_ID = re.compile(r"(?=[A-Za-z0-9 ]*[A-Za-z])[A-Za-z0-9 ]{1,11}")
+
+_PARSE_REASONS = {
+    NumberParseException.INVALID_COUNTRY_CODE: "it has no country code, or an unknown one",
+    NumberParseException.NOT_A_NUMBER: "it is not a phone number",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "it is too short",
+    NumberParseException.TOO_SHORT_NSN: "it is too short",
+    NumberParseException.TOO_LONG: "it is too long",
+}
+_LENGTH_REASONS = {
+    ValidationResult.INVALID_COUNTRY_CODE: "its country code does not exist",
+    ValidationResult.TOO_SHORT: "it is too short",
+    ValidationResult.TOO_LONG: "it is too long",
+    ValidationResult.INVALID_LENGTH: "it has the wrong number of digits",
+}
+FORM = "in international form, + and the country code (like +911140001234)"
+
+
+class NumberError(ValueError):
+    """A setting that is not a usable number; the message names the setting and says why."""
+
+
+def phone_number(raw: str) -> str:
+    """`raw` ("+91 11 4000-1234", "tel:+91-11-40001234") in E.164 ("+911140001234").
+
+    ValueError (saying why, without the setting's name) unless it is a valid number, in
+    international form, of a numbering plan known to the pinned `phonenumbers` release, and has no
+    extension (a <Dial> cannot press one).
+    """
+    try:
+        parsed = phonenumbers.parse(raw, None)
+    except NumberParseException as exc:
+        reason = _PARSE_REASONS.get(exc.error_type, "it is not a phone number")
+        raise ValueError(f"must be a phone number {FORM}, not {raw!r}: {reason}") from exc
+    if not phonenumbers.is_valid_number(parsed):
+        why = phonenumbers.is_possible_number_with_reason(parsed)
+        reason = _LENGTH_REASONS.get(why, "no such number exists in its country's numbering plan")
+        raise ValueError(f"must be a phone number {FORM}, not {raw!r}: {reason}")
+    if parsed.extension:
+        raise ValueError(f"must be a phone number without an extension, not {raw!r}")
+    return phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
+
+
+def short_code(raw: str) -> str:
+    """A short local number callers are told to dial ("112", "108"): 2 to 6 digits, else ValueError."""
+    code = raw.strip()
+    if not _SHORT_CODE.fullmatch(code):
+        raise ValueError(f"must be a short number of 2 to 6 digits, like 112 or 108, not {raw!r}")
+    return code
+
+
+def sms_sender(raw: str) -> str:
+    """Who texts come from: a phone number (made E.164), a 5- or 6-digit short code, a Messaging
+    Service SID (MG and 32 hex digits) or an alphanumeric sender ID (kept as given); else ValueError."""
+    sender = raw.strip()
+    if _SMS_SHORT_CODE.fullmatch(sender) or _MESSAGING_SERVICE.fullmatch(sender):
+        return sender
+    if sender.startswith("+") or not any(c.isalpha() for c in sender):
+        return phone_number(sender)
+    # "MG" and a typo is a Messaging Service SID gone wrong, not a sender ID.
+    if _SENDER_ID.fullmatch(sender) and not sender.startswith("MG"):
+        return sender
+    raise ValueError(
+        "must be a phone number, a short code, a Messaging Service SID (MG and 32 hex digits) or a"
+        f" sender ID (up to 11 letters, digits and spaces), not {raw!r}"
+    )
