@@ -264,7 +264,7 @@ def test_a_slower_line_is_measured_at_the_slower_rate(sim_app: Callable[..., Fla
     slow = {text: sec for sec, text in transcript.steps[3].sentences}
     both = normal.keys() & slow.keys()
     assert len(both) >= 3
-    assert all((slow[t] or 0) > (normal[t] or 0) * 1.1 for t in both)
+    assert all((slow[t] or 0) > (normal[t] or 0) * 1.1 for t in both), {t: (normal[t], slow[t]) for t in both}
     # The slow audio sits in the cache under the slow rate, where <Play> would look for it.
     settings = AudioSettings.from_config(app.config)
     slow_settings = AudioSettings(audio_dir, rate=cache.rate_wpm(settings, "slow"), voice=settings.voice)

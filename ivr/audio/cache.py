@@ -21,7 +21,9 @@ from ivr.engine import RATES, Line
 from ivr.twiml import PROSODY
 
 # Part of every file's hash: bump it when rendering changes, and everything is rendered again.
-CACHE_FORMAT = "pyttsx3-espeak-ng/2"
+# /3: a render made before could be at the wrong rate (ivr/audio/worker.py now sets the rate and
+# waits for espeak to apply it before rendering), so those are made again rather than trusted.
+CACHE_FORMAT = "pyttsx3-espeak-ng/3"
 FILE_NAME = re.compile(r"[0-9a-f]{64}\.wav")
 _LEFTOVER = re.compile(r"\.[0-9a-f]{64}\.wav\.\d+\.[0-9a-f]+\.tmp")  # from an interrupted render
 

@@ -13,7 +13,7 @@ from ivr.store.privacy import mask
 
 
 class Outbox(Batched):
-    """Texts queued by ivr.sms.SmsSender, and what became of each."""
+    """Texts queued by ivr.phone.texts.SmsSender, and what became of each."""
 
     def queue_sms(self, call_sid: str | None, to_number: str, body: str) -> int | None:
         """Put a text message in the outbox; its id, or None if it could not be saved."""
