@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     event_batch_ms: int = _env("IVR_EVENT_BATCH_MS", 50, ge=0)
     # json (one object per line) or text; tests leave logging to pytest.
     log_format: LogFormat = _env("LOG_FORMAT", "json")
-    # Shared rate-limit buckets and login counts across gunicorn workers; unset: per worker / database.
+    # Shared rate-limit and login counts across gunicorn workers; unset: per worker / database.
     redis_url: Annotated[SecretStr, AfterValidator(_redis_url)] | None = _env("REDIS_URL")
     ratelimit_enabled: bool = _env("IVR_RATELIMIT", True)
     # A caller makes about one request every few seconds; these allow far more.

@@ -66,6 +66,18 @@ def test_ping_answers_on_each_backend_and_clears_a_remembered_outage(store: Stor
     assert store.record_event("CAping", "start", "main", 0) is True, "the outage was forgotten"
 
 
+def test_the_first_answer_after_an_outage_says_the_database_is_back_once(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="ivr.store")
+    store.breaker.retry_after = 0  # tried again at once, as after the outage's retry time
+    store.breaker.trip("as after a failed connection")
+    assert store.record_event("CAback", "start", "main", 0) is True
+    assert store.record_event("CAback", "topic", "symptoms", 0) is True
+    assert not store.breaker.down
+    assert caplog.text.count("database unavailable") == 1 and caplog.text.count("database is back") == 1
+
+
 def test_ping_says_why_when_the_database_is_away(tmp_path: Path) -> None:
     store = Store.from_url(f"sqlite:///{tmp_path / 'missing' / 'ivr.sqlite3'}", migrate=False)
     reason = store.ping()

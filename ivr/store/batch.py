@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ivr.store.core import StoreCore, StoreOptions
 from ivr.store.db import is_sqlite
-from ivr.store.models import Base, Call, Caller, JourneyEvent
+from ivr.store.models import Base, Call, JourneyEvent, KnownCaller
 
 T = TypeVar("T")
 
@@ -157,7 +157,7 @@ def _build_statement(conn: Connection, what: str) -> Any:
         return insert(tables[JourneyEvent.__tablename__])
     if what == "call_started":
         return insert(tables[Call.__tablename__]).on_conflict_do_nothing(index_elements=["call_sid"])
-    callers = tables[Caller.__tablename__]
+    callers = tables[KnownCaller.__tablename__]
     stmt = insert(callers)
     if what == "caller_seen":
         return stmt.on_conflict_do_update(

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, bindparam, func, select
 from ivr.store.batch import Batched, Queued
 from ivr.store.core import columns, fit, insert_for, utc_now
 from ivr.store.fastpath import RawReads
-from ivr.store.models import Call, Caller, JourneyEvent
+from ivr.store.models import Call, JourneyEvent, KnownCaller
 from ivr.store.privacy import mask, pseudonym, ref
 
 # A call with no end recorded counts as live this long: Twilio ends every call after 4 hours.
@@ -51,7 +51,7 @@ class EventRow:
 
 
 # Asked at the start of every call: built once, not per call (and so compiled once, see RawReads).
-_PREFS = select(Caller.language, Caller.rate).where(Caller.caller_hash == bindparam("key"))
+_PREFS = select(KnownCaller.language, KnownCaller.rate).where(KnownCaller.caller_hash == bindparam("key"))
 
 
 class Calls(Batched, RawReads):
@@ -76,8 +76,8 @@ class Calls(Batched, RawReads):
             "caller_hash": key,
             "first_seen": now,
             "last_seen": now,
-            "language": fit(Caller.language, language),
-            "rate": fit(Caller.rate, rate),
+            "language": fit(KnownCaller.language, language),
+            "rate": fit(KnownCaller.rate, rate),
         }
         return self._write_soon(
             Queued("save_prefs", row, {"caller": ref(key), "language": language, "rate": rate})

@@ -133,10 +133,12 @@ class StoreCore(Outage):
                     # SQLite's write lock taken at BEGIN: a reader turned writer could not wait for it.
                     conn = conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
                 with conn.begin():
-                    return work(conn)
+                    result = work(conn)
         except Exception as exc:
             self._failed(what, fields, exc, write=write, report=report)
-        return default
+            return default
+        self._came_back()  # nothing to do unless it was down: then "database is back", once
+        return result
 
     def _ensure_schema(self) -> None:
         if self._schema_ready or self._migrate is None:

@@ -73,7 +73,7 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012
 
 
-class Caller(Base):
+class KnownCaller(Base):
     """A caller known by pseudonym only, with what they chose last time."""
 
     __tablename__ = "callers"
