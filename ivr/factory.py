@@ -109,9 +109,7 @@ def _proxies(app: Flask) -> None:
     ProxyFix would otherwise trust X-Forwarded-Proto by default), so the URL a Twilio signature is
     checked against is PUBLIC_BASE_URL or the request's own, never one a client's header chose.
     """
-    hops = int(app.config.get("RATELIMIT_PROXY_HOPS", 0))
-    if hops < 0:
-        raise SystemExit(f"IVR_PROXY_HOPS must be 0 or more, not {hops}")
+    hops = int(app.config.get("RATELIMIT_PROXY_HOPS", 0))  # at least 0: checked with the settings
     if hops:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=0, x_host=0, x_port=0, x_prefix=0

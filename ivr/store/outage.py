@@ -26,7 +26,6 @@ class Outage:
     """Whether the database is remembered as down, and what is said of each failure."""
 
     def __init__(self, retry_after: float) -> None:
-        self.retry_after = retry_after
         self.breaker = Breaker(
             "database", retry_after=retry_after, log=log, while_down="calls go on without it"
         )
