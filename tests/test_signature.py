@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from flask import Flask
 from twilio.request_validator import HMAC_SHA256, RequestValidator
 
 from tests.support.app import AUTH_TOKEN, BASE_URL, SignedClient, make_app
+from tests.support.signing import body_sha256, twilio_signature
 
 pytestmark = pytest.mark.integration
 
@@ -108,3 +111,108 @@ def test_caller_number_never_logged_in_clear(signed: SignedClient, caplog: pytes
     text = " ".join(r.getMessage() for r in caplog.records)
     assert "caller-" in text
     assert "+447700900123" not in text and "7700900123" not in text
+
+
+# ---------------------------------------------------------------- JSON webhooks (bodySHA256)
+
+JSON_BODY = b'{"CallSid": "CA1", "From": "+15005550006", "To": "+15005550001"}'
+
+
+@pytest.mark.parametrize("path", ["/voice", STEP])
+def test_a_json_webhook_is_answered_only_with_the_body_it_was_signed_for(app: Flask, path: str) -> None:
+    # Twilio signs a JSON webhook's URL, bodySHA256 (the body's hash) included, and not the body.
+    url = f"{path}{'&' if '?' in path else '?'}bodySHA256={body_sha256(JSON_BODY)}"
+    headers = {"X-Twilio-Signature": twilio_signature(AUTH_TOKEN, BASE_URL + url)}
+    client = app.test_client()
+    answered = client.post(url, data=JSON_BODY, headers=headers, content_type="application/json")
+    assert answered.status_code == 200 and answered.mimetype == "text/xml"
+    for other in (JSON_BODY.replace(b"CA1", b"CA2"), JSON_BODY + b"\n", b"{}", b""):
+        refused = client.post(url, data=other, headers=headers, content_type="application/json")
+        assert refused.status_code == 403, other
+
+
+def test_an_sdk_json_vector_passes_the_webhook_stack() -> None:
+    # twilio-ruby "should validate with no other GET parameters": the SDKs' body, hash and signature,
+    # on the line's own /voice at that address (the signature is the vector's, for its URL).
+    app = make_app(PUBLIC_BASE_URL="https://mycompany.com", TWILIO_AUTH_TOKEN="12345")
+    body = b'{"property": "value", "boolean": true}'
+    path = "/voice?bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620"
+    signature = twilio_signature("12345", "https://mycompany.com" + path)
+    client = app.test_client()
+    ok = client.post(
+        path, data=body, headers={"X-Twilio-Signature": signature}, content_type="application/json"
+    )
+    assert ok.status_code == 200
+    tampered = body.replace(b"true", b"false")
+    no = client.post(
+        path, data=tampered, headers={"X-Twilio-Signature": signature}, content_type="application/json"
+    )
+    assert no.status_code == 403
+
+
+# ---------------------------------------------------------------- URLs as Twilio signed them
+
+
+def test_a_webhook_url_with_credentials_is_verified_as_twilio_signed_it(app: Flask) -> None:
+    # Configured as http://user:pass@host/voice, Twilio signs that URL and sends Basic credentials.
+    client = app.test_client()
+    for userinfo, auth in [("user:pass", "user:pass"), ("user", "user:"), ("us%20er:p%40ss", "us er:p@ss")]:
+        signed = BASE_URL.replace("://", f"://{userinfo}@") + "/voice"
+        headers = {
+            "X-Twilio-Signature": twilio_signature(AUTH_TOKEN, signed, PARAMS.items()),
+            "Authorization": "Basic " + base64.b64encode(auth.encode()).decode(),
+        }
+        assert client.post("/voice", data=PARAMS, headers=headers).status_code == 200, userinfo
+        other = {**headers, "Authorization": "Basic " + base64.b64encode(b"user:guess").decode()}
+        assert client.post("/voice", data=PARAMS, headers=other).status_code == 403, userinfo
+
+
+def test_a_query_escaped_otherwise_than_signed_is_accepted_as_the_sdks_do(app: Flask) -> None:
+    # twilio-node: a URL signed with ' is valid when it arrives as %27, and the other way round.
+    client = app.test_client()
+    for signed, sent in [
+        ("/voice?campaign=O'Hara", "/voice?campaign=O%27Hara"),
+        ("/voice?c=O%27Hara", "/voice?c=O'Hara"),
+    ]:
+        headers = {"X-Twilio-Signature": twilio_signature(AUTH_TOKEN, BASE_URL + signed, PARAMS.items())}
+        assert client.post(sent, data=PARAMS, headers=headers).status_code == 200, sent
+        assert client.post(sent + "x", data=PARAMS, headers=headers).status_code == 403, sent
+
+
+# ---------------------------------------------------------------- the dev switch and proxies
+
+FORWARDED = [
+    {"X-Forwarded-For": "203.0.113.9"},
+    {"X-Forwarded-Proto": "https"},
+    {"X-Forwarded-Host": "abc.ngrok.io"},
+    {"X-Forwarded-Port": "443"},
+    {"X-Forwarded-Prefix": "/ivr"},
+    {"X-Real-IP": "203.0.113.9"},
+    {"Forwarded": "for=203.0.113.9;proto=https"},
+    {"Via": "1.1 proxy"},
+    {"CF-Connecting-IP": "203.0.113.9"},
+]
+
+
+@pytest.mark.parametrize("header", FORWARDED, ids=lambda h: next(iter(h)))
+def test_dev_switch_is_refused_to_a_request_a_local_proxy_relayed(
+    header: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(DEV_SKIP_SIGNATURE=True)
+    client = app.test_client()
+    assert client.post("/voice", data=PARAMS, headers=header).status_code == 403
+    assert any("does not apply" in r.getMessage() and "proxy" in r.getMessage() for r in caplog.records)
+    # Still checked, not refused: Twilio's own signature gets through the proxy.
+    signature = twilio_signature(AUTH_TOKEN, BASE_URL + "/voice", PARAMS.items())
+    signed = client.post("/voice", data=PARAMS, headers={**header, "X-Twilio-Signature": signature})
+    assert signed.status_code == 200
+
+
+def test_dev_switch_is_refused_when_proxy_hops_are_configured(caplog: pytest.LogCaptureFixture) -> None:
+    app = make_app(DEV_SKIP_SIGNATURE=True, RATELIMIT_PROXY_HOPS=1)
+    client = app.test_client()
+    # ProxyFix would make this request's address 127.0.0.1 from its header; no header at all either.
+    forged = client.post("/voice", data=PARAMS, headers={"X-Forwarded-For": "127.0.0.1"})
+    assert forged.status_code == 403
+    assert client.post("/voice", data=PARAMS).status_code == 403
+    assert any("IVR_PROXY_HOPS" in r.getMessage() for r in caplog.records)

@@ -15,7 +15,7 @@ from flask import Blueprint, Flask, Request, Response, abort, current_app, reque
 from ivr import services
 from ivr.phone import limits
 from ivr.phone.callers import caller
-from ivr.phone.signature import is_loopback, requested_url, verify
+from ivr.phone.signature import body_hashes, is_loopback, requested_url, verify, with_credentials
 
 log = logging.getLogger("ivr.phone.admission")
 
@@ -24,12 +24,22 @@ MAX_WEBHOOK_BYTES = 64 * 1024
 
 
 def check_webhook(request: Request) -> None:
-    """400 for a query string that is not UTF-8 (werkzeug would raise reading it); 413 past the size."""
+    """400 for a query string that is not UTF-8 (werkzeug would raise reading it); 413 for a body
+    over MAX_WEBHOOK_BYTES, whether it says its length (Content-Length) or not (chunked)."""
     request.max_content_length = MAX_WEBHOOK_BYTES
     try:
         request.query_string.decode("utf-8")
     except UnicodeDecodeError:
         abort(400, "the query string is not UTF-8")
+    if request.content_length is None and "wsgi.input_terminated" in request.environ:
+        # A body with no length (Transfer-Encoding: chunked) is read by werkzeug only up to the
+        # limit, and the rest dropped without a word: a form cut short. Read one byte past the limit
+        # to tell a body that fits from one that does not; what fits is kept for the form parser.
+        request.max_content_length = MAX_WEBHOOK_BYTES + 1
+        body = request.get_data(cache=True)
+        request.max_content_length = MAX_WEBHOOK_BYTES
+        if len(body) > MAX_WEBHOOK_BYTES:
+            abort(413)
 
 
 def admit() -> Response | None:
@@ -50,20 +60,65 @@ def admit() -> Response | None:
 
 
 def check_signature(req: Request, cfg: Mapping[str, Any]) -> None:
-    """403 unless X-Twilio-Signature is right for this URL and form (ivr/phone/signature.py)."""
-    if cfg["DEV_SKIP_SIGNATURE"] and is_loopback(req.remote_addr):
-        log.warning("SIGNATURE CHECK SKIPPED (IVR_DEV_SKIP_SIGNATURE=1) for %s", req.path)
-        return
+    """403 unless X-Twilio-Signature is right for this URL and form, or URL and JSON body
+    (ivr/phone/signature.py). IVR_DEV_SKIP_SIGNATURE lets requests from this machine through
+    unchecked, and only those that came straight to it (see `dev_skip_refused`)."""
+    if cfg["DEV_SKIP_SIGNATURE"]:
+        refused = dev_skip_refused(req, cfg)
+        if not refused:
+            log.warning("SIGNATURE CHECK SKIPPED (IVR_DEV_SKIP_SIGNATURE=1) for %s", req.path)
+            return
+        log.warning(
+            "IVR_DEV_SKIP_SIGNATURE=1 does not apply to %s: %s; checking the signature", req.path, refused
+        )
+    url = requested_url(req, cfg["PUBLIC_BASE_URL"])
     verdict = verify(
-        requested_url(req, cfg["PUBLIC_BASE_URL"]),
+        url,
         req.form,
         req.headers,
         auth_token=cfg["TWILIO_AUTH_TOKEN"],
         shared_keys=cfg["SHARED_KEYS"],
+        body=req.get_data(cache=True) if body_hashes(url) is not None else None,
+        also=with_credentials(url, req),
     )
     if not verdict.ok:
         log.warning("rejected %s %s: %s", req.method, req.path, verdict.reason)
         abort(403)
+
+
+# Headers a proxy adds when it relays a request (RFC 7239 Forwarded, Via, and the de facto ones);
+# any header named X-Forwarded-* counts too.
+FORWARDING_HEADERS = (
+    "Forwarded",
+    "Via",
+    "X-Real-IP",
+    "X-Client-IP",
+    "X-Cluster-Client-IP",
+    "X-Original-Forwarded-For",
+    "True-Client-IP",
+    "CF-Connecting-IP",
+    "Fastly-Client-IP",
+    "Client-IP",
+)
+
+
+def dev_skip_refused(req: Request, cfg: Mapping[str, Any]) -> str:
+    """Why the dev switch must not skip this request's check ('' when it may): only a client on this
+    machine talking to the line directly. A proxy on this machine (ngrok, nginx, a tunnel) relays
+    the whole internet from 127.0.0.1, so a request it forwarded, or any request when proxy hops
+    are configured (IVR_PROXY_HOPS: ProxyFix may have rewritten remote_addr), is checked."""
+    if cfg.get("RATELIMIT_PROXY_HOPS"):
+        return "IVR_PROXY_HOPS is set, so requests come through a proxy"
+    for name, _ in req.headers.items():
+        if name.lower() in _FORWARDING or name.lower().startswith("x-forwarded-"):
+            return f"it was relayed by a proxy ({name} header)"
+    peer = req.environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR", req.environ.get("REMOTE_ADDR"))
+    if not (is_loopback(peer) and is_loopback(req.remote_addr)):
+        return "it does not come from this machine"
+    return ""
+
+
+_FORWARDING = frozenset(h.lower() for h in FORWARDING_HEADERS)
 
 
 def guard(bp: Blueprint) -> None:
