@@ -181,3 +181,5 @@ def _secrets(app: Flask) -> None:
     cfg["SHARED_KEYS"] = parse_shared_keys(cfg["TWILIO_WEBHOOK_KEYS"])
     if cfg["DEV_SKIP_SIGNATURE"]:
         log.warning("IVR_DEV_SKIP_SIGNATURE=1: signatures are NOT checked for requests from this machine")
+        if cfg.get("RATELIMIT_PROXY_HOPS"):
+            log.warning("IVR_DEV_SKIP_SIGNATURE=1 has no effect: IVR_PROXY_HOPS is set, so all are checked")

@@ -63,6 +63,23 @@ def test_a_chunked_body_within_the_limit_is_read_whole(app: Flask, size: int) ->
     assert _post_chunked(app, "/voice", _form_of(size)) == 200
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {f"f{i}": "1" for i in range(1500)},  # werkzeug's max_form_parts is 1,000
+        {"SpeechResult": "a" * (MAX_WEBHOOK_BYTES + 1)},
+    ],
+    ids=["many parts", "one long part"],
+)
+def test_an_oversize_multipart_form_is_refused(app: Flask, extra: dict[str, str]) -> None:
+    form = {**FORM, **extra}
+    headers = {"X-Twilio-Signature": twilio_signature(AUTH_TOKEN, BASE_URL + "/voice", form.items())}
+    response = app.test_client().post(
+        "/voice", data=form, headers=headers, content_type="multipart/form-data"
+    )
+    assert response.status_code == 413
+
+
 @pytest.mark.system
 @pytest.mark.slow
 def test_gunicorn_refuses_a_chunked_body_over_the_limit_and_reads_one_within(tmp_path: Path) -> None:
@@ -90,3 +107,6 @@ def test_gunicorn_refuses_a_chunked_body_over_the_limit_and_reads_one_within(tmp
             assert status == expected, (size, body[:300], server.log()[-2000:])
             if expected == 200:
                 assert ET.fromstring(body).tag == "Response"
+        # A request line past gunicorn's limit_request_line (4,094 bytes) is refused before the app.
+        status, _ = post_chunked("127.0.0.1", server.port, "/voice?x=" + "a" * 8000, b"", {})
+        assert status in (400, 414)
