@@ -131,6 +131,18 @@ def test_after_a_call_the_specialist_took_the_line_says_goodbye(status: str) -> 
     assert spoken(after) == [EN.goodbye] and [v.tag for v in after] == ["Say", "Hangup"]
 
 
+@pytest.mark.integration
+def test_when_the_database_cannot_say_whether_1_was_pressed_the_caller_gets_the_choices_without_a_claim() -> (
+    None
+):
+    # Nothing listens on port 1: the whisper's "1" cannot be noted, nor read back at the <Dial> action.
+    app = routed_app(IN_HOURS, DATABASE_URL="postgresql://postgres@127.0.0.1:1/ivr")
+    turn = call(app, TO_DRUGS, "completed").press("0")
+    assert turn.bridged == [True], "the specialist took the call: the outage does not stop that"
+    assert turn.says[1:] == [EN.transfer_unknown, *OFFER], "neither 'could not connect' nor a bare goodbye"
+    assert at(turn) == "_specialist"
+
+
 # A queue: star leaves, and so does the caller past the longest wait or at closing time.
 
 
