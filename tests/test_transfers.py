@@ -160,6 +160,18 @@ def test_star_while_held_in_a_queue_leaves_it_for_the_call_back_offer() -> None:
 
 
 @pytest.mark.integration
+def test_a_hindi_caller_is_held_and_let_go_in_hindi() -> None:
+    hi = CONTENT.prompts["hi"].phrases
+    phone = Phone(FlaskTransport(routed_app(IN_HOURS)), base_url=BASE_URL, auth_token=AUTH_TOKEN)
+    phone.dial_outcome = "no-answer"
+    answer(phone, "2")
+    for key in TO_TYPES:
+        phone.press(key)
+    assert phone.press("0").says[-2:] == [hi.queue_wait, hi.queue_leave]
+    assert phone.press("*").says == [hi.queue_left, hi.offer_callback, hi.offer_record, hi.go_back]
+
+
+@pytest.mark.integration
 def test_a_caller_held_past_the_longest_wait_is_offered_a_call_back() -> None:
     phone = call(routed_app(IN_HOURS, QUEUE_MAX_WAIT=50), TO_TYPES, "no-answer")
     turn = phone.press("0")
