@@ -100,7 +100,12 @@ class Settings(BaseSettings):
     twilio_account_sid: Annotated[str, AfterValidator(_account_sid)] | None = _env("TWILIO_ACCOUNT_SID")
     twilio_sms_from: SmsSender | None = _env("TWILIO_SMS_FROM")
     gather_timeout: int = _env("IVR_GATHER_TIMEOUT", 8, ge=1)
-    dial_timeout: int = _env("IVR_DIAL_TIMEOUT", 30, ge=1)
+    # Seconds a transfer rings. Carriers' voicemail answers after about 20-25 s: ring no longer by
+    # default (the whisper's "press 1" screens out a voicemail that answers anyway). Twilio's
+    # <Dial timeout> takes 5 s at least; past a minute a caller is better offered a call back.
+    dial_timeout: int = _env("IVR_DIAL_TIMEOUT", 20, ge=5, le=60)
+    # The longest a caller is held in a queue before being offered a call back or a recorded question.
+    queue_max_wait: int = _env("IVR_QUEUE_MAX_WAIT", 600, ge=30, le=3600)
     dev_skip_signature: bool = _env("IVR_DEV_SKIP_SIGNATURE", False)
     hash_salt: SecretStr | None = _env("IVR_HASH_SALT")
     # sqlite:///path or postgresql://…; unset: an SQLite file in the instance folder (checked by the store).
@@ -230,6 +235,8 @@ def _problem(error: ErrorDetails) -> str:
         why = "must be a whole number"
     elif kind == "greater_than_equal":
         why = f"must be at least {ctx['ge']}"
+    elif kind == "less_than_equal":
+        why = f"must be at most {ctx['le']}"
     elif kind in ("bool_parsing", "bool_type"):
         why = "must be 1 or 0 (or true/false, yes/no, on/off)"
     elif kind == "literal_error":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -12,7 +12,7 @@ from ivr.content.models import Prompts
 from ivr.engine import PART_PAUSE_S, PATIENCE, CallState, Kind, Step
 from ivr.lexicon import spoken_form
 
-UrlFor = Callable[[CallState, dict[str, str]], str]
+UrlFor = Callable[[CallState, Mapping[str, str | None]], str]  # extra query parameters (None: left out)
 PROSODY = {"slow": "80%", "fast": "125%"}  # SSML prosody rates; "normal" adds no prosody
 
 
@@ -60,7 +60,7 @@ def render(
     urls: Urls,
     narrator: Narrator,
     timeout: int,
-    dial_timeout: int = 30,
+    dial_timeout: int = 20,
     record_seconds: int = 120,
 ) -> VoiceResponse:
     """Turn a step into a TwiML document Twilio can follow."""
@@ -90,17 +90,21 @@ def render(
         response.redirect(urls.step(step.state, {"t": "1"}), method="POST")
     elif step.kind is Kind.TRANSFER and step.queue:
         speak_all(response)
+        # The hold and the <Enqueue> action both know the specialty (its opening hours end the wait).
+        queued = {"k": step.specialty}
         response.enqueue(
             step.queue,
-            action=urls.dial(step.state, {}),
+            action=urls.dial(step.state, queued),
             method="POST",
-            wait_url=urls.hold(step.state, {}),
+            wait_url=urls.hold(step.state, queued),
             wait_url_method="POST",
         )
     elif step.kind is Kind.TRANSFER:
         speak_all(response)
-        dial = Dial(action=urls.dial(step.state, {}), method="POST", timeout=dial_timeout)
-        whisper = urls.whisper(step.state, {"k": step.specialty}) if step.specialty else None
+        # A screened transfer's action checks that the whisper was accepted (ivr/phone/transfers.py).
+        screen = {"screen": "1"} if step.screened else {}
+        dial = Dial(action=urls.dial(step.state, screen), method="POST", timeout=dial_timeout)
+        whisper = urls.whisper(step.state, {"k": step.specialty}) if step.screened else None
         dial.number(step.number, url=whisper, method="POST" if whisper else None)
         response.append(dial)
     elif step.kind is Kind.RECORD:

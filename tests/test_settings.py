@@ -48,10 +48,11 @@ def test_every_default_is_the_readmes(clean_env: pytest.MonkeyPatch) -> None:
     cfg = config.from_env()
     assert {k: cfg[k] for k in ("GATHER_TIMEOUT", "DIAL_TIMEOUT", "EMERGENCY_NUMBER", "TTS_RATE")} == {
         "GATHER_TIMEOUT": 8,
-        "DIAL_TIMEOUT": 30,
+        "DIAL_TIMEOUT": 20,
         "EMERGENCY_NUMBER": "112",
         "TTS_RATE": 150,
     }
+    assert cfg["QUEUE_MAX_WAIT"] == 600
     assert (cfg["RATELIMIT_CALLER_BURST"], cfg["RATELIMIT_CALLER_PER_MINUTE"]) == (30, 60)
     assert (cfg["RATELIMIT_IP_BURST"], cfg["RATELIMIT_IP_PER_MINUTE"]) == (1000, 12000)
     assert (cfg["LOGIN_MAX_FAILURES_USER"], cfg["LOGIN_MAX_FAILURES_IP"], cfg["LOGIN_WINDOW_S"]) == (
@@ -130,7 +131,9 @@ def test_no_dotenv_file_is_read(clean_env: pytest.MonkeyPatch, tmp_path: Path) -
     ("name", "value", "message"),
     [
         ("IVR_GATHER_TIMEOUT", "abc", "IVR_GATHER_TIMEOUT must be a whole number, not 'abc'"),
-        ("IVR_DIAL_TIMEOUT", "0", "IVR_DIAL_TIMEOUT must be at least 1, not '0'"),
+        ("IVR_DIAL_TIMEOUT", "0", "IVR_DIAL_TIMEOUT must be at least 5, not '0'"),
+        ("IVR_DIAL_TIMEOUT", "90", "IVR_DIAL_TIMEOUT must be at most 60, not '90'"),
+        ("IVR_QUEUE_MAX_WAIT", "0", "IVR_QUEUE_MAX_WAIT must be at least 30, not '0'"),
         ("IVR_TTS_RATE", "1.5", "IVR_TTS_RATE must be a whole number, not '1.5'"),
         ("IVR_EVENT_BATCH_MS", "-1", "IVR_EVENT_BATCH_MS must be at least 0, not '-1'"),
         ("IVR_RATELIMIT_IP_BURST", "0", "IVR_RATELIMIT_IP_BURST must be at least 1"),

@@ -178,4 +178,4 @@ def test_importing_the_wsgi_app_refuses_a_bad_setting(tmp_path: Path) -> None:
         timeout=60,
     )
     _no_traceback_refusal(result, "refusing to start: IVR_EMERGENCY_NUMBER must be a short number")
-    assert "IVR_DIAL_TIMEOUT must be at least 1, not '0'" in result.stderr, "every bad variable at once"
+    assert "IVR_DIAL_TIMEOUT must be at least 5, not '0'" in result.stderr, "every bad variable at once"

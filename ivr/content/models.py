@@ -110,8 +110,14 @@ class Phrases(Strict):
     record_empty: NonEmpty
     record_failed: NonEmpty
     queue_wait: NonEmpty
+    queue_leave: NonEmpty  # while held in a queue: the key (star) that stops waiting
+    queue_left: NonEmpty  # the caller pressed it
+    queue_waited: NonEmpty  # the longest wait passed: no one was free
+    transfer_unknown: NonEmpty  # a transfer ended and the line cannot tell whether anyone took it
     whisper: Annotated[NonEmpty, Placeholders("language", "rate", "topics")]
     whisper_no_topics: NonEmpty
+    whisper_accept: NonEmpty  # to the person answering a transfer: the key that takes the call
+    whisper_missed: NonEmpty  # to them (or their voicemail) when no key took it
     sms_sent: NonEmpty
     sms_saved: NonEmpty
     sms_failed: NonEmpty

@@ -117,6 +117,8 @@ class Step:
     lang_of: tuple[str, ...] = ()
     queue: str | None = None  # TRANSFER into a Twilio queue instead of a number
     specialty: str | None = None  # who a TRANSFER, EFFECT or RECORD is for
+    # A TRANSFER to staff: whoever answers must press 1 to take the call (a voicemail cannot).
+    screened: bool = False
     effect: str | None = None  # EFFECT: "sms" or "callback"
     playing: bool = False
 
@@ -134,6 +136,7 @@ class Step:
                     self.number,
                     self.queue,
                     self.effect,
+                    self.screened,
                 )
             )
             object.__setattr__(self, "_hash", cached)

@@ -45,7 +45,9 @@ def person(line: Line, state: CallState, now: datetime | None) -> Step:
     if line.directory is None or specialty is None:
         if line.operator_number:
             said = each(line, state, phrases(line, "connecting"))
-            return step(Kind.TRANSFER, line, state, said, "operator", number=line.operator_number)
+            return step(
+                Kind.TRANSFER, line, state, said, "operator", number=line.operator_number, screened=True
+            )
         sorry = each(line, state, phrases(line, "operator_unavailable"))
         return specialist_menu(line, state, sorry, "operator:unavailable")
     directory = line.directory
@@ -55,15 +57,22 @@ def person(line: Line, state: CallState, now: datetime | None) -> Step:
         sorry = each(line, state, phrases(line, "operator_unavailable"))
         return specialist_menu(line, state, sorry, f"closed:{specialty}", now)
     if not reachable or (now is not None and not directory.is_open(specialty, now)):
-        holiday = now is not None and directory.is_holiday(now)
-
-        def closed(lang: str) -> list[str]:
-            p = line.prompts(lang).phrases
-            hours = (entry.hours_said or {}).get(lang, "")
-            return [(p.closed_holiday if holiday else p.closed).format(name=entry.name[lang], hours=hours)]
-
-        return specialist_menu(line, state, each(line, state, closed), f"closed:{specialty}", now)
+        return specialist_menu(line, state, _closed(line, state, specialty, now), f"closed:{specialty}", now)
     return _transfer(line, directory, state, specialty)
+
+
+def _closed(line: Line, state: CallState, specialty: str, now: datetime | None) -> Said:
+    """Why a specialty cannot take the call now: closed (or a holiday), and when they take calls."""
+    assert line.directory is not None
+    entry = line.directory.file.specialties[specialty]
+    holiday = now is not None and line.directory.is_holiday(now)
+
+    def closed(lang: str) -> list[str]:
+        p = line.prompts(lang).phrases
+        hours = (entry.hours_said or {}).get(lang, "")
+        return [(p.closed_holiday if holiday else p.closed).format(name=entry.name[lang], hours=hours)]
+
+    return each(line, state, closed)
 
 
 def _transfer(line: Line, directory: Directory, state: CallState, specialty: str) -> Step:
@@ -86,6 +95,7 @@ def _transfer(line: Line, directory: Directory, state: CallState, specialty: str
         number=route.number,
         queue=route.queue,
         specialty=specialty,
+        screened=True,
     )
 
 
@@ -127,11 +137,29 @@ def choose(line: Line, state: CallState, key: str) -> Step | None:
     return None
 
 
+# How a transfer ended, as the phone layer reads Twilio's DialCallStatus or QueueResult
+# (ivr/phone/transfers.py): "completed" after a conversation; the queue's "left" (the caller pressed
+# star), "waited" (the longest wait passed), "closed" (closing time came) and "hangup" (the caller
+# hung up while waiting); "unknown" when the line
+# cannot tell whether anyone took the call; every other outcome is a transfer that did not connect.
+TALKED = "completed"
+NOT_CONNECTED = frozenset({"busy", "no-answer", "failed", "canceled", "declined", "queue-full", "error"})
+_LEADS = {"left": "queue_left", "waited": "queue_waited", "unknown": "transfer_unknown"}
+
+
 def after_dial(line: Line, state: CallState, status: str, now: datetime | None = None) -> Step:
-    """A transfer ended: goodbye if it was answered, else a call back or a recorded question."""
-    if status == "completed":
-        return goodbye(line, state, "dial:completed")
-    sorry = each(line, state, phrases(line, "dial_failed"))
+    """A transfer ended: goodbye if the caller talked to someone, else a call back or a recorded
+    question, after saying why (could not connect, left the queue, waited too long, closed now)."""
+    if status in (TALKED, "hangup"):  # (a caller who hung up in the queue hears nothing more)
+        return goodbye(line, state, f"dial:{status}")
+    specialty = specialty_for_state(line, state)
+    if status == "closed" and line.directory is not None and specialty is not None:
+        sorry = _closed(line, state, specialty, now)
+    elif status in _LEADS:
+        sorry = each(line, state, phrases(line, _LEADS[status]))
+    else:
+        status = status if status in NOT_CONNECTED else "failed"
+        sorry = each(line, state, phrases(line, "dial_failed"))
     if state.node == EMERGENCY:  # emergency help did not answer: the advice again, first of all
         return gather(line, state, [*sorry, *here(line, state)], f"dial:{status}")
     if state.node == SPECIALIST:  # the help desk, offered instead, did not answer either

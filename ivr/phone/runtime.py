@@ -30,6 +30,7 @@ class Runtime:
         self.narrator: Narrator = narrator or SayNarrator()
         self.timeout = int(config["GATHER_TIMEOUT"])
         self.dial_timeout = int(config["DIAL_TIMEOUT"])
+        self.queue_max_wait = int(config["QUEUE_MAX_WAIT"])
         self.salt = str(config["HASH_SALT"])
         self.clock: Callable[[], datetime] = config.get("CLOCK") or (lambda: datetime.now(UTC))
         self._cached_twiml = functools.lru_cache(maxsize=TWIML_CACHE_SIZE)(self._render)
@@ -69,11 +70,14 @@ class Runtime:
         return str(response)
 
     def _render(self, step: Step, call_sid: str = "") -> str:
+        # When a caller is put in a queue: the hold and the <Enqueue> action measure the wait from it
+        # even if Twilio's QueueTime is missing (a transfer is rendered afresh each time, never cached).
+        queued = {"t0": str(int(self.clock().timestamp()))} if step.queue else {}
         urls = Urls(
             step=lambda s, extra: step_url("/voice/step", s, extra),
-            dial=lambda s, extra: step_url("/voice/dial", s, extra),
+            dial=lambda s, extra: step_url("/voice/dial", s, {**extra, **queued}),
             record=lambda s, extra: step_url("/voice/recorded", s, extra),
-            hold=lambda s, extra: step_url("/voice/hold", s, extra),
+            hold=lambda s, extra: step_url("/voice/hold", s, {**extra, **queued}),
             whisper=lambda s, extra: step_url("/voice/whisper", s, {**extra, "c": call_sid}),
         )
         response: VoiceResponse = render(

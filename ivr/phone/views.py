@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from ivr import engine, services
 from ivr.engine import LANGUAGE, CallerInput, CallState, Kind, Step
 from ivr.logs import STEP_ENVIRON
-from ivr.phone import admission, effects
+from ivr.phone import admission, effects, transfers
 from ivr.phone.callers import caller
 
 log = logging.getLogger("ivr.voice")
@@ -156,19 +156,34 @@ def _confidence(raw: str) -> float | None:
     return value if 0.0 <= value <= 1.0 else None
 
 
-# How an <Enqueue> ended, as the outcome of a <Dial> would put it.
-QUEUE_RESULTS = {"bridged": "completed", "hangup": "completed", "leave": "no-answer"}
+# The journey events that begin a transfer to a number, and the one the whisper's "press 1" adds.
+TRANSFER_EVENTS = ("transfer:", "operator")
+WHISPER_ACCEPTED = "whisper:accepted"
 
 
 @bp.post("/dial")
 @_with_state
 def dial(state: CallState) -> Response:
-    """A <Dial> or <Enqueue> action: the transfer ended; bring the caller back unless it was answered."""
-    status = request.form.get("DialCallStatus", "")[:32]
-    if not status and "QueueResult" in request.form:
-        status = QUEUE_RESULTS.get(request.form["QueueResult"], "failed")
-    inp = CallerInput(dial_status=status or "failed", now=services.runtime().clock())
-    return _reply(engine.next_step(services.line(), state, inp))
+    """A <Dial> or <Enqueue> action: the transfer ended; goodbye after a conversation, else the
+    caller hears why and is offered a call back or a recorded question (ivr/phone/transfers.py)."""
+    form, rt = request.form, services.runtime()
+    now = rt.clock()
+    if "DialCallStatus" not in form and "QueueResult" in form:
+        outcome = transfers.queue_outcome(
+            form["QueueResult"][:32],
+            waited_s=transfers.waited(form.get("QueueTime", ""), request.args.get("t0", ""), now),
+            max_wait_s=rt.queue_max_wait,
+            open_now=transfers.open_now(rt.line.directory, request.args.get("k", ""), now),
+        )
+    else:
+        status = form.get("DialCallStatus", "")[:32]
+        screened = request.args.get("screen") == "1"
+        call_sid = _call_sid()
+        accepted = None
+        if screened and status in transfers.ANSWERED and call_sid:
+            accepted = services.store().transfer_taken(call_sid, WHISPER_ACCEPTED, TRANSFER_EVENTS)
+        outcome = transfers.dial_outcome(status, screened=screened, accepted=accepted)
+    return _reply(engine.next_step(rt.line, state, CallerInput(dial_status=outcome, now=now)))
 
 
 @bp.post("/recorded")

@@ -13,15 +13,16 @@ from urllib.parse import urlencode, urljoin
 
 from twilio.request_validator import RequestValidator
 
-MAX_HOPS = 20
-# What Twilio posts to an <Enqueue action> for each simulated outcome of the transfer.
-QUEUE_RESULTS = {
-    "completed": "bridged",
-    "busy": "queue-full",
-    "no-answer": "leave",
-    "failed": "system-error",
-}  # redirects followed without caller input before the phone calls it a loop
-DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed")
+MAX_HOPS = 20  # redirects followed without caller input before the phone calls it a loop
+# How a simulated transfer goes: a person answers and takes the call ("completed"; at a whisper they
+# press 1), or the number is busy, rings out, fails, is cancelled; or a voicemail answers (it
+# presses nothing at the whisper), or a person answers and declines (presses 2 at the whisper).
+DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled", "voicemail", "declined")
+# What Twilio posts to an <Enqueue action> for those outcomes; any other: the caller waits on hold
+# (the waitUrl), where star or the line's own <Leave/> ends the wait.
+QUEUE_RESULTS = {"completed": "bridged", "busy": "queue-full", "failed": "system-error"}
+# The whisper key each answering party presses (None: nothing, as a voicemail).
+WHISPER_KEYS = {"completed": "1", "declined": "2", "voicemail": None}
 
 
 class Transport(Protocol):
@@ -102,7 +103,11 @@ class Turn:
     documents: list[ET.Element] = field(default_factory=list)
     gather: ET.Element | None = None
     dialed: list[str] = field(default_factory=list)
-    dial_outcomes: list[str] = field(default_factory=list)  # DialCallStatus sent for each <Dial>
+    dial_outcomes: list[str] = field(default_factory=list)  # the simulated outcome of each transfer
+    # What the party answering a <Number url> heard (the whisper), and whether the two were bridged.
+    whispered: list[str] = field(default_factory=list)
+    bridged: list[bool] = field(default_factory=list)
+    queue_times: list[int] = field(default_factory=list)  # QueueTime of each waitUrl request
     ended: bool = False
     error: str | None = None
 
@@ -149,6 +154,9 @@ class Phone:
         self.ended = False
         self._rest: list[ET.Element] = []
         self._doc_url = ""
+        # While held in a queue: the <Enqueue>'s action and waitUrl, and the seconds waited so far.
+        self._queue: tuple[str, str] | None = None
+        self.queue_time = 0
 
     def _base_params(self) -> dict[str, str]:
         return {
@@ -192,6 +200,7 @@ class Phone:
         hops = 0
         while True:
             next_request: tuple[str, dict[str, str]] | None = None
+            verbs_done = False  # every verb run, none ending the document (Hangup) or moving on
             for i, verb in enumerate(verbs):
                 if verb.tag in ("Say", "Play"):
                     turn.heard.append(_heard(verb, in_gather=False))
@@ -210,25 +219,39 @@ class Phone:
                     break
                 elif verb.tag == "Dial":
                     number = (verb.text or "").strip() or ",".join(c.text or "" for c in verb)
-                    outcome = self.on_dial(number, turn) if self.on_dial else self.dial_outcome
-                    if outcome not in DIAL_OUTCOMES:
-                        raise ValueError(f"dial outcome {outcome!r} is not one of {DIAL_OUTCOMES}")
+                    outcome = self._outcome(number, turn)
                     turn.dialed.append(number)
                     turn.dial_outcomes.append(outcome)
+                    status = outcome
+                    leg = verb.find("Number")
+                    if outcome in WHISPER_KEYS:
+                        # Answered: by a person, or by a machine. Twilio reports the answered leg.
+                        status = "completed"
+                        if leg is not None and leg.get("url"):
+                            self._screen(turn, number, leg.get("url", ""), WHISPER_KEYS[outcome])
+                        else:
+                            turn.bridged.append(True)  # no whisper: whoever answers is put through
                     if verb.get("action"):
-                        next_request = (verb.get("action", ""), self._dial_params(outcome))
+                        next_request = (verb.get("action", ""), self._dial_params(status))
                         break
                 elif verb.tag == "Enqueue":
-                    outcome = (
-                        self.on_dial(f"queue:{(verb.text or '').strip()}", turn)
-                        if self.on_dial
-                        else self.dial_outcome
-                    )
-                    turn.dialed.append(f"queue:{(verb.text or '').strip()}")
+                    name = f"queue:{(verb.text or '').strip()}"
+                    outcome = self._outcome(name, turn)
+                    turn.dialed.append(name)
                     turn.dial_outcomes.append(outcome)
-                    if verb.get("action"):
-                        next_request = (verb.get("action", ""), {"QueueResult": QUEUE_RESULTS[outcome]})
+                    if outcome not in QUEUE_RESULTS and verb.get("waitUrl"):
+                        self._queue, self.queue_time = (verb.get("action", ""), verb.get("waitUrl", "")), 0
+                        next_request = (verb.get("waitUrl", ""), self._queue_params())
                         break
+                    if verb.get("action"):
+                        result = QUEUE_RESULTS.get(outcome, "system-error")
+                        next_request = (verb.get("action", ""), {"QueueResult": result})
+                        break
+                elif verb.tag == "Leave" and self._queue is not None:
+                    action, self._queue = self._queue[0], None
+                    params = {"QueueResult": "leave", "QueueTime": str(self.queue_time)}
+                    next_request = (action, params) if action else None
+                    break
                 elif verb.tag == "Record":
                     # Waits for the caller's voice, like a Gather waits for keys.
                     self.gather, self._rest = verb, verbs[i + 1 :]
@@ -240,6 +263,11 @@ class Phone:
                 else:
                     turn.error = f"unknown verb <{verb.tag}>"
                     break
+            else:
+                verbs_done = True
+            if next_request is None and self._queue is not None and not turn.error and verbs_done:
+                # The hold's document ended with the caller still in the queue: Twilio asks again.
+                next_request = (self._queue[1], self._queue_params())
             if next_request is None or turn.error:
                 self.ended = turn.ended = True
                 self.gather = None
@@ -254,6 +282,49 @@ class Phone:
                 self.ended = turn.ended = True
                 return turn
             verbs = list(root)
+
+    def _outcome(self, number: str, turn: Turn) -> str:
+        outcome = self.on_dial(number, turn) if self.on_dial else self.dial_outcome
+        if outcome not in DIAL_OUTCOMES:
+            raise ValueError(f"dial outcome {outcome!r} is not one of {DIAL_OUTCOMES}")
+        return outcome
+
+    def _queue_params(self) -> dict[str, str]:
+        """What Twilio posts to an <Enqueue waitUrl>: the time waited and the place in the queue."""
+        return {"QueueTime": str(self.queue_time), "QueuePosition": "1", "CurrentQueueSize": "1"}
+
+    def _screen(self, turn: Turn, number: str, url: str, key: str | None) -> None:
+        """Run a <Number url> (the whisper) on the answering leg as Twilio would: its Gathers hear
+        `key` (None: nothing, and they fall through); the two are bridged when its TwiML ends
+        without a <Hangup>. What it said goes to turn.whispered, never to what the caller heard."""
+        doc_url, leg_sid = self._doc_url, "CA" + secrets.token_hex(16)
+        leg = {"CallSid": leg_sid, "ParentCallSid": self.call_sid, "From": self.line_number, "To": number}
+        leg |= {"Called": number, "Direction": "outbound-dial"}
+        side = Turn()
+        root, bridged = self._request(side, url, leg), False
+        for _ in range(MAX_HOPS):
+            if root is None:
+                break
+            verbs, answer = list(root), None
+            for verb in verbs:
+                spoken = (v for v in verb.iter() if v.tag in ("Say", "Play"))
+                side.heard.extend(_heard(v, in_gather=verb.tag == "Gather") for v in spoken)
+                if verb.tag == "Gather" and key is not None:
+                    answer = (verb.get("action") or self._doc_url, {**leg, "Digits": key})
+                    break
+                if verb.tag == "Hangup":
+                    break
+            else:
+                bridged = True  # the document ended: Twilio puts the two through
+                break
+            if answer is None:
+                break
+            root = self._request(side, *answer)
+        turn.whispered.extend(side.says)
+        turn.bridged.append(bridged and root is not None)
+        if side.error:
+            turn.error = side.error
+        self._doc_url = doc_url
 
     def _dial_params(self, outcome: str) -> dict[str, str]:
         """What Twilio posts to a <Dial action>: the status, and the leg's sid once answered."""
@@ -328,7 +399,9 @@ class Phone:
 
     def wait(self) -> Turn:
         """Stay silent: the Gather times out and Twilio goes on with the verbs after it."""
-        self._waiting()
+        gather = self._waiting()
+        if self._queue is not None:  # on hold, the time waited grows by the Gather's timeout
+            self.queue_time += int(gather.get("timeout", "5"))
         self._doc_url = self.gather_url
         return self._run(Turn(), self._rest)
 

@@ -169,6 +169,24 @@ class Calls(Batched, RawReads):
 
         return self._read("events_for", {"call_sid": call_sid}, work, [])
 
+    def transfer_taken(self, call_sid: str, taken: str, transfers: tuple[str, ...]) -> bool | None:
+        """Whether the call's journey has a `taken` event after its latest transfer (an event
+        starting with one of `transfers`); None when the database cannot say (an outage)."""
+
+        def work(conn: Connection) -> bool:
+            rows = conn.execute(
+                select(JourneyEvent.event).where(JourneyEvent.call_sid == call_sid).order_by(JourneyEvent.id)
+            )
+            since = False
+            for (event,) in rows:
+                if event.startswith(transfers):
+                    since = False
+                elif event == taken:
+                    since = True
+            return since
+
+        return self._read("transfer_taken", {"call_sid": call_sid}, work, None)
+
     # For the staff pages and the queues: calls live, ended, waiting.
 
     def live_calls(self, window: timedelta = LIVE_WINDOW, limit: int = 100) -> list[CallRow]:
