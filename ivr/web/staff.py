@@ -53,6 +53,10 @@ MIN_PASSWORD = 12
 SYSTEM_NODE_NAMES = {LANGUAGE: "Language choice", EMERGENCY: "Emergency", SPECIALIST: "Call back or question"}
 RECENT_CALLS = 50
 OPEN_PAGES = frozenset({"staff.login"})
+LOGOUT_NOT_SAVED = (
+    "You have logged out of this browser, but the server could not end your session everywhere."
+    " Log out again when the dashboard works, or ask an administrator to run flask staff revoke."
+)
 
 
 def hash_password(password: str) -> str:
@@ -81,9 +85,12 @@ def authenticate(username: str, password: str) -> StaffRow | None:
 
 
 def _fingerprint(user: StaffRow) -> str:
-    """Ties a session to the password it was opened with: a new password ends older sessions."""
+    """Ties a session to the user, the password and the session version it was opened with, all kept
+    on the server: a new password, logging out or `flask staff revoke` raises the version, and every
+    session opened before, a copied cookie too, is worth nothing from the next request on."""
     key = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(key, user.password_hash.encode(), hashlib.sha256).hexdigest()[:32]
+    held = f"{user.id}:{user.session_version}:{user.password_hash}"
+    return hmac.new(key, held.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def current_user() -> StaffRow | None:
@@ -207,9 +214,18 @@ def login() -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
-    """Log out, ending this session (and its CSRF token)."""
+    """Log out: end this user's sessions on the server (every copy of the cookie, every browser),
+    and this one's cookie and CSRF token."""
+    user = current_user()
+    assert user is not None  # _guard let only a live session through
+    ended = services.store().end_staff_sessions(user.username)
     session.clear()
-    flash("You have logged out.")
+    if ended:
+        flash("You have logged out.")
+    else:
+        # The cookie is gone from this browser, but a copy of it would still work: say so.
+        log.error("staff logout: could not end %s's sessions on the server", user.username)
+        flash(LOGOUT_NOT_SAVED)
     return redirect(url_for("staff.login"), 303)
 
 
