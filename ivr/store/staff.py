@@ -124,6 +124,20 @@ class Staff(Batched):
 
         return self._write("add_login_failure", {}, work, None)
 
+    def release_login_failure(self, key: str, now: float) -> bool:
+        """Give back one failure counted against a key in advance (a login whose password was right):
+        only in an open window and never below 0; False if the database could not be reached."""
+
+        def work(conn: Connection) -> bool:
+            conn.execute(
+                update(LoginFailure)
+                .where(LoginFailure.key == key, LoginFailure.window_ends > now, LoginFailure.failures > 0)
+                .values(failures=LoginFailure.failures - 1)
+            )
+            return True
+
+        return self._write("release_login_failure", {}, work, False)
+
     def clear_login_failures(self, key: str) -> bool:
         """Forget a key's failures; False if the database could not be reached."""
 

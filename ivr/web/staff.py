@@ -151,12 +151,17 @@ def throttle_name(raw: str) -> str:
     return normal_username(folded) or "#" + hashlib.sha256(folded.encode()).hexdigest()[:32]
 
 
+def _loggable(name: str) -> str:
+    """A username as the log may say it: only real staff names (anything else may be a password typed
+    as a username)."""
+    return name if services.store().staff_user(name) else "an unknown username"
+
+
 def _report_lockout(reached: throttle.Reached, name: str, ip: str) -> None:
     gate = services.throttle()
     minutes = gate.window_s / 60
     if reached.user:
-        # Only real staff names are logged: anything else may be a password typed as a username.
-        who = name if services.store().staff_user(name) else "an unknown username"
+        who = _loggable(name)
         log.warning(
             "staff login: %s locked out after %d failed attempts in %g min (the last from %s)",
             who,
@@ -182,21 +187,25 @@ def login() -> ResponseReturnValue:
         gate = services.throttle()
         # The client's address: werkzeug's ProxyFix has put the forwarded one here behind trusted proxies.
         name, ip = throttle_name(request.form.get("username", "")), request.remote_addr or "unknown"
-        # While locked the password is not even checked: a guess then tells nothing, and costs no scrypt.
-        locked_for = gate.locked_for(name, ip)
+        # Counted as failed before the password is checked (and given back if it is right): of many
+        # logins at once, only as many as the limit allows are checked. While locked, none is: a guess
+        # then tells nothing, and costs no scrypt.
+        attempt = gate.reserve(name, ip)
+        locked_for = attempt.locked_for
         if locked_for > 0:
             error = throttle.wait_message(locked_for)
         else:
             user = authenticate(request.form.get("username", ""), request.form.get("password", ""))
             if user is not None:
-                gate.succeeded(name)
+                gate.succeeded(name, ip)
                 # Drops the CSRF token too: one seen before logging in is worthless after it.
                 session.clear()
                 session.permanent = True
                 session[SESSION_USER] = user.username
                 session[SESSION_FINGERPRINT] = _fingerprint(user)
                 return redirect(_safe_next(request.form.get("next")), 303)
-            _report_lockout(gate.failed(name, ip), name, ip)
+            log.info("staff login: wrong password for %s from %s", _loggable(name), ip)
+            _report_lockout(attempt.reached, name, ip)
             error = "Wrong username or password."
     elif current_user() is not None:
         return redirect(url_for("staff.dashboard"))
