@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -38,13 +37,11 @@ from ivr.content import Content
 from ivr.engine import EMERGENCY, LANGUAGE, SPECIALIST
 from ivr.store import EventRow, StaffRow
 from ivr.web import throttle
-from ivr.web.site import secure_headers
 from ivr.web.stats import drop_off_chart, listening_rows
 
 log = logging.getLogger("ivr.web.staff")
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
-bp.after_request(secure_headers)
 
 SESSION_USER = "staff"
 SESSION_FINGERPRINT = "staff_pw"
@@ -112,13 +109,6 @@ def _guard() -> ResponseReturnValue | None:
     if request.method == "GET":
         return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
     return redirect(url_for("staff.login"))
-
-
-@bp.after_request
-def _private(response: Response) -> Response:
-    # Pages hold callers' numbers and messages: no copies in caches or the browser's history.
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 @bp.context_processor
