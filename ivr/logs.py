@@ -5,71 +5,90 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-# Kept as they are: Twilio SIDs, hex digests and pseudonyms (caller-…), ISO dates and times, IPv4
-# addresses. Matched first, so that their digits are not taken for a phone number.
-_KEEP = (
-    r"\b[A-Z]{2}[0-9a-fA-F]{32}\b"
-    r"|\b(?=[0-9a-f]*[a-f])[0-9a-f]{12,64}\b"
-    r"|\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
-    r"|\b\d{1,3}(?:\.\d{1,3}){3}\b"
-)
-# Seven digits or more, with the separators people write numbers with; a leading + (or %2B in a URL).
-_NUMBER = r"(?:\+|%2[bB])?\d(?:[ ()./-]{0,2}\d){6,}"
-_SCAN = re.compile(f"(?P<keep>{_KEEP})|(?P<number>{_NUMBER})")
-_MAYBE = re.compile(r"\d(?:[ ()./-]{0,2}\d){6}")
-MASK = "<number>"
+from ivr import privacy
+from ivr.privacy import mask_fields
+
+MASK = privacy.MASK
 # A webhook puts what it did here in the WSGI environ (CallSid, caller pseudonym, event, node, part):
 # gunicorn's access log line then says it, and the webhook needs no log line of its own.
 STEP_ENVIRON = "ivr.step"
 LOG_FORMATS = ("json", "text")
+# What every LogRecord has; anything else on a record came from a log call's `extra=`.
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "http",
+    "step",
+    "call_sid",
+    "_ivr_masked",
+}
 
 
 def mask_numbers(text: str) -> str:
-    """Replace every phone-number-like run of 7+ digits in text with <number>."""
-    if _MAYBE.search(text) is None:  # most lines: one quick scan instead of the full one
-        return text
-    return _SCAN.sub(lambda m: m.group("keep") or MASK, text)
+    """Replace every phone number in text with <number> (ivr.privacy.mask_numbers)."""
+    return privacy.mask_numbers(text)
 
 
 class MaskNumbers(logging.Filter):
-    """The last line of defence: no record leaves with a phone number in its message or traceback."""
+    """The last line of defence: no record leaves with a phone number in any field, at any depth."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Render the message once, masked, so every handler and formatter sees the safe text."""
+        """Mask every field once, so every handler and formatter sees only safe values: the message
+        (rendered with its args), the exception and stack text, every `extra=` field, gunicorn's
+        access-log atoms (path, query, referer, user agent...) and the call's step and CallSid."""
         if getattr(record, "_ivr_masked", False):
             return True
         call_sid = None
         if record.name == "gunicorn.access" and isinstance(record.args, dict):
-            record.http = _access_fields(record.args)
-            step = record.args.get("{" + STEP_ENVIRON + "}e")  # gunicorn's name for an environ key
+            # Each atom on its own: rendered together, "200 4567" (status, size) would look like one
+            # 7-digit number.
+            atoms = {key: mask_numbers(v) if isinstance(v, str) else v for key, v in record.args.items()}
+            record.args = atoms
+            record.http = _access_fields(atoms)
+            step = atoms.get("{" + STEP_ENVIRON + "}e")  # gunicorn's name for an environ key
             if isinstance(step, dict):
-                fields = {name: mask_numbers(str(value)) for name, value in step.items() if value is not None}
+                fields = {name: mask_fields(str(value)) for name, value in step.items() if value is not None}
                 call_sid = fields.pop("CallSid", None)
                 record.step = fields
-        try:
-            message = record.getMessage()
-        except Exception:  # a bad format string: keep the raw message rather than drop the record
-            message = f"{record.msg!s} {record.args!r}"
-        record.msg, record.args = mask_numbers(message), None
+            message = _render(record)
+        else:
+            message = mask_numbers(_render(record))
+        record.msg, record.args = message, None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = mask_numbers(record.exc_text)
         if record.stack_info:
             record.stack_info = mask_numbers(record.stack_info)
-        record.call_sid = call_sid or _call_sid()
+        for key, value in list(record.__dict__.items()):
+            if key not in _STANDARD:
+                setattr(record, key, mask_fields(value))
+        record.call_sid = mask_fields(call_sid or _call_sid())
         record._ivr_masked = True
         return True
+
+
+def _render(record: logging.LogRecord) -> str:
+    try:
+        return record.getMessage()
+    except Exception:  # a bad format string: keep the raw message rather than drop the record
+        return f"{record.msg!s} {record.args!r}"
+
+
+def _extra(record: logging.LogRecord) -> dict[str, Any]:
+    """The fields a log call added with `extra=`."""
+    return {key: value for key, value in record.__dict__.items() if key not in _STANDARD}
 
 
 def _access_fields(atoms: dict[str, Any]) -> dict[str, Any]:
     """The useful parts of a gunicorn access-log record (its args are the atoms of the log format)."""
     fields = {"method": atoms.get("m"), "path": atoms.get("U"), "status": atoms.get("s")}
+    if atoms.get("q"):
+        fields["query"] = atoms["q"]
     with contextlib.suppress(TypeError, ValueError):
         fields["ms"] = round(int(atoms.get("D", 0)) / 1000, 2)  # D is in microseconds
     return fields
@@ -89,16 +108,16 @@ def _call_sid() -> str | None:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, CallSid where there is one."""
+    """One JSON object per line: time, level, logger, message, CallSid where there is one, the
+    access log's http fields, the call's step, `extra=` fields, exception and stack text."""
 
     def format(self, record: logging.LogRecord) -> str:
-        """Format a (masked) record as a single line of JSON."""
+        """Format a record as a single line of JSON, every field of it masked."""
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            "pid": record.process,
         }
         call_sid = getattr(record, "call_sid", None)
         if call_sid:
@@ -109,13 +128,21 @@ class JsonFormatter(logging.Formatter):
         step = getattr(record, "step", None)
         if step:
             entry["call"] = step
+        extra = _extra(record)
+        if extra:
+            entry["extra"] = extra
         if record.exc_info and not record.exc_text:
-            record.exc_text = mask_numbers(self.formatException(record.exc_info))
+            record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
             entry["exc"] = record.exc_text
         if record.stack_info:
             entry["stack"] = record.stack_info
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        # MaskNumbers has masked each field on its own already (an access line's atoms one by one);
+        # a record that did not pass through it is masked here.
+        masked = entry if getattr(record, "_ivr_masked", False) else mask_fields(entry)
+        assert isinstance(masked, dict)
+        masked["pid"] = record.process  # ours, not the caller's: never masked
+        return json.dumps(masked, ensure_ascii=False, default=str)
 
 
 class TextFormatter(logging.Formatter):

@@ -21,6 +21,8 @@ depends on how fast the machine is.
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import secrets
 import shutil
@@ -35,6 +37,7 @@ from hypothesis import HealthCheck, settings
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from ivr import logs
 from ivr.simulator import FlaskTransport, Phone
 from ivr.store import Store
 from tests.support.app import AUTH_TOKEN, BASE_URL, SignedClient, make_app
@@ -201,3 +204,17 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    """The root logger sends JSON lines to a buffer for the test, as create_app sets it up."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    stream = io.StringIO()
+    logs.configure("json", stream=stream)
+    try:
+        yield stream
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])

@@ -218,6 +218,20 @@ def test_the_limits_come_from_the_settings(make: Callable[..., Flask]) -> None:
 
 
 @pytest.mark.slow
+def test_logging_in_gives_the_address_back_the_count_it_took(make: Callable[..., Flask]) -> None:
+    # Each login is counted as failed before its password is checked; a right one gives it back, so
+    # a busy office behind one address is not locked out by its own staff logging in.
+    web = make(LOGIN_MAX_FAILURES_IP=3).test_client()
+    for _ in range(4):
+        assert attempt(web, password=STAFF_PASSWORD).status_code == 303
+        web.post("/staff/logout", data={"csrf_token": csrf_token(web.get("/staff/").get_data(as_text=True))})
+    assert attempt(web, "ravi").status_code == 401
+    assert attempt(web, "meera").status_code == 401
+    assert attempt(web, "ravi").status_code == 401, "the third failure from the address is still checked"
+    assert_locked(attempt(web, password=STAFF_PASSWORD))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("webhook_limits", [True, False])
 def test_behind_a_proxy_the_client_is_the_forwarded_address(
     make: Callable[..., Flask], webhook_limits: bool
@@ -242,13 +256,13 @@ def test_each_workers_own_counts_are_forgotten_when_their_windows_end() -> None:
     limits = {"LOGIN_WINDOW_S": 1, "LOGIN_MAX_FAILURES_USER": 5, "LOGIN_MAX_FAILURES_IP": 20}
     gate = throttle.from_config(limits)  # no store, no Redis: this worker's own counts
     for n in range(1000):
-        gate.failed("asha", f"192.0.2.{n % 250}.{n}")
+        gate.reserve("asha", f"192.0.2.{n % 250}.{n}")
     storage = gate.counters.local.storage
     assert isinstance(storage, MemoryStorage)
     assert gate.locked_for("asha", "192.0.2.1") > 0
     time.sleep(1.2)
     assert gate.locked_for("asha", "192.0.2.1") == 0.0, "the window has ended"
-    gate.failed("ravi", "198.51.100.7")  # a count wakes limits' expiry timer
+    gate.reserve("ravi", "198.51.100.7")  # a count wakes limits' expiry timer
     deadline = time.monotonic() + 2
     while len(storage.storage) > 2 and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -104,6 +104,25 @@ def test_recordings_reviewed_by_comes_with_0002_and_goes_with_it(database_url: s
     engine.dispose()
 
 
+def test_staff_session_version_comes_with_0004_and_users_keep_their_accounts(database_url: str) -> None:
+    engine = make_engine(database_url)
+    migrate.upgrade(engine, "0003")
+    with engine.begin() as conn:  # a staff user from before sessions had versions
+        conn.execute(
+            text("INSERT INTO staff_users (username, password_hash, created_at) VALUES ('asha', 'h', :at)"),
+            {"at": datetime(2026, 11, 24, 9, 15)},
+        )
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT username, session_version FROM staff_users")).one()
+    assert (kept.username, kept.session_version) == ("asha", 0)
+    migrate.downgrade(engine, "0003")
+    assert "session_version" not in _columns(engine, "staff_users")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT username FROM staff_users")).scalars().all() == ["asha"]
+    engine.dispose()
+
+
 def test_migrations_build_exactly_what_the_models_describe(database_url: str) -> None:
     engine = make_engine(database_url)
     migrate.upgrade(engine)

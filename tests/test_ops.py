@@ -193,20 +193,6 @@ def _json_lines(stream: io.StringIO) -> list[dict[str, object]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    """The root logger sends JSON lines to a buffer for the test, as create_app sets it up."""
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
-    stream = io.StringIO()
-    logs.configure("json", stream=stream)
-    try:
-        yield stream
-    finally:
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
-
-
 @pytest.mark.unit
 def test_json_lines_with_level_logger_and_masked_message(log_stream: io.StringIO) -> None:
     logging.getLogger("ivr.test").warning("caller %s said %r", NUMBER, "hello\nworld")

@@ -34,7 +34,11 @@ def test_staff_users_round_trip(store: Store) -> None:
     assert user.created_at.tzinfo is not None
     assert store.set_staff_password("asha", "hash-3") is True
     assert store.set_staff_password("nobody", "hash-3") is False
-    assert store.staff_user("asha") == user.__class__(user.id, "asha", "hash-3", user.created_at)
+    assert user.session_version == 0
+    assert store.staff_user("asha") == user.__class__(user.id, "asha", "hash-3", user.created_at, 1)
+    assert store.end_staff_sessions("asha") is True and store.end_staff_sessions("nobody") is False
+    changed = store.staff_user("asha")
+    assert changed is not None and changed.session_version == 2
     assert store.add_staff_user("bea", "hash-4")
     assert store.staff_usernames() == ["asha", "bea"]
 

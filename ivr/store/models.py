@@ -170,6 +170,9 @@ class StaffUser(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime]
+    # Every session cookie carries the number current when it was opened; raising it (logging out,
+    # a new password, `flask staff revoke`) ends every session opened before, copies included.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class LoginFailure(Base):

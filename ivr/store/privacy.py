@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import re
 
+from ivr.privacy import mask_numbers
+
 log = logging.getLogger("ivr.store")
 
 # Only what ivr.privacy makes may stand for a caller: the full digest, or the short log reference.
 _PSEUDONYM = re.compile(r"[0-9a-f]{64}|caller-[0-9a-f]{12}")
-# Seven digits or more, separators allowed: what a phone number in free text looks like.
-_PHONE_LIKE = re.compile(r"\+?\d(?:[\s().-]?\d){6,}")
 
 
 def pseudonym(value: str | None) -> str | None:
@@ -31,5 +31,6 @@ def ref(key: str | None) -> str:
 
 
 def mask(text: str) -> str:
-    """The text with anything that looks like a phone number replaced by <number>."""
-    return _PHONE_LIKE.sub("<number>", text)
+    """The text with anything that looks like a phone number replaced by <number> (the logs' rule:
+    ivr.privacy.mask_numbers)."""
+    return mask_numbers(text)

@@ -15,12 +15,13 @@ from ivr.store.models import LoginFailure, StaffUser
 
 @dataclass(frozen=True, slots=True)
 class StaffRow:
-    """A staff user, with the password's hash."""
+    """A staff user, with the password's hash and the version a session must carry to be valid."""
 
     id: int
     username: str
     password_hash: str
     created_at: datetime
+    session_version: int
 
 
 class Staff(Batched):
@@ -43,13 +44,32 @@ class Staff(Batched):
         return self._write("add_staff_user", fields, work, False)
 
     def set_staff_password(self, username: str, password_hash: str) -> bool:
-        """Replace a staff user's password hash; False if there is no such user."""
+        """Replace a staff user's password hash and end every session they have open; False if there
+        is no such user."""
 
         def work(conn: Connection) -> bool:
-            stmt = update(StaffUser).where(StaffUser.username == username).values(password_hash=password_hash)
+            stmt = (
+                update(StaffUser)
+                .where(StaffUser.username == username)
+                .values(password_hash=password_hash, session_version=StaffUser.session_version + 1)
+            )
             return conn.execute(stmt).rowcount == 1
 
         return self._write("set_staff_password", {"username": username}, work, False)
+
+    def end_staff_sessions(self, username: str) -> bool:
+        """End every session the staff user has open, on every browser (their session version goes up
+        by one); False if there is no such user or the database could not be reached."""
+
+        def work(conn: Connection) -> bool:
+            stmt = (
+                update(StaffUser)
+                .where(StaffUser.username == username)
+                .values(session_version=StaffUser.session_version + 1)
+            )
+            return conn.execute(stmt).rowcount == 1
+
+        return self._write("end_staff_sessions", {"username": username}, work, False)
 
     def staff_user(self, username: str) -> StaffRow | None:
         """A staff user by name, or None."""
@@ -103,6 +123,20 @@ class Staff(Batched):
             return counts
 
         return self._write("add_login_failure", {}, work, None)
+
+    def release_login_failure(self, key: str, now: float) -> bool:
+        """Give back one failure counted against a key in advance (a login whose password was right):
+        only in an open window and never below 0; False if the database could not be reached."""
+
+        def work(conn: Connection) -> bool:
+            conn.execute(
+                update(LoginFailure)
+                .where(LoginFailure.key == key, LoginFailure.window_ends > now, LoginFailure.failures > 0)
+                .values(failures=LoginFailure.failures - 1)
+            )
+            return True
+
+        return self._write("release_login_failure", {}, work, False)
 
     def clear_login_failures(self, key: str) -> bool:
         """Forget a key's failures; False if the database could not be reached."""

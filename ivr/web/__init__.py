@@ -11,7 +11,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import BadRequest
 
 from ivr.web import cli, public, staff
-from ivr.web.site import LanguageConverter, PageSessions
+from ivr.web.site import LanguageConverter, PageSessions, secure_headers
 
 log = logging.getLogger("ivr.web")
 
@@ -19,12 +19,15 @@ STALE_FORM = "This form is out of date or did not come from this site. Reload an
 
 
 def init_app(app: Flask, webhooks: Iterable[Blueprint] = ()) -> None:
-    """Register the public pages, the staff dashboard and `flask staff`; protect every form.
+    """Register the public pages, the staff dashboard and `flask staff`; protect every form; give
+    every response of the app its security headers (ivr/web/site.py `secure_headers`).
 
     Every POST (PUT, PATCH, DELETE) needs this session's CSRF token (Flask-WTF's `CSRFProtect`: the
     `csrf_token` field, or an X-CSRFToken / X-CSRF-Token header), else 400, except to `webhooks`:
     Twilio's requests carry no session and are authenticated by X-Twilio-Signature instead.
     """
+    # Security headers on every response of the app, the webhooks' and every error page included.
+    app.after_request(secure_headers)
     app.session_interface = PageSessions()
     app.url_map.converters["lang"] = LanguageConverter
     # A token lasts as long as its session (8 h, and a new one at log-in and log-out), not

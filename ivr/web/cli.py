@@ -1,4 +1,4 @@
-"""`flask staff add|password|list|unlock`: the staff dashboard's accounts."""
+"""`flask staff add|password|list|unlock|revoke`: the staff dashboard's accounts."""
 
 from __future__ import annotations
 
@@ -73,3 +73,18 @@ def unlock_command(username: str) -> None:
     if not gate.succeeded(name):
         raise click.ClickException(f"{gate.shared} is unavailable: {name} is still locked out (see the log)")
     click.echo(f"{name} may log in again now")
+
+
+@staff.command("revoke")
+@click.argument("username")
+def revoke_command(username: str) -> None:
+    """End every open session of a staff user at once, on every browser (they must log in again)."""
+    name = _username(username)
+    store = services.store()
+    if store.staff_user(name) is None:
+        raise click.ClickException(f"no staff user {name} in {store.url}")
+    if not store.end_staff_sessions(name):
+        raise click.ClickException(
+            f"could not end {name}'s sessions: {store.url} is unavailable (see the log)"
+        )
+    click.echo(f"ended every session of {name}: they must log in again")

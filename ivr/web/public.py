@@ -18,10 +18,8 @@ from ivr import services
 from ivr.content import Content
 from ivr.content.models import Section
 from ivr.content.tree import reading
-from ivr.web.site import secure_headers
 
 bp = Blueprint("public", __name__)
-bp.after_request(secure_headers)
 
 # The words of the page around the content. A language missing here falls back to English.
 UI: dict[str, dict[str, str]] = {

@@ -1,8 +1,9 @@
-"""What every web page shares: security headers, sessions (none for the webhooks), /<lang>/ paths."""
+"""What every response shares: security headers; and every web page: sessions (none for the webhooks),
+/<lang>/ paths."""
 
 from __future__ import annotations
 
-from flask import Flask, Request, Response
+from flask import Flask, Request, Response, current_app, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.routing import BaseConverter
 
@@ -11,6 +12,8 @@ CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
+# HTTPS only, for a year, on every subdomain too (a year or more is what browsers' preload lists ask).
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 class LanguageConverter(BaseConverter):
@@ -30,10 +33,28 @@ class PageSessions(SecureCookieSessionInterface):
 
 
 def secure_headers(response: Response) -> Response:
-    """Headers every web page gets (not the Twilio webhooks, which return TwiML)."""
+    """The headers every response of the app gets, whatever made it (a page, a webhook's TwiML,
+    /healthz, a WAV under /audio, a static file, a redirect, a 404/405/413/500 of any blueprint): an
+    `after_request` of the app, not of a blueprint, which Flask runs for error responses too.
+
+    - Content-Security-Policy: nothing but this site's own files; no scripts, no framing. Harmless on
+      TwiML, JSON and audio, and it keeps a response sniffed as HTML from running anything.
+    - X-Content-Type-Options nosniff, X-Frame-Options DENY (for browsers without frame-ancestors),
+      Referrer-Policy same-origin.
+    - Strict-Transport-Security (a year, subdomains) when the request came over HTTPS or the line's
+      public address (PUBLIC_BASE_URL) is https://: browsers ignore it over plain HTTP, and behind a
+      TLS proxy the app sees HTTP (X-Forwarded-Proto is not trusted), so the setting says it.
+    - Cache-Control no-store on everything under /staff/, its 404s included: those pages hold
+      callers' numbers, and must stay out of caches and the browser's history.
+    """
     headers = response.headers
     headers.setdefault("Content-Security-Policy", CSP)
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "same-origin")
+    public = current_app.config.get("PUBLIC_BASE_URL") or ""
+    if request.is_secure or str(public).startswith("https://"):
+        headers.setdefault("Strict-Transport-Security", HSTS)
+    if request.path == "/staff" or request.path.startswith("/staff/"):
+        headers["Cache-Control"] = "no-store"
     return response

@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -38,13 +37,11 @@ from ivr.content import Content
 from ivr.engine import EMERGENCY, LANGUAGE, SPECIALIST
 from ivr.store import EventRow, StaffRow
 from ivr.web import throttle
-from ivr.web.site import secure_headers
 from ivr.web.stats import drop_off_chart, listening_rows
 
 log = logging.getLogger("ivr.web.staff")
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
-bp.after_request(secure_headers)
 
 SESSION_USER = "staff"
 SESSION_FINGERPRINT = "staff_pw"
@@ -53,6 +50,10 @@ MIN_PASSWORD = 12
 SYSTEM_NODE_NAMES = {LANGUAGE: "Language choice", EMERGENCY: "Emergency", SPECIALIST: "Call back or question"}
 RECENT_CALLS = 50
 OPEN_PAGES = frozenset({"staff.login"})
+LOGOUT_NOT_SAVED = (
+    "You have logged out of this browser, but the server could not end your session everywhere."
+    " Log out again when the dashboard works, or ask an administrator to run flask staff revoke."
+)
 
 
 def hash_password(password: str) -> str:
@@ -81,9 +82,12 @@ def authenticate(username: str, password: str) -> StaffRow | None:
 
 
 def _fingerprint(user: StaffRow) -> str:
-    """Ties a session to the password it was opened with: a new password ends older sessions."""
+    """Ties a session to the user, the password and the session version it was opened with, all kept
+    on the server: a new password, logging out or `flask staff revoke` raises the version, and every
+    session opened before, a copied cookie too, is worth nothing from the next request on."""
     key = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(key, user.password_hash.encode(), hashlib.sha256).hexdigest()[:32]
+    held = f"{user.id}:{user.session_version}:{user.password_hash}"
+    return hmac.new(key, held.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def current_user() -> StaffRow | None:
@@ -105,13 +109,6 @@ def _guard() -> ResponseReturnValue | None:
     if request.method == "GET":
         return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
     return redirect(url_for("staff.login"))
-
-
-@bp.after_request
-def _private(response: Response) -> Response:
-    # Pages hold callers' numbers and messages: no copies in caches or the browser's history.
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 @bp.context_processor
@@ -144,12 +141,17 @@ def throttle_name(raw: str) -> str:
     return normal_username(folded) or "#" + hashlib.sha256(folded.encode()).hexdigest()[:32]
 
 
+def _loggable(name: str) -> str:
+    """A username as the log may say it: only real staff names (anything else may be a password typed
+    as a username)."""
+    return name if services.store().staff_user(name) else "an unknown username"
+
+
 def _report_lockout(reached: throttle.Reached, name: str, ip: str) -> None:
     gate = services.throttle()
     minutes = gate.window_s / 60
     if reached.user:
-        # Only real staff names are logged: anything else may be a password typed as a username.
-        who = name if services.store().staff_user(name) else "an unknown username"
+        who = _loggable(name)
         log.warning(
             "staff login: %s locked out after %d failed attempts in %g min (the last from %s)",
             who,
@@ -175,21 +177,25 @@ def login() -> ResponseReturnValue:
         gate = services.throttle()
         # The client's address: werkzeug's ProxyFix has put the forwarded one here behind trusted proxies.
         name, ip = throttle_name(request.form.get("username", "")), request.remote_addr or "unknown"
-        # While locked the password is not even checked: a guess then tells nothing, and costs no scrypt.
-        locked_for = gate.locked_for(name, ip)
+        # Counted as failed before the password is checked (and given back if it is right): of many
+        # logins at once, only as many as the limit allows are checked. While locked, none is: a guess
+        # then tells nothing, and costs no scrypt.
+        attempt = gate.reserve(name, ip)
+        locked_for = attempt.locked_for
         if locked_for > 0:
             error = throttle.wait_message(locked_for)
         else:
             user = authenticate(request.form.get("username", ""), request.form.get("password", ""))
             if user is not None:
-                gate.succeeded(name)
+                gate.succeeded(name, ip)
                 # Drops the CSRF token too: one seen before logging in is worthless after it.
                 session.clear()
                 session.permanent = True
                 session[SESSION_USER] = user.username
                 session[SESSION_FINGERPRINT] = _fingerprint(user)
                 return redirect(_safe_next(request.form.get("next")), 303)
-            _report_lockout(gate.failed(name, ip), name, ip)
+            log.info("staff login: wrong password for %s from %s", _loggable(name), ip)
+            _report_lockout(attempt.reached, name, ip)
             error = "Wrong username or password."
     elif current_user() is not None:
         return redirect(url_for("staff.dashboard"))
@@ -207,9 +213,18 @@ def login() -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
-    """Log out, ending this session (and its CSRF token)."""
+    """Log out: end this user's sessions on the server (every copy of the cookie, every browser),
+    and this one's cookie and CSRF token."""
+    user = current_user()
+    assert user is not None  # _guard let only a live session through
+    ended = services.store().end_staff_sessions(user.username)
     session.clear()
-    flash("You have logged out.")
+    if ended:
+        flash("You have logged out.")
+    else:
+        # The cookie is gone from this browser, but a copy of it would still work: say so.
+        log.error("staff logout: could not end %s's sessions on the server", user.username)
+        flash(LOGOUT_NOT_SAVED)
     return redirect(url_for("staff.login"), 303)
 
 

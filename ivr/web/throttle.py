@@ -3,7 +3,9 @@
 Each username and each client IP may fail so many times in a window that starts at its first
 failure (by default 5 per username and 20 per IP in 15 minutes): limits' fixed window
 (`FixedWindowRateLimiter`). Past that, the login answers 429 without checking the password until
-the window ends. The counts are shared by every gunicorn worker: in Redis with REDIS_URL (limits'
+the window ends. Each login is counted as failed before its password is checked, and given back
+when the password is right, so that logins arriving together cannot all be checked before the first
+failure is counted. The counts are shared by every gunicorn worker: in Redis with REDIS_URL (limits'
 `RedisStorage`), else in the line's database (`StoreStorage` below, a limits storage on the Store).
 If that fails, each worker counts on its own (limits' `MemoryStorage`) until it is back, and what
 it counted meanwhile is added to the shared count until its window ends (ivr/counters.py,
@@ -62,7 +64,10 @@ class StoreStorage(Storage):
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         """Count `amount` failures against `key` (a new window of `expiry` seconds if it has none open);
-        the count now."""
+        the count now. A negative amount gives failures back, in an open window only, never below 0."""
+        for _ in range(-amount):
+            if not self.store.release_login_failure(key, self.clock()):
+                raise StoreUnavailableError("release_login_failure")
         counts: list[int] | None = None
         for _ in range(amount):
             counts = self.store.add_login_failure([key], self.clock(), expiry)
@@ -106,6 +111,14 @@ class Reached(NamedTuple):
     ip: bool
 
 
+class Attempt(NamedTuple):
+    """A login counted in advance: `locked_for` seconds to wait (0.0: check the password now), and the
+    limits it reached."""
+
+    locked_for: float
+    reached: Reached
+
+
 @dataclass
 class LoginThrottle:
     """The login limits and where failures are counted (`shared`: "Redis", "the database", or None
@@ -127,27 +140,46 @@ class LoginThrottle:
         found = self._windows(limits)
         return max(_wait(windows, item.amount) for (item, _), windows in zip(limits, found, strict=True))
 
-    def failed(self, username: str, ip: str) -> Reached:
-        """Count a failed login for the username and the client; which limits this failure reached
-        (each is reported once a window: only the failure that makes the count exactly the limit)."""
+    def reserve(self, username: str, ip: str) -> Attempt:
+        """Count this login as failed for the username and the client BEFORE its password is checked,
+        and say whether it may be checked.
+
+        Each count is one atomic increment in the shared storage (Redis INCRBY in a Lua script, the
+        database's upsert), so however many logins arrive at once, from however many workers, at most
+        the limit of them are checked; the rest are refused (`locked_for` > 0) unchecked. One whose
+        password is right gives its count back (`succeeded`). `reached`: the limits this attempt's
+        count reached, to report if the password is wrong (once a window: the count that is exactly
+        the limit). A refused login counts for nothing: while locked, nothing is counted, and one
+        refused by its own count gives it back."""
+        locked_for = self.locked_for(username, ip)
+        if locked_for > 0:
+            return Attempt(locked_for, Reached(user=False, ip=False))
         limits = self._limits(username, ip)
         within = [self.counters.use(partial(_hit, item=item, key=key)) for item, key in limits]
         found = self._windows(limits)
-        user, ip_reached = (
-            ok and sum(n for n, _ in windows) == item.amount
-            for ok, windows, (item, _) in zip(within, found, limits, strict=True)
-        )
-        return Reached(user=user, ip=ip_reached)
+        # This worker's own counts from an outage add to the shared one's (each capped at the limit).
+        totals = [sum(n for n, _ in windows) for windows in found]
+        if all(within) and all(total <= item.amount for total, (item, _) in zip(totals, limits, strict=True)):
+            user, ip_reached = (total == item.amount for total, (item, _) in zip(totals, limits, strict=True))
+            return Attempt(0.0, Reached(user=user, ip=ip_reached))
+        for item, key in limits:
+            self.counters.use(partial(_release, item=item, key=key))
+        waits = [_wait(windows, item.amount) for (item, _), windows in zip(limits, found, strict=True)]
+        # A window that ended this very moment says 0 s: still refused, so at least a second.
+        return Attempt(max(1.0, *waits), Reached(user=False, ip=False))
 
-    def succeeded(self, username: str) -> bool:
-        """Forget the username's failures (the client's stay: it may be someone else's). False when
-        the shared count could not be reached (this worker's own is forgotten all the same)."""
+    def succeeded(self, username: str, ip: str | None = None) -> bool:
+        """Forget the username's failures, and give the client back the count `reserve` took (its
+        other failures stay: it may be someone else's). False when the shared count could not be
+        reached (this worker's own is forgotten all the same)."""
 
         def forget(limiter: RateLimiter) -> bool:
             limiter.clear(self._user, "user:" + username)
             return True
 
         _, shared = self.counters.everywhere(forget)
+        if ip is not None:
+            self.counters.use(partial(_release, item=self._ip, key="ip:" + ip))
         return self.shared is None or shared is True
 
     def _limits(self, username: str, ip: str) -> list[tuple[RateLimitItem, str]]:
@@ -173,6 +205,14 @@ Window = tuple[int, float]
 def _hit(limiter: RateLimiter, *, item: RateLimitItem, key: str) -> bool:
     """Count one failure; False if the key was already past the limit in this place."""
     return limiter.hit(item, key)
+
+
+def _release(limiter: RateLimiter, *, item: RateLimitItem, key: str) -> bool:
+    """Give back one count taken in advance, while its window is open (a window that ended meanwhile
+    has nothing to give back: the new one must not start below 0)."""
+    if _window(limiter, item, key)[0] > 0:
+        limiter.hit(item, key, cost=-1)
+    return True
 
 
 def _window(limiter: RateLimiter, item: RateLimitItem, key: str) -> Window:

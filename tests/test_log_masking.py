@@ -1,0 +1,204 @@
+"""No caller's number in clear in any field of the log, in any way a number is written; and the
+digits that are not phone numbers (ports, pids, durations, sizes) left as they are."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_plus, urlencode
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from ivr import logs
+from ivr.simulator.server import Gunicorn
+
+pytestmark = pytest.mark.unit
+
+NATIONAL = "9876543210"  # an Indian mobile number's own ten digits, in every spelling below
+SPELLINGS = [
+    "+919876543210",
+    "+91 98765 43210",
+    "+91-98765-43210",
+    "+91 (98765) 43210",
+    "+91.98765.43210",
+    "0091 98765 43210",
+    "00919876543210",
+    "098765 43210",
+    "9876543210",
+    "%2B919876543210",
+    "%2B91%2098765%2043210",
+    "+91+98765+43210",  # a form's spaces
+    "+९१ ९८७६५ ४३२१०",  # Devanagari digits
+    "tel:+919876543210",
+    "caller9876543210glued",
+]
+NOT_NUMBERS = [
+    "Listening at: http://127.0.0.1:45123 (1234)",
+    "Listening at: http://0.0.0.0:8000 (4194303)",
+    "Booting worker with pid: 1234567",
+    "GET http://localhost:8000/healthz and https://line.example:8443/voice",
+    "took 1534 ms, then 3600 s; sent 12345678 bytes",
+    "part 3 of 12, 150 ms, 123456 bytes",
+    "at 2026-11-25T10:08:32 from 192.168.100.200",
+    "call=CA0123456789abcdef0123456789abcdef caller-0123456789ab",
+    "keys 1,2,1,9,*,# at version 3.11.2",
+]
+
+
+def _digits(text: str) -> str:
+    """Only the digits, any script's, of the text and of its URL-decoded form."""
+    return "".join(str(int(c)) for c in text + unquote_plus(text) if c.isdecimal())
+
+
+def _strings(value: object) -> Iterator[str]:
+    """Every string in a parsed JSON value, keys included, at any depth."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif value is not None:
+        yield str(value)
+
+
+def assert_no_number(entry: object) -> None:
+    for text in _strings(entry):
+        assert NATIONAL not in _digits(text), f"a number in clear: {text!r} in {entry!r}"
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_a_number_is_masked_however_it_is_written(spelling: str) -> None:
+    masked = logs.mask_numbers(f"caller {spelling} pressed 2")
+    assert NATIONAL not in _digits(masked), masked
+    assert masked.startswith("caller ") and masked.endswith(" pressed 2") and "<number>" in masked
+
+
+@pytest.mark.parametrize("text", NOT_NUMBERS)
+def test_digits_that_are_not_phone_numbers_are_kept(text: str) -> None:
+    assert logs.mask_numbers(text) == text
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_every_field_of_a_record_is_masked_at_any_depth(log_stream: io.StringIO, spelling: str) -> None:
+    log = logging.getLogger("ivr.test")
+    extra = {
+        "caller": spelling,
+        "nested": {"calls": [{"from": spelling}], spelling: 1},
+        "as_int": 919876543210,
+    }
+    log.warning("caller %s said %r", spelling, {"to": spelling}, extra=extra, stack_info=True)
+    try:
+        raise ValueError(f"bad number {spelling}")
+    except ValueError:
+        log.exception("failed for %s", spelling)
+    first, second = (json.loads(line) for line in log_stream.getvalue().splitlines())
+    assert set(first["extra"]) == {"caller", "nested", "as_int"}, "extra fields are written, masked"
+    assert first["extra"]["as_int"] == "<number>"
+    assert "ValueError: bad number " in second["exc"] and "<number>" in second["exc"]
+    for entry in (first, second):
+        assert_no_number(entry)
+
+
+def test_an_access_line_masks_each_atom_and_keeps_status_and_size_apart() -> None:
+    stream = io.StringIO()
+    handler = logs.LineHandler(stream, "json")
+    atoms: dict[str, Any] = {
+        "m": "GET",
+        "U": "/voice/+919876543210",
+        "q": "From=%2B919876543210&x=+91+98765+43210",
+        "s": "200",
+        "b": "4567",
+        "D": 12345678,
+        "r": "GET /voice/+919876543210?From=%2B919876543210 HTTP/1.1",
+        "f": "https://example.org/0091-98765-43210",
+        "a": "phone 098765 43210",
+        "{" + logs.STEP_ENVIRON + "}e": {"CallSid": "+919876543210", "node": "main"},
+    }
+    record = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1, '"%(r)s" %(s)s %(b)s', (), None)
+    record.args = atoms
+    handler.handle(record)
+    (entry,) = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert_no_number(entry)
+    assert entry["message"].endswith('HTTP/1.1" 200 4567'), "a status and a size are not a number"
+    assert entry["http"]["path"] == "/voice/<number>" and entry["http"]["ms"] == 12345.68
+    assert entry["http"]["query"] == "From=<number>&x=<number>"
+    assert entry["CallSid"] == "<number>" and entry["call"] == {"node": "main"}
+
+
+# The real server: gunicorn writing JSON lines, sent numbers every way a client can.
+
+PUBLIC = "https://line.example"
+TOKEN = "masking-token"
+
+
+def _send(
+    base_url: str, path: str, form: dict[str, str] | None = None, headers: dict[str, str] | None = None
+) -> int:
+    data = urlencode(form).encode() if form is not None else None
+    request = urllib.request.Request(base_url + path, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
+def _signed(path: str, form: dict[str, str]) -> dict[str, str]:
+    return {"X-Twilio-Signature": RequestValidator(TOKEN).compute_signature(PUBLIC + path, form)}
+
+
+@pytest.mark.system
+@pytest.mark.slow
+def test_gunicorn_logs_no_number_from_any_part_of_any_request(tmp_path: Path) -> None:
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'ivr.sqlite3'}",
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "PUBLIC_BASE_URL": PUBLIC,
+    }
+    number = "+919876543210"
+    call = {"CallSid": "CAmasking0", "From": number, "To": "+15005550001"}
+    with Gunicorn("app:app", workers=1, env=env, log_path=tmp_path / "gunicorn.log") as server:
+        base = server.base_url
+        paths = [
+            "/voice/+919876543210",
+            "/staff/calls/%2B919876543210",
+            "/hi/topics/0091%2098765%2043210",
+            "/audio/+91-98765-43210.wav",
+            "/?From=%2B919876543210&to=+91+98765+43210",
+            "/healthz?caller=00919876543210",
+            "/staff/login?next=/staff/calls/+91%2098765%2043210",
+        ]
+        for path in paths:
+            assert _send(base, path) in (200, 302, 404, 405)
+        forged = {"CallSid": number, "From": number, "Digits": "98765 43210"}
+        sneaky = {"Referer": "https://x.example/0091-98765-43210", "User-Agent": "phone 098765 43210"}
+        assert _send(base, "/voice", forged, {"X-Twilio-Signature": number, **sneaky}) == 403
+        assert _send(base, "/voice?From=%2B919876543210", forged) == 403
+        assert _send(base, "/voice", call, _signed("/voice", call)) == 200
+        fallback = {**call, "CallSid": "CA" + number, "ErrorUrl": PUBLIC + "/voice?From=%2B919876543210"}
+        assert _send(base, "/voice/fallback", fallback, _signed("/voice/fallback", fallback)) == 200
+        assert _send(base, "/staff/login", {"username": number, "password": "x"}) == 400
+        port = server.port
+    lines = [line for line in server.log().splitlines() if line.strip()]
+    entries = [json.loads(line) for line in lines]  # every line is JSON
+    for entry in entries:
+        assert_no_number(entry)
+    access = [e for e in entries if e["logger"] == "gunicorn.access"]
+    assert {"/voice/<number>", "/staff/calls/<number>", "/audio/<number>.wav"} <= {
+        e["http"]["path"] for e in access
+    }
+    assert any(e["http"].get("query") == "From=<number>&to=<number>" for e in access)
+    assert any(e.get("CallSid") == "CA<number>" for e in entries), "the fallback's line, masked"
+    listening = [e["message"] for e in entries if e["message"].startswith("Listening at:")]
+    assert listening and all(f"http://127.0.0.1:{port} (" in m for m in listening), listening
