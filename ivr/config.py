@@ -30,12 +30,24 @@ class SettingsError(ValueError):
 
 
 def _origin(raw: str) -> str:
-    """A public web origin (PUBLIC_BASE_URL, AUDIO_BASE_URL) without its trailing slash."""
+    """A public web address (PUBLIC_BASE_URL, AUDIO_BASE_URL): http(s), a host and maybe a path
+    (https://example.org/ivr), without its trailing slash; URLs are made by appending to it, so a
+    query or a fragment is refused."""
     url = raw.strip().rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"must be a web address like https://ivr.example.org, not {raw!r}")
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise ValueError(f"must be a web address with no ? or #, like https://example.org/ivr, not {raw!r}")
     return url
+
+
+def _script_name(raw: str) -> str:
+    """SCRIPT_NAME, the path the WSGI server mounts the app at: '' or /a/path, no trailing slash."""
+    path = raw.strip()
+    if path and (not path.startswith("/") or path.endswith("/") or any(c in path for c in "?#")):
+        raise ValueError(f"must be a path like /ivr (a leading /, no trailing /), not {raw!r}")
+    return path
 
 
 def _redis_url(url: SecretStr) -> SecretStr:
@@ -90,6 +102,8 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr | None = _env("TWILIO_AUTH_TOKEN")
     twilio_webhook_keys: SecretStr = _env("TWILIO_WEBHOOK_KEYS", SecretStr(""))
     public_base_url: Origin | None = _env("PUBLIC_BASE_URL")
+    # Read by gunicorn too (it serves only paths under it); the line checks it against PUBLIC_BASE_URL.
+    script_name: Annotated[str, AfterValidator(_script_name)] = _env("SCRIPT_NAME", "")
     operator_number: PhoneNumber | None = _env("IVR_OPERATOR_NUMBER")
     # Said to callers ("call 112"), never dialled by the line: a short local code, not E.164.
     emergency_number: ShortCode = _env("IVR_EMERGENCY_NUMBER", "112")
@@ -216,7 +230,25 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         settings = Settings(**inputs)
     except ValidationError as exc:
         raise SettingsError("\n".join(_problem(error) for error in exc.errors())) from None
+    if problem := _mount_problem(settings.public_base_url, settings.script_name):
+        raise SettingsError(problem)
     return {**settings.to_config(), **given}
+
+
+def _mount_problem(public_base_url: str | None, script_name: str) -> str | None:
+    """Why Twilio could not reach the line, when PUBLIC_BASE_URL's path cannot be where the app is
+    mounted (SCRIPT_NAME): a proxy may take a leading part off the public path (/ivr/line/voice ->
+    /line/voice) but never add one, so the public path must end with SCRIPT_NAME. Else the signature
+    would be checked against the wrong URL (403) and every Gather would call back a path not served."""
+    if not public_base_url or not script_name:
+        return None
+    parts = urlsplit(public_base_url)
+    if parts.path.endswith(script_name):
+        return None
+    return (
+        f"PUBLIC_BASE_URL must be the public address of the app, whose path ends with SCRIPT_NAME"
+        f" {script_name!r} (e.g. {parts.scheme}://{parts.netloc}{script_name}), not {public_base_url!r}"
+    )
 
 
 def from_env() -> dict[str, Any]:

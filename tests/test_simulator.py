@@ -282,6 +282,15 @@ def test_hash_reaches_the_main_menu_on_a_twilio_like_phone(sim_app: Callable[...
     assert "Sorry, I did not hear anything." not in transcript.steps[-1].says
 
 
+def test_the_console_phone_calls_a_line_under_a_public_path(sim_app: Callable[..., Flask]) -> None:
+    # In-process, it calls PUBLIC_BASE_URL as Twilio would, through a stand-in for the proxy in front.
+    app = sim_app(PUBLIC_BASE_URL="https://example.org/ivr")
+    key, submenu = submenu_key(app)
+    root = line_of(app).content.tree.root
+    transcript = call(app, "--keys", f"{key},#")
+    assert [s.at for s in transcript.steps] == [root, submenu, root]
+
+
 def test_quiet_prints_the_words_without_audio(sim_app: Callable[..., Flask]) -> None:
     app = sim_app()
     result = app.test_cli_runner().invoke(args=["call", "--quiet", "--keys", "9"])

@@ -2,23 +2,51 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from ivr.content.models import Lang, NodeId, NonEmpty, Strict, Text
 from ivr.content.tree import Tree
 from ivr.numbers import NumberError, phone_number
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]|24):([0-5]\d)$")
 _DAYS = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun)(?:-(mon|tue|wed|thu|fri|sat|sun))?$")
+
+
+def _spans(value: object) -> object:
+    """A day's opening hours as a list of "HH:MM-HH:MM" spans: a list, or one string with the spans
+    separated by commas ("09:00-13:00, 14:00-18:00": a split shift)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",")]
+    return value
+
+
+def _span(span: str) -> str:
+    """One span of opening hours, HH:MM-HH:MM: opening before closing, 24:00 the latest close."""
+    match = _SPAN.match(span)
+    if not match or match.group(1, 2) >= match.group(3, 4) or match.group(3, 4) > ("24", "00"):
+        raise ValueError(f"{span!r}: hours are HH:MM-HH:MM (00:00 to 24:00), opening before closing")
+    return span
+
+
+# One day's hours: one span, or several for a split shift (a list, or one string with commas).
+Spans = Annotated[list[Annotated[str, AfterValidator(_span)]], BeforeValidator(_spans), Field(min_length=1)]
 QueueName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 ENV = "env:"
 # An environment variable's name, as `dial: env:NAME` gives it.
@@ -33,7 +61,8 @@ class Specialty(Strict):
     dial: NonEmpty | None = None
     queue: QueueName | None = None
     languages: list[Lang] = Field(min_length=1)
-    hours: dict[str, str] | None = None  # {"mon-fri": "09:00-17:00"}; none means always open
+    # {"mon-fri": ["09:00-13:00", "14:00-18:00"], "sat": "09:00-13:00"}; none means always open.
+    hours: dict[str, Spans] | None = None
     hours_said: Text | None = None
 
     @model_validator(mode="after")
@@ -57,14 +86,29 @@ class Specialty(Strict):
 
     @field_validator("hours")
     @classmethod
-    def _hours(cls, hours: dict[str, str] | None) -> dict[str, str] | None:
-        for days, span in (hours or {}).items():
-            if not _DAYS.match(days):
+    def _hours(cls, hours: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        for days in hours or {}:
+            match = _DAYS.match(days)
+            if not match:
                 raise ValueError(f"{days!r}: days are mon..sun or a range like mon-fri")
-            match = _SPAN.match(span)
-            if not match or match.group(1, 2) >= match.group(3, 4):
-                raise ValueError(f"{span!r}: hours are HH:MM-HH:MM, opening before closing")
+            if match.group(2) and DAYS.index(match.group(2)) <= DAYS.index(match.group(1)):
+                raise ValueError(f"{days!r}: a range of days runs forward within the week, like mon-fri")
+        for day in DAYS:  # two spans of one day that overlap are a typo, not a longer day
+            spans = sorted(_day_spans(hours or {}, day))
+            for (_, _, first), (opens, _, second) in itertools.pairwise(spans):
+                if opens < _clock(first.split("-")[1]):
+                    raise ValueError(f"on {day}, the hours {first} and {second} overlap")
         return hours
+
+
+def _day_spans(hours: Mapping[str, list[str]], day: str) -> Iterator[tuple[time, time, str]]:
+    """Each span of `day` (mon..sun) as (opens, closes, "HH:MM-HH:MM")."""
+    for days, spans in hours.items():
+        first, _, last = days.partition("-")
+        if DAYS.index(first) <= DAYS.index(day) <= DAYS.index(last or first):
+            for span in spans:
+                opens, closes = span.split("-")
+                yield _clock(opens), _clock(closes), span
 
 
 class DirectoryFile(Strict):
@@ -129,13 +173,7 @@ class Directory:
         if local.date() in self.file.holidays:
             return False
         today = DAYS[local.weekday()]
-        for days, span in hours.items():
-            first, _, last = days.partition("-")
-            in_days = DAYS.index(first) <= DAYS.index(today) <= DAYS.index(last or first)
-            opens, closes = (_clock(t) for t in span.split("-"))
-            if in_days and opens <= local.time() < closes:
-                return True
-        return False
+        return any(opens <= local.time() < closes for opens, closes, _ in _day_spans(hours, today))
 
     def is_holiday(self, now: datetime) -> bool:
         """Whether `now` falls on one of the directory's holidays."""

@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ivr import speech
+from ivr.content import unique_yaml
 from ivr.content.bundle import Content
 from ivr.content.directory import DirectoryFile
 from ivr.content.models import RESERVED_KEYS, Block, Menu, Prompts, Section, SectionMeta, TreeFile
@@ -50,10 +51,19 @@ def _line_of(node: yaml.Node | None, loc: Iterable[int | str]) -> int:
 
 
 def _parse_yaml(path: Path, text: str, line_offset: int = 0) -> tuple[Any, yaml.Node | None]:
-    """Parse YAML text, returning the data and its node graph (for line numbers)."""
+    """Parse YAML text, returning the data and its node graph (for line numbers); a key written twice
+    in any mapping is refused with both lines."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data, node = unique_yaml.load(text)
+    except unique_yaml.DuplicateKeys as exc:
+        # PyYAML would keep the last and drop the first without a word: name both.
+        raise ContentError(
+            [
+                f"{path}:{r.line + line_offset}: duplicate key {r.key!r}, also at line"
+                f" {r.first_line + line_offset}: each key is written once (YAML keeps only the last)"
+                for r in exc.repeats
+            ]
+        ) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = (mark.line + 1 if mark else 1) + line_offset

@@ -131,7 +131,9 @@ def _not_taken(response: VoiceResponse) -> Response:
 
 
 def _here(path: str) -> str:
-    """`path` with this request's query string: the call state, the specialty, who is calling."""
+    """`path` under the line's public path (ivr/phone/runtime.py root_for), with this request's
+    query string: the call state, the specialty, who is calling."""
+    path = services.runtime().root_for(request.root_path) + path
     query = request.query_string.decode("utf-8", "replace")
     return f"{path}?{query}" if query else path
 

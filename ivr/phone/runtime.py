@@ -1,7 +1,9 @@
 """The phone line's runtime, built once per app: the engine line, the narrator, and the TwiML cache.
 
 A `Runtime` renders engine steps to TwiML strings (cached: callers hear the same steps again and
-again) with the URLs Twilio calls back, each carrying the call state (ivr/engine/codec.py).
+again) with the URLs Twilio calls back, each carrying the call state (ivr/engine/codec.py). Every
+such URL starts with the line's public path (`root_for`): the path of PUBLIC_BASE_URL, else the path
+the app is mounted at (WSGI's SCRIPT_NAME), so that a line served under /ivr is called back there.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -33,9 +35,14 @@ class Runtime:
         self.queue_max_wait = int(config["QUEUE_MAX_WAIT"])
         self.salt = str(config["HASH_SALT"])
         self.clock: Callable[[], datetime] = config.get("CLOCK") or (lambda: datetime.now(UTC))
+        # The path of PUBLIC_BASE_URL ("" for an origin alone); None: the request's own mount point.
+        public = config.get("PUBLIC_BASE_URL")
+        self.public_path: str | None = urlsplit(public).path.rstrip("/") if public else None
         self._cached_twiml = functools.lru_cache(maxsize=TWIML_CACHE_SIZE)(self._render)
-        # Rendered once at start-up so that an error reply can never fail itself.
-        self.safe_reply = self.twiml(self.safe_step())
+        # Rendered at start-up (under the path the settings name) so that an error reply can never
+        # fail itself; one mounted elsewhere is the same document with other URLs.
+        self._safe_replies = functools.lru_cache(maxsize=8)(self._render_safe)
+        self.safe_reply(self.root_for(str(config.get("SCRIPT_NAME") or "")))
         self._busy = {lang: self._render_busy(lang) for lang in line.content.prompts}
 
     def safe_step(self) -> Step:
@@ -48,14 +55,30 @@ class Runtime:
         step = engine.next_step(self.line, state, CallerInput(digits="9"))
         return replace(step, say=(p.state_lost, p.offer_person, *step.say), event="error")
 
-    def twiml(self, step: Step, call_sid: str = "") -> str:
-        """Render a step to a TwiML string; the same step renders the same (but for a transfer's call)."""
+    def root_for(self, script_root: str) -> str:
+        """The path every URL handed to Twilio starts with ("" or "/ivr"): PUBLIC_BASE_URL's path
+        when it is set (what Twilio calls, whatever a proxy makes of it), else `script_root`, the
+        path the app is mounted at in this request (WSGI's SCRIPT_NAME, werkzeug's root_path)."""
+        if self.public_path is not None:
+            return self.public_path
+        return quote(script_root.rstrip("/"))
+
+    def safe_reply(self, root: str = "") -> str:
+        """Sorry, a person or a call back, then the main menu (`safe_step`), as TwiML under `root`."""
+        return self._safe_replies(root)
+
+    def _render_safe(self, root: str) -> str:
+        return self.twiml(self.safe_step(), root=root)
+
+    def twiml(self, step: Step, call_sid: str = "", root: str = "") -> str:
+        """Render a step to a TwiML string, its URLs under `root` (`root_for`); the same step renders
+        the same (but for a transfer's call)."""
         # Operations: rendering is much of a webhook's time, and callers hear the same steps again and
         # again. Not cached: a transfer (its whisper URL names the call), and <Play> audio (looked up on
         # every request, so that audio rendered while the line runs is used at once).
         if step.kind is not Kind.TRANSFER and isinstance(self.narrator, SayNarrator):
-            return self._cached_twiml(step)
-        return self._render(step, call_sid)
+            return self._cached_twiml(step, "", root)
+        return self._render(step, call_sid, root)
 
     def busy_twiml(self, lang: str) -> str:
         """TwiML for a refused request: the line is busy, try again later, goodbye; in `lang` when the
@@ -69,16 +92,17 @@ class Runtime:
         response.hangup()
         return str(response)
 
-    def _render(self, step: Step, call_sid: str = "") -> str:
+    def _render(self, step: Step, call_sid: str = "", root: str = "") -> str:
+        voice = f"{root}/voice"
         # When a caller is put in a queue: the hold and the <Enqueue> action measure the wait from it
         # even if Twilio's QueueTime is missing (a transfer is rendered afresh each time, never cached).
         queued = {"t0": str(int(self.clock().timestamp()))} if step.queue else {}
         urls = Urls(
-            step=lambda s, extra: step_url("/voice/step", s, extra),
-            dial=lambda s, extra: step_url("/voice/dial", s, {**extra, **queued}),
-            record=lambda s, extra: step_url("/voice/recorded", s, extra),
-            hold=lambda s, extra: step_url("/voice/hold", s, {**extra, **queued}),
-            whisper=lambda s, extra: step_url("/voice/whisper", s, {**extra, "c": call_sid}),
+            step=lambda s, extra: step_url(f"{voice}/step", s, extra),
+            dial=lambda s, extra: step_url(f"{voice}/dial", s, {**extra, **queued}),
+            record=lambda s, extra: step_url(f"{voice}/recorded", s, extra),
+            hold=lambda s, extra: step_url(f"{voice}/hold", s, {**extra, **queued}),
+            whisper=lambda s, extra: step_url(f"{voice}/whisper", s, {**extra, "c": call_sid}),
         )
         response: VoiceResponse = render(
             step,

@@ -71,7 +71,7 @@ def _reply(step: Step) -> Response:
             store.save_prefs(key, language=step.state.lang)
         else:
             store.save_prefs(key, rate=step.state.rate)
-    return Response(rt.twiml(step, call_sid), mimetype="text/xml")
+    return Response(rt.twiml(step, call_sid, rt.root_for(req.root_path)), mimetype="text/xml")
 
 
 @bp.post("")
@@ -215,7 +215,13 @@ def fallback() -> Response:
         request.form.get("ErrorCode", "-")[:16],
         request.form.get("ErrorUrl", "-")[:200],
     )
-    return Response(services.runtime().safe_reply, mimetype="text/xml")
+    return _safe_reply()
+
+
+def _safe_reply() -> Response:
+    """The runtime's safe reply, its URLs under this request's public path."""
+    rt = services.runtime()
+    return Response(rt.safe_reply(rt.root_for(request.root_path)), mimetype="text/xml")
 
 
 @bp.errorhandler(Exception)
@@ -224,4 +230,4 @@ def on_error(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return exc  # type: ignore[return-value]
     log.exception("webhook failed on %s; sent the safe reply", request.path)
-    return Response(services.runtime().safe_reply, mimetype="text/xml")
+    return _safe_reply()

@@ -238,8 +238,10 @@ def call(
     if url:
         base_url, transport, description = url.rstrip("/"), HttpTransport(), f"over HTTP to {url}"
     else:
-        base_url = app.config.get("PUBLIC_BASE_URL") or "http://localhost"
-        transport, description = FlaskTransport(app), "in-process"
+        # Under PUBLIC_BASE_URL as Twilio would call it, the path taken off as a proxy in front would.
+        public = app.config.get("PUBLIC_BASE_URL")
+        base_url = public or "http://localhost"
+        transport, description = FlaskTransport(app, public_url=public), "in-process"
     interactive = script is None
 
     def on_dial(number: str, turn: Turn) -> str:

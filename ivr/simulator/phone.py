@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 from twilio.request_validator import RequestValidator
 
@@ -41,19 +41,43 @@ class Downloader(Protocol):
 
 
 class FlaskTransport:
-    """Calls a Flask app in-process through its test client."""
+    """Calls a Flask app in-process through its test client.
 
-    def __init__(self, app: Any) -> None:
+    With `public_url` (PUBLIC_BASE_URL, e.g. https://example.org/ivr) it stands in for the reverse
+    proxy in front of the app too: a URL under it reaches the app with that path taken off (as
+    nginx's `location /ivr/ { proxy_pass http://app/; }` does), any other URL gets 404.
+    """
+
+    def __init__(self, app: Any, public_url: str | None = None) -> None:
         self.client = app.test_client()
+        self.public = urlsplit(public_url.rstrip("/")) if public_url else None
+
+    def _through_proxy(self, url: str) -> str | None:
+        """The URL the app receives for `url`; None when the proxy serves nothing there."""
+        if self.public is None:
+            return url
+        parts = urlsplit(url)
+        prefix = self.public.path
+        if (parts.scheme, parts.netloc) != (self.public.scheme, self.public.netloc) or not (
+            parts.path == prefix or parts.path.startswith(prefix + "/")
+        ):
+            return None
+        return urlunsplit(parts._replace(path=parts.path[len(prefix) :] or "/"))
 
     def post(self, url: str, params: Mapping[str, str], headers: Mapping[str, str]) -> tuple[int, str]:
         """POST through the test client."""
-        response = self.client.post(url, data=dict(params), headers=dict(headers))
+        local = self._through_proxy(url)
+        if local is None:
+            return 404, ""
+        response = self.client.post(local, data=dict(params), headers=dict(headers))
         return response.status_code, response.get_data(as_text=True)
 
     def get(self, url: str) -> tuple[int, bytes]:
         """GET through the test client."""
-        response = self.client.get(url)
+        local = self._through_proxy(url)
+        if local is None:
+            return 404, b""
+        response = self.client.get(local)
         return response.status_code, response.get_data()
 
 

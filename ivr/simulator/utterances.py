@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from ivr.content import unique_yaml
 from ivr.content.tree import Tree
 from ivr.engine import CONFIRM, EMERGENCY, SPECIALIST, Kind, Step
 
@@ -49,7 +48,7 @@ class Utterance:
 def load(path: Path) -> list[Utterance]:
     """Every utterance of a set, one per context it is said in: an entry for the main menu is said
     at the sub-menus too (SUBMENU_CONTEXTS)."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data, _ = unique_yaml.load(path.read_text(encoding="utf-8"))  # a second `en:` would drop the first
     found: list[Utterance] = []
     for lang, entries in data.items():
         for entry in entries:

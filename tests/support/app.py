@@ -7,9 +7,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin
 
 from flask import Flask
 from twilio.request_validator import RequestValidator
+from werkzeug.exceptions import NotFound
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from ivr.factory import create_app
 from ivr.simulator import Phone, Turn
@@ -38,6 +41,14 @@ def make_app(**overrides: Any) -> Flask:
     return create_app(config)
 
 
+def mounted(app: Flask, path: str) -> Flask:
+    """`app` served under `path` only, as a WSGI server with SCRIPT_NAME=path (or nginx passing
+    /ivr/ through to `gunicorn --env SCRIPT_NAME=/ivr`) serves it: werkzeug's DispatcherMiddleware
+    gives the app root_path `path`; any other path is 404."""
+    app.wsgi_app = DispatcherMiddleware(NotFound(), {path: app.wsgi_app})  # type: ignore[method-assign]
+    return app
+
+
 class SignedClient:
     """Posts to the app with a valid X-Twilio-Signature, as Twilio would."""
 
@@ -58,6 +69,14 @@ class SignedClient:
         body = response.get_data(as_text=True)
         root = ET.fromstring(body) if response.mimetype == "text/xml" else None
         return response.status_code, root
+
+
+def other_leg(phone: Phone, url: str) -> tuple[int, str]:
+    """Request a URL of a reply that Twilio requests on another leg of the call (a <Number url>
+    whisper to the person answering, an <Enqueue waitUrl>), signed, at the phone's public address."""
+    absolute = urljoin(phone.base_url + "/", url)
+    params = {"CallSid": phone.call_sid, "From": phone.caller, "To": phone.line_number}
+    return phone.transport.post(absolute, params, phone.signed_headers(absolute, params))
 
 
 def answer(phone: Phone, lang_key: str = "1") -> Turn:

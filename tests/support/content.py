@@ -53,3 +53,13 @@ def emergency_in_a_list_item(root: Path) -> None:
     path.write_text(
         raw.replace("\n- Difficulty swallowing.\n", "\n- Difficulty swallowing. Call {emergency}.\n")
     )
+
+
+def repeat_key(path: Path, after: str, again: str) -> tuple[int, int]:
+    """Write a key a second time: insert the line `again` after the (first) line holding `after`,
+    whose key it repeats. Returns the 1-based lines of the first and the second writing."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if after in line)
+    lines.insert(first + 1, again + "\n")
+    path.write_text("".join(lines), encoding="utf-8")
+    return first + 1, first + 2
