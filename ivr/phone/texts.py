@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ MAX_BODY = 1600  # Twilio's limit for one message body
 REST_TIMEOUT_S = 5  # the caller is waiting on the line
 MAX_ATTEMPTS = 6  # tries of one text, the one while the caller waits included
 RETRY_FIRST_S, RETRY_MAX_S = 30, 3600  # back-off: the wait after the first failed try, and its cap
+WAIT_POLL_S = 0.05  # how often a twin request looks whether the first one's text went out
 STALE_CLAIM = timedelta(minutes=10)  # a claim this old lost its sender (sending takes seconds)
 # Twilio errors no retry can mend (https://www.twilio.com/docs/api/errors): not a valid number
 # (21211), not a mobile (21614), the person replied STOP (21610), a region the account may not
@@ -121,7 +123,7 @@ class SmsSender:
             return "sent"
         assert queued.id is not None
         if not queued.new:  # queued by the first delivery of this request: it goes out once, from there
-            return "saved" if self.configured else "failed"
+            return self._outcome_of(queued.id) if self.configured else "failed"
         if not self.configured:  # never promised: the engine does not offer texts then
             self.store.sms_failed(queued.id, "no Twilio credentials: texts cannot be sent")
             return "failed"
@@ -162,6 +164,21 @@ class SmsSender:
         for text in self.store.due_sms(at, limit):
             done[self.attempt(text, at)] += 1
         return done
+
+    def _outcome_of(self, sms_id: int) -> str:
+        """What became of a text another request queued: waited for while a sender has it claimed
+        (at most the REST timeout and a second), so that the caller hears how it went."""
+        deadline = time.monotonic() + REST_TIMEOUT_S + 1
+        while True:
+            state = self.store.sms_state(sms_id)
+            if state is None:
+                return "failed"
+            status, claimed = state
+            if status != "queued":
+                return "sent" if status == "sent" else "failed"
+            if not claimed or time.monotonic() > deadline:
+                return "saved"  # waiting in the queue: a sender will send it
+            time.sleep(WAIT_POLL_S)
 
     def _not_sent(self, text: DueText, tries: int, at: datetime, reason: str, permanent: bool) -> str:
         first = reason.splitlines()[0][:200]

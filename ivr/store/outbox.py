@@ -138,6 +138,16 @@ class Outbox(Batched):
 
         return self._write("claim_sms", {"sms_id": sms_id}, work, False)
 
+    def sms_state(self, sms_id: int) -> tuple[str, bool] | None:
+        """A text's status and whether a sender has it claimed now; None if unknown (or no database)."""
+
+        def work(conn: Connection) -> tuple[str, bool] | None:
+            stmt = select(SmsOutbox.status, SmsOutbox.claimed_at).where(SmsOutbox.id == sms_id)
+            row = conn.execute(stmt).first()
+            return (str(row.status), row.claimed_at is not None) if row is not None else None
+
+        return self._read("sms_state", {"sms_id": sms_id}, work, None)
+
     def due_sms(self, now: datetime | None = None, limit: int = 50) -> list[DueText]:
         """Queued, unclaimed messages whose next try is due, oldest first."""
         at = now or utc_now()
