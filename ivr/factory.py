@@ -23,6 +23,7 @@ from ivr.phone.runtime import Runtime
 from ivr.phone.signature import parse_shared_keys
 from ivr.phone.texts import SmsSender
 from ivr.store import DatabaseUrlError, Store, default_url
+from ivr.store.core import utc_now
 from ivr.twiml import Narrator
 from ivr.web import throttle
 
@@ -81,6 +82,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.get("TWILIO_HTTP_CLIENT"),
         daily_limit=app.config["SMS_DAILY_LIMIT"],
         country_codes=app.config["SMS_COUNTRY_CODES"],
+        clock=app.config.get("CLOCK") or utc_now,  # tests fix the time: the cap's day, the retries'
     )
     services.install(
         app,

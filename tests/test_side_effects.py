@@ -41,7 +41,7 @@ def new_call(app: Flask, keys: str = "") -> Phone:
 
 def rows(app: Flask, table: str, call_sid: str) -> list[dict[str, Any]]:
     with services.store(app).engine.connect() as conn:
-        found = conn.execute(text(f"SELECT * FROM {table} WHERE call_sid = :c"), {"c": call_sid})  # noqa: S608
+        found = conn.execute(text(f"SELECT * FROM {table} WHERE call_sid = :c"), {"c": call_sid})
         return [dict(r._mapping) for r in found]
 
 
