@@ -13,7 +13,7 @@ import requests
 from flask import Flask
 from sqlalchemy import text
 
-from ivr import config, services
+from ivr import services
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.phone.texts import MAX_ATTEMPTS, retry_delay
@@ -130,24 +130,6 @@ def test_allowed_country_codes_are_a_setting() -> None:
     # (fixed numbers: the line may remember either language for them from another test)
     assert press_eight(app, "+447911123456").says[0] in (EN.sms_sent, HI.sms_sent)
     assert press_eight(app, "+14155552671").says[0] in (EN.sms_not_allowed, HI.sms_not_allowed)
-
-
-@pytest.mark.unit
-@pytest.mark.parametrize(
-    ("name", "value", "message"),
-    [
-        ("IVR_SMS_DAILY_LIMIT", "0", "IVR_SMS_DAILY_LIMIT must be at least 1"),
-        ("IVR_SMS_DAILY_LIMIT", "many", "IVR_SMS_DAILY_LIMIT must be a whole number"),
-        ("IVR_SMS_COUNTRY_CODES", "999", "IVR_SMS_COUNTRY_CODES must be country calling codes"),
-        ("IVR_SMS_COUNTRY_CODES", "India", "IVR_SMS_COUNTRY_CODES must be country calling codes"),
-    ],
-)
-def test_text_settings_are_checked_naming_the_variable(
-    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
-) -> None:
-    monkeypatch.setenv(name, value)
-    with pytest.raises(config.SettingsError, match=message):
-        config.from_env()
 
 
 # The outbox sender ------------------------------------------------------------------------------
