@@ -139,14 +139,6 @@ def test_a_request_whose_idempotency_token_was_answered_gets_the_same_reply_and_
     assert len(store.events_for(phone.call_sid)) == events + 1
 
 
-def test_a_status_callback_redelivered_with_its_token_is_answered_the_same(database_url: str) -> None:
-    app = make_app(DATABASE_URL=database_url)
-    phone = new_call(app)
-    form = {"CallStatus": "completed", "CallDuration": "40"}
-    replies = [deliver(app, phone, BASE_URL + "/voice/status", form, token="idem-s")[0] for _ in range(2)]
-    assert replies == [(204, ""), (204, "")]
-
-
 # Status callbacks -------------------------------------------------------------------------------
 
 
