@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     # Texts go out through Twilio's REST API only when the SID, the token and the sender are set.
     twilio_account_sid: Annotated[str, AfterValidator(_account_sid)] | None = _env("TWILIO_ACCOUNT_SID")
     twilio_sms_from: SmsSender | None = _env("TWILIO_SMS_FROM")
+    # Against SMS pumping (fraud that makes a line text numbers someone is paid for): texts per
+    # caller and UTC day, and the country calling codes texts may go to (India's by default).
+    sms_daily_limit: int = _env("IVR_SMS_DAILY_LIMIT", 3, ge=1)
+    sms_country_codes: Annotated[str, AfterValidator(numbers.calling_codes)] = _env(
+        "IVR_SMS_COUNTRY_CODES", "91"
+    )
     gather_timeout: int = _env("IVR_GATHER_TIMEOUT", 8, ge=1)
     # Seconds a transfer rings. Carriers' voicemail answers after about 20-25 s: ring no longer by
     # default (the whisper's "press 1" screens out a voicemail that answers anyway). Twilio's

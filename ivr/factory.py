@@ -23,6 +23,7 @@ from ivr.phone.runtime import Runtime
 from ivr.phone.signature import parse_shared_keys
 from ivr.phone.texts import SmsSender
 from ivr.store import DatabaseUrlError, Store, default_url
+from ivr.store.core import utc_now
 from ivr.twiml import Narrator
 from ivr.web import throttle
 
@@ -52,13 +53,19 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         emergency_number=app.config["EMERGENCY_NUMBER"],
         emergency_transfer=app.config["EMERGENCY_TRANSFER"],
         directory=_directory(app, content),
+        # 8 offers a text only when one can really be sent (Twilio's credentials are set).
+        texts=bool(
+            app.config["TWILIO_ACCOUNT_SID"]
+            and app.config["TWILIO_REST_TOKEN"]
+            and app.config["TWILIO_SMS_FROM"]
+        ),
     )
 
     from ivr import web
     from ivr.audio import cli as audio_cli
     from ivr.audio import web as audio_web
     from ivr.content import cli as content_cli
-    from ivr.phone import agents, views
+    from ivr.phone import agents, sending, views
     from ivr.simulator import cli as simulator_cli
     from ivr.store import cli as store_cli
 
@@ -73,6 +80,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config["TWILIO_REST_TOKEN"],
         app.config["TWILIO_SMS_FROM"],
         app.config.get("TWILIO_HTTP_CLIENT"),
+        daily_limit=app.config["SMS_DAILY_LIMIT"],
+        country_codes=app.config["SMS_COUNTRY_CODES"],
+        clock=app.config.get("CLOCK") or utc_now,  # tests fix the time: the cap's day, the retries'
     )
     services.install(
         app,
@@ -92,6 +102,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.cli.add_command(audio_cli.audio)
     app.cli.add_command(simulator_cli.call)
     app.cli.add_command(store_cli.db)
+    sending.init_app(app)
 
     # Twilio's webhooks are authenticated by their signatures, not by a form's CSRF token.
     web.init_app(app, webhooks=(views.bp, agents.bp))

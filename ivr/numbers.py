@@ -85,3 +85,47 @@ def sms_sender(raw: str) -> str:
         "must be a phone number, a short code, a Messaging Service SID (MG and 32 hex digits) or a"
         f" sender ID (up to 11 letters, digits and spaces), not {raw!r}"
     )
+
+
+# Numbers a text can reach: mobiles, and numbers whose plan does not tell mobiles from landlines
+# (the US, Canada). Never landlines, toll-free, premium-rate, shared-cost or other kinds: the ones
+# SMS pumping fraud buys traffic to, and ones that cannot take a text (Twilio error 21614).
+_TEXTABLE = frozenset(
+    {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+)
+
+
+def calling_codes(raw: str) -> str:
+    """Country calling codes texts may go to (IVR_SMS_COUNTRY_CODES: "91", "+91, +44") as the
+    canonical "91,44"; ValueError unless each is a country code of the ITU plan phonenumbers knows."""
+    codes: list[int] = []
+    for item in raw.replace(" ", "").split(","):
+        digits = item.removeprefix("+")
+        if (
+            not digits.isdigit()
+            or len(digits) > 3
+            or phonenumbers.region_code_for_country_code(int(digits)) == "ZZ"
+        ):
+            raise ValueError(
+                f"must be country calling codes separated by commas, like 91 or 91,44, not {raw!r}"
+            )
+        if int(digits) not in codes:
+            codes.append(int(digits))
+    return ",".join(str(code) for code in codes)
+
+
+def why_not_textable(raw: str, codes: str) -> str | None:
+    """Why a caller's number (Twilio's From) cannot be texted, or None when it can: "malformed"
+    (not a valid number in international form), "country" (its calling code is not one of `codes`,
+    as made by calling_codes) or "kind" (a landline, toll-free, premium-rate or other non-mobile)."""
+    try:
+        parsed = phonenumbers.parse(raw.strip(), None)
+    except NumberParseException:
+        return "malformed"
+    if not raw.strip().startswith("+") or not phonenumbers.is_valid_number(parsed) or parsed.extension:
+        return "malformed"
+    if str(parsed.country_code) not in codes.split(","):
+        return "country"
+    if phonenumbers.number_type(parsed) not in _TEXTABLE:
+        return "kind"
+    return None

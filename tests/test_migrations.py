@@ -33,6 +33,8 @@ TABLES = {
     "sms_outbox",
     "staff_users",
     "login_failures",
+    "sms_quota",
+    "webhook_replies",
 }
 
 

@@ -143,6 +143,10 @@ def test_no_dotenv_file_is_read(clean_env: pytest.MonkeyPatch, tmp_path: Path) -
         ("PUBLIC_BASE_URL", "ivr.example.org", "PUBLIC_BASE_URL must be a web address"),
         ("AUDIO_BASE_URL", "ftp://audio.example.org", "AUDIO_BASE_URL must be a web address"),
         ("TWILIO_ACCOUNT_SID", "AC123", "TWILIO_ACCOUNT_SID must be an Account SID, AC and 32 hex digits"),
+        ("IVR_SMS_DAILY_LIMIT", "0", "IVR_SMS_DAILY_LIMIT must be at least 1"),
+        ("IVR_SMS_DAILY_LIMIT", "many", "IVR_SMS_DAILY_LIMIT must be a whole number"),
+        ("IVR_SMS_COUNTRY_CODES", "999", "IVR_SMS_COUNTRY_CODES must be country calling codes"),
+        ("IVR_SMS_COUNTRY_CODES", "India", "IVR_SMS_COUNTRY_CODES must be country calling codes"),
     ],
 )
 def test_a_bad_setting_refuses_to_start_naming_the_variable(

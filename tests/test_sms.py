@@ -14,7 +14,7 @@ from ivr import services
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.simulator import FlaskTransport, Phone, Turn
-from tests.support.app import AUTH_TOKEN, BASE_URL, answer, make_app
+from tests.support.app import AUTH_TOKEN, BASE_URL, answer, indian_mobile, make_app
 from tests.support.content import emergency_in_a_list_item
 from tests.support.twilio_fake import FakeTwilioHttp
 from tests.support.twiml import query
@@ -47,7 +47,10 @@ def configured(fake: FakeTwilioHttp, **overrides: Any) -> Flask:
 
 
 def in_topic(app: Flask, keys: str = TO_CAUSES, lang_key: str = "1", caller: str | None = None) -> Phone:
-    phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, caller=caller)
+    """A new caller (an Indian mobile unless told) in a topic (causes unless told)."""
+    phone = Phone(
+        FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, caller=caller or indian_mobile()
+    )
     answer(phone, lang_key)
     for key in keys:
         phone.press(key)
@@ -247,13 +250,17 @@ def test_twilio_refusing_the_message_is_told_and_recorded() -> None:
     assert rows[0]["status"] == "failed" and "21614" in str(rows[0]["error"])
 
 
-def test_without_twilio_credentials_the_outbox_keeps_it_for_later() -> None:
-    app = make_app()
+def test_without_twilio_credentials_no_text_is_offered_nor_promised() -> None:
+    app = make_app(TWILIO_ACCOUNT_SID=None)
     phone = in_topic(app)
-    turn = phone.press("8")
-    assert turn.says[0] == EN.phrases.sms_saved
-    rows = outbox(app, phone.call_sid)
-    assert [(r["status"], r["to_number"]) for r in rows] == [("queued", phone.caller)]
+    for _ in range(TREE.part_count("causes")):
+        end = phone.press("1")
+    assert EN.actions.text not in " ".join(end.says), "the end does not offer a text"
+    assert EN.actions.text not in " ".join(phone.press("6").says + phone.press("6").says), "nor does help"
+    for turn in (phone.press("8"), phone.say("can you text me this")):
+        assert EN.phrases.sms_saved not in turn.says and EN.phrases.sms_sent not in turn.says
+    assert phone.say("text me").says[0] == EN.phrases.sms_unavailable
+    assert outbox(app, phone.call_sid) == []
 
 
 def test_by_voice_too() -> None:

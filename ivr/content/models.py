@@ -122,6 +122,9 @@ class Phrases(Strict):
     sms_saved: NonEmpty
     sms_failed: NonEmpty
     sms_in_menu: NonEmpty
+    sms_unavailable: NonEmpty  # the line has no way to send texts (no Twilio credentials)
+    sms_capped: NonEmpty  # the caller has had today's texts (IVR_SMS_DAILY_LIMIT)
+    sms_not_allowed: NonEmpty  # a number texts may not go to: another country, a landline, malformed
     sms_footer: NonEmpty
     busy: NonEmpty
 

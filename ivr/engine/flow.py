@@ -112,7 +112,7 @@ def respond(line: Line, state: CallState, inp: CallerInput, heard: understanding
     if made is not None:
         return made
     if heard.kind == "action" and heard.value == "text":  # a text is of a topic: say how to get one
-        return _miss(line, here_now, phrases(line, "sms_in_menu"))
+        return _miss(line, here_now, phrases(line, "sms_in_menu" if line.texts else "sms_unavailable"))
     if not inp.digits and heard.kind != "key":
         # Words that mean nothing here ("next" at a menu): never the action's name read back.
         return _miss(line, here_now, phrases(line, "not_understood"), talking=True, now=inp.now)
@@ -328,7 +328,8 @@ def _action(
         there = replace(state, node=LANGUAGE, part=0, ret=ret, ret_part=ret_part)
         return gather(line, there, here(line, there), "language")
     if action == "text":
-        return Step(Kind.EFFECT, (), state, "sms:request", effect="sms") if in_topic else None
+        texted = in_topic and line.texts  # else: said why not (above), never promised
+        return Step(Kind.EFFECT, (), state, "sms:request", effect="sms") if texted else None
     return people.person(line, state, now)
 
 

@@ -156,6 +156,9 @@ class Line:
     emergency_number: str = "112"
     emergency_transfer: str | None = None
     directory: Directory | None = None
+    # Whether the line can text a topic (8): only when a sender will really send it (Twilio's
+    # credentials are set). Off, 8 and "text me" are neither offered nor promised.
+    texts: bool = True
     _hints: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict, compare=False)
     _steps: dict[tuple[CallState, str, bool], Step] = field(default_factory=dict, compare=False)
     # ivr.engine.understanding.Ear per (node, language, confirming), typed there: the model does not

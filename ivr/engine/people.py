@@ -174,9 +174,14 @@ def outcome(line: Line, state: CallState, what: str, result: str, detail: str) -
 
         def told(lang: str) -> list[str]:
             p = line.prompts(lang).phrases
-            return [
-                {"sent": p.sms_sent, "saved": p.sms_saved, "no_number": p.no_number}.get(result, p.sms_failed)
-            ]
+            said = {
+                "sent": p.sms_sent,
+                "saved": p.sms_saved,
+                "no_number": p.no_number,
+                "capped": p.sms_capped,
+                "not_allowed": p.sms_not_allowed,
+            }
+            return [said.get(result, p.sms_failed)]
 
         lead = each(line, state, told)
         if is_playing(line, state):

@@ -16,6 +16,11 @@ FIRST_CALL_KEYS = (("0", "operator"), ("6", "help"))  # on a caller's first call
 END_KEYS = (("1", "again"), ("8", "text"), ("*", "leave"), ("#", "main"))  # said at a topic's end
 
 
+def end_keys(line: Line) -> tuple[tuple[str, str], ...]:
+    """The keys said at a topic's end: END_KEYS, without 8 when the line cannot send texts."""
+    return END_KEYS if line.texts else tuple(k for k in END_KEYS if k[1] != "text")
+
+
 def key_name(line: Line, lang: str, key: str) -> str:
     """A key as callers say it: "star", "हैश", "ज़ीरो"; a digit as itself otherwise."""
     return line.prompts(lang).key_names.get(key, key)
@@ -42,7 +47,8 @@ def keys_here(line: Line, state: CallState) -> list[tuple[str, str]]:
     if node in tree.sections:
         playing = state.part < tree.part_count(node)
         here = [("1", "next" if playing else "again"), ("2", "previous"), ("9", "repeat"), ("*", "leave")]
-        return [*here, ("8", "text"), ("#", "main"), *everywhere]
+        texts = [("8", "text")] if line.texts else []
+        return [*here, *texts, ("#", "main"), *everywhere]
     if node == tree.root:
         above = [("*", "language")] if len(line.content.languages) > 1 else []
         return [("9", "repeat"), *above, *everywhere]
@@ -116,7 +122,7 @@ def dated(line: Line, lang: str, node: str) -> str:
 
 def end_prompt(line: Line, lang: str, node: str, *, full: bool) -> list[str]:
     """A topic's end: that it ended, the doctor's advice and its date, then the choices."""
-    choices = key_lines(line, lang, END_KEYS)
+    choices = key_lines(line, lang, end_keys(line))
     if not full:
         return choices
     p = line.prompts(lang).phrases

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Flask, Request, Response, abort, current_app, request
 
 from ivr import services
-from ivr.phone import limits
+from ivr.phone import limits, replay
 from ivr.phone.callers import caller
 from ivr.phone.signature import body_hashes, is_loopback, requested_url, verify, with_credentials
 
@@ -122,5 +122,8 @@ _FORWARDING = frozenset(h.lower() for h in FORWARDING_HEADERS)
 
 
 def guard(bp: Blueprint) -> None:
-    """Admit every request to `bp`'s views as above."""
+    """Admit every request to `bp`'s views as above; then answer a redelivered one (its
+    I-Twilio-Idempotency-Token already answered) with the reply it had (ivr/phone/replay.py)."""
     bp.before_request(admit)
+    bp.before_request(replay.replayed)
+    bp.after_request(replay.keep)

@@ -12,7 +12,7 @@ import functools
 import logging
 from collections.abc import Callable
 
-from flask import Blueprint, Request, Response, request
+from flask import Blueprint, Request, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from ivr import engine, services
@@ -92,16 +92,27 @@ def incoming() -> Response:
     return _reply(step)
 
 
+# Twilio's CallStatus values (https://www.twilio.com/docs/voice/api/call-resource#call-status-values):
+# only these end a call; queued, initiated, ringing, in-progress and answered do not.
+FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+PASSING_STATUSES = frozenset({"queued", "initiated", "ringing", "in-progress", "answered"})
+
+
 @bp.post("/status")
 def status() -> Response:
-    """Twilio's status callback: the call ended; record how and how long."""
+    """Twilio's status callback: a final status ends the call (how, and how long); others do not."""
     call_sid = _call_sid()
+    call_status = request.form.get("CallStatus", "")[:32]
     try:
         duration: int | None = int(request.form.get("CallDuration", ""))
     except ValueError:
         duration = None
+    if call_status not in FINAL_STATUSES:
+        if call_status not in PASSING_STATUSES:
+            log.warning("call=%s: unknown CallStatus %r; the call is not ended", call_sid or "-", call_status)
+        return Response(status=204)
     if call_sid:
-        services.store().call_ended(call_sid, request.form.get("CallStatus", "unknown")[:32], duration)
+        services.store().call_ended(call_sid, call_status, duration)
     return Response(status=204)
 
 
@@ -197,13 +208,22 @@ def recorded(state: CallState) -> Response:
         seconds = 0
     if request.args.get("empty") == "1" or not url.startswith("https://") or seconds <= 0:
         result = "empty"
+    elif _call_sid() and services.store().has_ended(_call_sid()):
+        # A late action for a call already over: nothing new is made (no one hears the reply).
+        log.warning("call=%s has ended: recording %s not kept", _call_sid(), _recording_sid(url))
+        result = "ended"
     else:
         specialty = engine.specialty_for_state(services.line(), state)
         saved = services.store().add_recording(
-            _call_sid(), url, duration_seconds=seconds, specialty=specialty
+            _call_sid(), url, duration_seconds=seconds, specialty=specialty, recording_sid=_recording_sid(url)
         )
         result = "saved" if saved is not None else "failed"
     return _reply(engine.next_step(services.line(), state, CallerInput(outcome=("record", result))))
+
+
+def _recording_sid(url: str) -> str:
+    """Twilio's RecordingSid of this request: the form's, else the last part of the recording's URL."""
+    return request.form.get("RecordingSid", "")[:64] or url.rstrip("/").rsplit("/", 1)[-1][:64]
 
 
 @bp.post("/fallback")
@@ -230,4 +250,5 @@ def on_error(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return exc  # type: ignore[return-value]
     log.exception("webhook failed on %s; sent the safe reply", request.path)
+    g.ivr_failed = True  # not kept for a redelivery (ivr/phone/replay.py): that one may succeed
     return _safe_reply()

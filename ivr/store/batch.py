@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ivr.store.core import StoreCore, StoreOptions
 from ivr.store.db import is_sqlite
-from ivr.store.models import Base, Call, JourneyEvent, KnownCaller
+from ivr.store.models import Base, Call, JourneyEvent, KnownCaller, WebhookReply
 
 T = TypeVar("T")
 
@@ -126,7 +126,7 @@ class Batched(StoreCore):
 
 # A batch is written statement by statement in this order (a call's start before the caller's
 # choices, which may be made in the same batch), each statement once for all its rows.
-QUEUED_ORDER = ("call_started", "caller_seen", "save_prefs", "record_event")
+QUEUED_ORDER = ("call_started", "caller_seen", "save_prefs", "record_event", "webhook_reply")
 _STATEMENTS: dict[tuple[str, str], Any] = {}  # (dialect, what): the statement, built once
 
 
@@ -155,6 +155,8 @@ def _build_statement(conn: Connection, what: str) -> Any:
     tables = Base.metadata.tables
     if what == "record_event":
         return insert(tables[JourneyEvent.__tablename__])
+    if what == "webhook_reply":  # the first reply given for a token is the one kept
+        return insert(tables[WebhookReply.__tablename__]).on_conflict_do_nothing(index_elements=["token"])
     if what == "call_started":
         return insert(tables[Call.__tablename__]).on_conflict_do_nothing(index_elements=["call_sid"])
     callers = tables[KnownCaller.__tablename__]

@@ -31,6 +31,7 @@ class CallbackRow:
     requested_at: datetime
     done_at: datetime | None
     done_by: str | None
+    once_key: str | None = None  # "CallSid specialty": what makes it one per call and specialty
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,7 @@ class RecordingRow:
     created_at: datetime
     reviewed_at: datetime | None
     reviewed_by: str | None
+    recording_sid: str | None = None  # Twilio's RecordingSid (None for recordings kept before it was)
 
 
 class CallCentre(Batched):
@@ -59,7 +61,10 @@ class CallCentre(Batched):
         specialty: str | None = None,
         language: str | None = None,
     ) -> int | None:
-        """Queue a callback for staff; its id, or None if it could not be saved."""
+        """Queue a callback for staff; its id, or None if it could not be saved.
+
+        Once per call and specialty: asked again (a redelivered webhook, two at once), it gives the
+        id of the call back already queued and adds nothing."""
         key = pseudonym(caller_hash) if caller_hash else None
         # The number itself never reaches the log: Twilio's log of this call_sid has it.
         fields = {"call_sid": call_sid, "caller": ref(key), "specialty": specialty, "language": language}
@@ -72,9 +77,11 @@ class CallCentre(Batched):
                 "specialty": fit(Callback.specialty, specialty),
                 "language": fit(Callback.language, language),
                 "requested_at": utc_now(),
+                # One call back per call and specialty: a redelivered request finds this row.
+                "once_key": fit(Callback.once_key, f"{call_sid} {specialty or ''}"),
             }
 
-        return self._added("add_callback", fields, Callback, row)
+        return self._added_once("add_callback", fields, Callback, row, "once_key")
 
     def callbacks(self, *, open_only: bool = True, limit: int = 100) -> list[CallbackRow]:
         """Callback requests, oldest first (open ones only, or every one)."""
@@ -92,9 +99,14 @@ class CallCentre(Batched):
         *,
         duration_seconds: int | None = None,
         specialty: str | None = None,
+        recording_sid: str | None = None,
     ) -> int | None:
-        """Keep a recorded message for review; its id, or None if it could not be saved."""
+        """Keep a recorded message for review; its id, or None if it could not be saved.
+
+        Once per recording: the RecordingSid (else the last part of its URL, which is the SID) keys
+        it, so a redelivered action gives the id already kept and adds nothing."""
         fields = {"call_sid": call_sid, "recording_url": recording_url, "specialty": specialty}
+        sid = recording_sid or recording_url.rstrip("/").rsplit("/", 1)[-1]
 
         def row() -> dict[str, Any]:
             return {
@@ -103,9 +115,10 @@ class CallCentre(Batched):
                 "duration_seconds": duration_seconds,
                 "specialty": fit(Recording.specialty, specialty),
                 "created_at": utc_now(),
+                "recording_sid": fit(Recording.recording_sid, sid),
             }
 
-        return self._added("add_recording", fields, Recording, row)
+        return self._added_once("add_recording", fields, Recording, row, "recording_sid")
 
     def recordings(self, *, unreviewed_only: bool = True, limit: int = 100) -> list[RecordingRow]:
         """Recorded messages, oldest first."""

@@ -123,7 +123,9 @@ class Calls(Batched, RawReads):
         return self._write_soon(Queued("record_event", row))
 
     def call_ended(self, call_sid: str, status: str, duration_seconds: int | None) -> bool:
-        """Record how a call ended (the call row is made if its start was lost)."""
+        """Record how a call ended (the call row is made if its start was lost).
+
+        For final statuses only (ivr.phone.views.FINAL_STATUSES): this marks the call ended."""
         fields = {"call_sid": call_sid, "status": status, "duration_seconds": duration_seconds}
 
         def work(conn: Connection) -> bool:
@@ -141,6 +143,15 @@ class Calls(Batched, RawReads):
             return True
 
         return self._write("call_ended", fields, work, False)
+
+    def has_ended(self, call_sid: str) -> bool:
+        """Whether a final status has been recorded for the call (False when unknown, or no database)."""
+
+        def work(conn: Connection) -> bool:
+            stmt = select(Call.ended_at).where(Call.call_sid == call_sid)
+            return conn.execute(stmt).scalar_one_or_none() is not None
+
+        return self._read("has_ended", {"call_sid": call_sid}, work, False)
 
     def get_call(self, call_sid: str) -> CallRow | None:
         """One call, or None."""

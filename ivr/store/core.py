@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Self, TypedDict, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -113,6 +113,32 @@ class StoreCore(Outage):
     ) -> int | None:
         """Insert one row, made at write time (inside the guard); its id, or None if it could not be saved."""
         return self._write(what, fields, lambda conn: _inserted_id(conn, model, row()), None)
+
+    def _added_once(
+        self,
+        what: str,
+        fields: Mapping[str, object],
+        model: type[Base],
+        row: Callable[[], dict[str, Any]],
+        once: str,
+    ) -> int | None:
+        """Insert one row unless a row with the same value in the unique column `once` is there:
+        the id of the new row or of the one already there (a redelivered webhook's), None if the
+        database failed. Atomic on both backends (INSERT ... ON CONFLICT DO NOTHING), so that two
+        identical requests at once, in two workers, still make one row."""
+
+        def work(conn: Connection) -> int:
+            made = row()
+            table = Base.metadata.tables[model.__tablename__]
+            stmt = insert_for(conn, model).values(made).on_conflict_do_nothing().returning(table.c.id)
+            new = conn.execute(stmt).scalar_one_or_none()
+            if new is not None:
+                return int(new)
+            there = conn.execute(select(table.c.id).where(table.c[once] == made[once])).scalar_one()
+            log.info("%s: already done for this request (%s); not done again", what, once)
+            return int(there)
+
+        return self._write(what, fields, work, None)
 
     def _guarded(
         self,

@@ -27,6 +27,8 @@ SID_LEN = 64
 NUMBER_LEN = 32
 LANG_LEN = 16
 LOGIN_KEY_LEN = 200  # "user:" and a username (64), or "ip:" and an address
+ONCE_LEN = 140  # a side effect's "once" key: a CallSid (64), a space and a specialty or topic (64)
+TOKEN_LEN = 128  # an I-Twilio-Idempotency-Token, as long as any seen (bounded: it is a header)
 SMS_STATUSES = ("queued", "sent", "failed")
 
 
@@ -127,6 +129,8 @@ class Callback(Base):
     requested_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
     done_by: Mapped[str | None] = mapped_column(String(64))
+    # "CallSid specialty": one call back per call and specialty, however often Twilio redelivers.
+    once_key: Mapped[str | None] = mapped_column(String(ONCE_LEN), unique=True, index=True)
 
 
 class Recording(Base):
@@ -142,6 +146,8 @@ class Recording(Base):
     created_at: Mapped[datetime]
     reviewed_at: Mapped[datetime | None]
     reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    # Twilio's RecordingSid: one row per recording, however often its action is redelivered.
+    recording_sid: Mapped[str | None] = mapped_column(String(SID_LEN), unique=True, index=True)
 
 
 class SmsOutbox(Base):
@@ -159,6 +165,35 @@ class SmsOutbox(Base):
     error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # "CallSid topic": one text per call and topic, however often the caller or Twilio asks.
+    once_key: Mapped[str | None] = mapped_column(String(ONCE_LEN), unique=True, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    # A queued text is sent from this time on (None: now); a claimed one is being sent by one sender.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
+    claimed_at: Mapped[datetime | None]
+
+
+class SmsQuota(Base):
+    """Texts queued for one caller (by pseudonym) on one UTC day: the daily cap is kept here."""
+
+    __tablename__ = "sms_quota"
+
+    caller_hash: Mapped[str] = mapped_column(String(HASH_LEN), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    texts: Mapped[int]
+
+
+class WebhookReply(Base):
+    """The reply given to a webhook request carrying I-Twilio-Idempotency-Token, kept for a day so
+    that Twilio's redelivery of that request gets the same reply and does no work twice."""
+
+    __tablename__ = "webhook_replies"
+
+    token: Mapped[str] = mapped_column(String(TOKEN_LEN), primary_key=True)
+    status: Mapped[int]
+    mimetype: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class StaffUser(Base):

@@ -16,6 +16,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from ivr.factory import create_app
 from ivr.simulator import Phone, Turn
+from tests.support.twilio_fake import FakeTwilioHttp
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 BASE_URL = "http://localhost"
@@ -36,6 +37,12 @@ def make_app(**overrides: Any) -> Flask:
         "PUBLIC_BASE_URL": None,
         "RATELIMIT_ENABLED": False,  # a test drives calls far faster than callers; see tests/test_ops.py
         "CLOCK": lambda: IN_HOURS,
+        # Texts can be sent (to Twilio's REST API faked at its edge), so the line offers them as in
+        # production; a test about a line without Twilio's credentials sets TWILIO_ACCOUNT_SID=None.
+        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "TWILIO_REST_TOKEN": "rest-token",
+        "TWILIO_SMS_FROM": "+15005550009",
+        "TWILIO_HTTP_CLIENT": FakeTwilioHttp(),
     }
     config.update(overrides)
     return create_app(config)
@@ -56,12 +63,13 @@ class SignedClient:
         self.client = app.test_client()
         self.validator = RequestValidator(token)
         self.caller = f"+1555{secrets.randbelow(10**10):010d}"  # a new caller: the line remembers numbers
+        self.call_sid = "CA" + secrets.token_hex(16)  # and a new call: what is done once is per call
 
     def post(
         self, path: str, params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None
     ) -> tuple[int, ET.Element | None]:
         """POST signed; return the status and the parsed TwiML (None for a non-XML body)."""
-        form = {"CallSid": "CAtest", "From": self.caller, "To": "+15005550001", **(params or {})}
+        form = {"CallSid": self.call_sid, "From": self.caller, "To": "+15005550001", **(params or {})}
         signature = self.validator.compute_signature(BASE_URL + path, form)
         response = self.client.post(
             path, data=form, headers={"X-Twilio-Signature": signature, **(headers or {})}
@@ -77,6 +85,11 @@ def other_leg(phone: Phone, url: str) -> tuple[int, str]:
     absolute = urljoin(phone.base_url + "/", url)
     params = {"CallSid": phone.call_sid, "From": phone.caller, "To": phone.line_number}
     return phone.transport.post(absolute, params, phone.signed_headers(absolute, params))
+
+
+def indian_mobile() -> str:
+    """A new caller's number as Twilio sends it: a valid Indian mobile (texts may go to it)."""
+    return f"+919{secrets.randbelow(10**9):09d}"
 
 
 def answer(phone: Phone, lang_key: str = "1") -> Turn:

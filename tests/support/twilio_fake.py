@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
 
 from twilio.http import HttpClient
@@ -27,6 +28,10 @@ class FakeTwilioHttp(HttpClient):  # type: ignore[misc]
 
     fail_with: tuple[int, int, str] | None = None  # (HTTP status, Twilio error code, message)
     sent: list[Sent] = field(default_factory=list)
+    # Answers for the next requests, in order, before fail_with or success: None succeeds, a
+    # (status, code, message) is Twilio's error, an exception is raised as the HTTP library would.
+    script: list[tuple[int, int, str] | Exception | None] = field(default_factory=list)
+    delay_s: float = 0.0  # how long Twilio takes to answer (for two senders at once)
 
     def __post_init__(self) -> None:
         super().__init__(logging.getLogger("fake-twilio"), is_async=False)
@@ -44,8 +49,13 @@ class FakeTwilioHttp(HttpClient):  # type: ignore[misc]
     ) -> Response:
         """Answer one REST request."""
         self.sent.append(Sent(method, uri, dict(data or {}), auth))
-        if self.fail_with:
-            status, code, message = self.fail_with
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        failure = self.script.pop(0) if self.script else self.fail_with
+        if isinstance(failure, Exception):
+            raise failure
+        if failure:
+            status, code, message = failure
             body = {
                 "code": code,
                 "message": message,
