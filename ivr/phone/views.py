@@ -208,11 +208,9 @@ def recorded(state: CallState) -> Response:
         seconds = 0
     if request.args.get("empty") == "1" or not url.startswith("https://") or seconds <= 0:
         result = "empty"
-    elif _call_sid() and services.store().has_ended(_call_sid()):
-        # A late action for a call already over: nothing new is made (no one hears the reply).
-        log.warning("call=%s has ended: recording %s not kept", _call_sid(), _recording_sid(url))
-        result = "ended"
     else:
+        # Kept even when the call has ended: a caller who hangs up to finish a question is the usual
+        # case, and Twilio's action may come after the final status. Once per RecordingSid.
         specialty = engine.specialty_for_state(services.line(), state)
         saved = services.store().add_recording(
             _call_sid(), url, duration_seconds=seconds, specialty=specialty, recording_sid=_recording_sid(url)
