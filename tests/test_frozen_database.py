@@ -117,6 +117,20 @@ def test_every_store_call_gives_up_within_its_deadline_on_a_frozen_server(
     store.dispose()
 
 
+@pytest.mark.integration
+def test_migrating_at_start_gives_up_on_a_frozen_server_and_the_line_starts_without_it(
+    private_postgres: PrivatePostgres, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store.from_url(private_postgres.url)
+    assert store.ping() is None  # a pooled connection, open when the server stops answering
+    with private_postgres.frozen_while():
+        seconds, ready = timed(partial(store.prepare, deadline=3))
+    assert ready is False and seconds < 10, f"prepare gave {ready} after {seconds:.1f} s"
+    assert "unavailable at start" in caplog.text
+    assert store.prepare() is True, "thawed: migrated (already at head)"
+    store.dispose()
+
+
 # ---------------------------------------------------------------- the Flask app
 
 

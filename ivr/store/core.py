@@ -74,11 +74,11 @@ class StoreCore(Outage):
         """The database URL, password hidden."""
         return safe_url(self.engine.url)
 
-    def prepare(self) -> bool:
+    def prepare(self, deadline: float = MIGRATION_DEADLINE_S) -> bool:
         """Migrate now (at app start); False, logged, if the database can't be reached or does not
-        answer within MIGRATION_DEADLINE_S (the line starts anyway; migrations are retried later)."""
+        finish within `deadline` seconds (the line starts anyway; migrations are retried later)."""
         try:
-            with within(self.engine, MIGRATION_DEADLINE_S):
+            with within(self.engine, deadline):
                 self._ensure_schema()
         except SQLAlchemyError as exc:
             if not is_outage(exc):

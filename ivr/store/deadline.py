@@ -173,8 +173,13 @@ def watch(engine: Engine) -> Engine:
         dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
     ) -> None:
         call = _current()
+        dbapi_error = engine.dialect.loaded_dbapi.Error
         if call is not None:
-            _watchdog.watch(call, dbapi_connection.fileno())
+            try:
+                fileno = dbapi_connection.fileno()
+            except dbapi_error as exc:  # psycopg: "the connection is lost"
+                raise DisconnectionError(str(exc)) from exc  # the pool connects afresh
+            _watchdog.watch(call, fileno)
         if record.info.pop(_FRESH, False):
             return
         try:
@@ -182,9 +187,7 @@ def watch(engine: Engine) -> Engine:
         except Exception as exc:
             if call is not None and call.expired:
                 raise DeadlineExceededError(call.seconds) from exc
-            if isinstance(exc, engine.dialect.loaded_dbapi.Error) and engine.dialect.is_disconnect(
-                exc, dbapi_connection, None
-            ):
+            if isinstance(exc, dbapi_error) and engine.dialect.is_disconnect(exc, dbapi_connection, None):
                 raise DisconnectionError(str(exc)) from exc  # the pool connects afresh
             raise
 
