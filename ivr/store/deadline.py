@@ -146,7 +146,9 @@ def within(engine: Engine, seconds: float) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        if call.expired and not isinstance(exc, DeadlineExceededError):
+        # Past the deadline, whatever failed (a cut connection, or connect_timeout, which began
+        # after the call did) failed because the database did not answer in time.
+        if time.monotonic() >= call.ends and not isinstance(exc, DeadlineExceededError):
             raise DeadlineExceededError(seconds) from exc
         raise
     finally:
