@@ -481,5 +481,5 @@ def test_connections_are_set_up_for_short_waits_and_several_writers(store: Store
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 3000
         else:
-            assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "3s"
+            assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "1500ms"
             assert conn.exec_driver_sql("SELECT current_schema()").scalar() != "public", "test isolation"

@@ -86,8 +86,12 @@ class Batched(StoreCore):
                 "write_batch", fields, partial(_execute, items=queued), False, write=True, report=False
             ):
                 return True
-            if self._down():
+            if self.breaker.down:  # no answer since the batch failed: each one alone would fail too
                 self._report("write_batch", fields, "database unavailable", write=True)
+                return False
+            failure = self.writes.failure
+            if failure is not None and failure.refused:  # disk full, read-only: each one would fail too
+                self._report("write_batch", fields, failure.reason, write=True)
                 return False
             # One statement failed: write the rest one by one, so that only that one is lost.
             for item in queued:
@@ -101,10 +105,14 @@ class Batched(StoreCore):
             self.flush()
         return super()._read(what, fields, work, default)
 
-    def _write_soon(self, item: Queued) -> bool:
+    def _write_soon(self, item: Queued, *more: Queued) -> bool:
+        """Queue writes for the next batch; unbatched, write them now, in one transaction (one call
+        to the database, with one deadline), logged as the first one if lost."""
         if self._batch_interval is None:
-            return self._write(item.what, item.log_fields(), partial(_execute, items=[item]), False)
-        self._queue(item)
+            items = [item, *more]
+            return self._write(item.what, item.log_fields(), partial(_execute, items=items), False)
+        for each in (item, *more):
+            self._queue(each)
         return True
 
     def _queue(self, item: Queued) -> None:

@@ -94,16 +94,12 @@ class Calls(Batched, RawReads):
             "status": "in-progress",
             "language": fit(Call.language, language),
         }
-        ok = self._write_soon(
-            Queued("call_started", call, {"call_sid": call_sid, "caller": ref(key), "language": language})
-        )
-        if key:
-            seen = {"caller_hash": key, "first_seen": now, "last_seen": now}
-            ok = (
-                self._write_soon(Queued("caller_seen", seen, {"call_sid": call_sid, "caller": ref(key)}))
-                and ok
-            )
-        return ok
+        fields: dict[str, object] = {"call_sid": call_sid, "caller": ref(key)}
+        started = Queued("call_started", call, {**fields, "language": language})
+        if not key:
+            return self._write_soon(started)
+        seen = {"caller_hash": key, "first_seen": now, "last_seen": now}
+        return self._write_soon(started, Queued("caller_seen", seen, fields))
 
     def record_event(
         self, call_sid: str, event: str, node: str, part: int, detail: str | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Self, TypedDict, TypeVar
 
@@ -18,12 +19,22 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from ivr.store.db import BEGIN_OPTION, is_sqlite, make_engine, normalise_url, safe_url
+from ivr.store.deadline import DEADLINE_S, MIGRATION_DEADLINE_S, within
 from ivr.store.migrate import upgrade
 from ivr.store.models import Base
-from ivr.store.outage import RETRY_AFTER_S, Outage, describe, is_outage
+from ivr.store.outage import RETRY_AFTER_S, Outage, WriteFailure, describe, is_outage
 
 T = TypeVar("T")
 log = logging.getLogger("ivr.store")
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What /healthz says of the database: `unreachable` is why it does not answer (None: it does),
+    `writes` why this process's writes are failing (None: the last one was stored)."""
+
+    unreachable: str | None
+    writes: WriteFailure | None
 
 
 class StoreOptions(TypedDict, total=False):
@@ -63,10 +74,12 @@ class StoreCore(Outage):
         """The database URL, password hidden."""
         return safe_url(self.engine.url)
 
-    def prepare(self) -> bool:
-        """Migrate now (at app start); False, logged, if the database can't be reached."""
+    def prepare(self, deadline: float = MIGRATION_DEADLINE_S) -> bool:
+        """Migrate now (at app start); False, logged, if the database can't be reached or does not
+        finish within `deadline` seconds (the line starts anyway; migrations are retried later)."""
         try:
-            self._ensure_schema()
+            with within(self.engine, deadline):
+                self._ensure_schema()
         except SQLAlchemyError as exc:
             if not is_outage(exc):
                 raise
@@ -84,9 +97,9 @@ class StoreCore(Outage):
         self.engine.dispose()
 
     def ping(self) -> str | None:
-        """Ask the database for SELECT 1: None when it answers, else why not (for /healthz)."""
+        """Ask the database for SELECT 1 (within DEADLINE_S): None when it answers, else why not."""
         try:
-            with self.engine.connect() as conn:
+            with within(self.engine, DEADLINE_S), self.engine.connect() as conn:
                 conn.exec_driver_sql("SELECT 1")
         except SQLAlchemyError as exc:
             if is_outage(exc):
@@ -95,6 +108,16 @@ class StoreCore(Outage):
         # It answers: calls need not wait out the rest of a remembered outage.
         self._came_back()
         return None
+
+    def health(self) -> Health:
+        """For /healthz: while an outage is remembered, its reason at once (a load balancer's check
+        must not wait on a frozen database either); else a ping. And whether writes are failing."""
+        wait = self.breaker.remaining()
+        if wait > 0:
+            unreachable: str | None = f"{self.outage_reason or 'unavailable'} (next try in {wait:.1f} s)"
+        else:
+            unreachable = self.ping()
+        return Health(unreachable, self.writes.failure)
 
     # The safety net.
 
@@ -153,17 +176,20 @@ class StoreCore(Outage):
         if self._away(what, fields, write=write, report=report):
             return default
         try:
-            self._ensure_schema()
-            with self.engine.connect() as conn:
-                if write and is_sqlite(conn):
-                    # SQLite's write lock taken at BEGIN: a reader turned writer could not wait for it.
-                    conn = conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
-                with conn.begin():
-                    result = work(conn)
+            with within(self.engine, DEADLINE_S):
+                self._ensure_schema()
+                with self.engine.connect() as conn:
+                    if write and is_sqlite(conn):
+                        # SQLite's write lock taken at BEGIN: a reader turned writer could not wait for it.
+                        conn = conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+                    with conn.begin():
+                        result = work(conn)
         except Exception as exc:
             self._failed(what, fields, exc, write=write, report=report)
             return default
         self._came_back()  # nothing to do unless it was down: then "database is back", once
+        if write:
+            self.writes.stored()
         return result
 
     def _ensure_schema(self) -> None:

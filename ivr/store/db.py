@@ -10,10 +10,14 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
-# A call must not wait on the database for long: Twilio gives a webhook 15 s in all.
+from ivr.store.deadline import watch
+
+# A call must not wait on the database for long: Twilio gives a webhook 15 s in all. Each call has
+# DEADLINE_S in all (ivr/store/deadline.py); connecting (psycopg's minimum, 2 s) fits inside it, and
+# the server cancels a slow statement itself before that deadline would cut the connection.
 CONNECT_TIMEOUT_S = 2
 BUSY_TIMEOUT_S = 3
-STATEMENT_TIMEOUT_MS = 3000
+STATEMENT_TIMEOUT_MS = 1500
 # Execution option read by the SQLite "begin" hook: "IMMEDIATE" takes the write lock up front,
 # "NONE" sends no BEGIN (one statement, which SQLite runs as a transaction of its own).
 BEGIN_OPTION = "ivr_sqlite_begin"
@@ -55,7 +59,8 @@ def safe_url(url: URL) -> str:
 
 
 def make_engine(url: URL | str) -> Engine:
-    """An engine that gives up quickly when the database is away."""
+    """An engine that gives up quickly when the database is away (PostgreSQL: calls made
+    `deadline.within` it are cut at their deadline, however the server fails)."""
     url = normalise_url(url) if isinstance(url, str) else url
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
@@ -64,7 +69,8 @@ def make_engine(url: URL | str) -> Engine:
     options = [given] if isinstance(given, str) else list(given)
     options.append(f"-c statement_timeout={STATEMENT_TIMEOUT_MS}")
     connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_S, "options": " ".join(options)}
-    return create_engine(url, connect_args=connect_args, pool_pre_ping=True, pool_timeout=CONNECT_TIMEOUT_S)
+    # No pool_pre_ping: watch() pings each checkout itself, once the connection is under a deadline.
+    return watch(create_engine(url, connect_args=connect_args, pool_timeout=CONNECT_TIMEOUT_S))
 
 
 def _sqlite_engine(url: URL) -> Engine:

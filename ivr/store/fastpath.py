@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from ivr.store.core import StoreCore
+from ivr.store.deadline import DEADLINE_S, within
 
 
 class RawReads(StoreCore):
@@ -27,17 +28,24 @@ class RawReads(StoreCore):
         params: Any = tuple(values[name] for name in names) if names is not None else dict(values)
         dbapi_error = self.engine.dialect.loaded_dbapi.Error
         try:
-            self._ensure_schema()
-            conn = self.engine.raw_connection()  # pool errors come wrapped, as SQLAlchemyError
-            try:
-                cursor = conn.cursor()
-                cursor.execute(sql, params)
-                row = cursor.fetchone()
-                cursor.close()
-            except dbapi_error as exc:
-                raise DBAPIError.instance(sql, params, exc, dbapi_error) from exc
-            finally:
-                conn.close()  # back to the pool, which rolls back whatever the SELECT began
+            with within(self.engine, DEADLINE_S):
+                self._ensure_schema()
+                conn = self.engine.raw_connection()  # pool errors come wrapped, as SQLAlchemyError
+                try:
+                    cursor = conn.cursor()
+                    cursor.execute(sql, params)
+                    row = cursor.fetchone()
+                    cursor.close()
+                except dbapi_error as exc:
+                    lost = self.engine.dialect.is_disconnect(exc, conn.dbapi_connection, None)
+                    if lost:
+                        conn.invalidate(exc)  # not back to the pool: a rollback there would fail too
+                    raise DBAPIError.instance(
+                        sql, params, exc, dbapi_error, connection_invalidated=lost
+                    ) from exc
+                finally:
+                    conn.close()  # back to the pool, which rolls back whatever the SELECT began
+            self._came_back()
             return tuple(row) if row is not None else None
         except Exception as exc:
             self._failed(what, fields, exc, write=False, report=True)

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import OperationalError
 
 from ivr.store.db import BEGIN_OPTION, BUSY_TIMEOUT_S, is_sqlite
+from ivr.store.deadline import MIGRATION_DEADLINE_S, within
 
 log = logging.getLogger("ivr.store")
 
@@ -52,7 +53,7 @@ def head() -> str:
 
 def current(engine: Engine) -> str | None:
     """The revision the database is at (None: empty, never migrated)."""
-    with engine.connect() as conn:
+    with within(engine, MIGRATION_DEADLINE_S), engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
@@ -74,7 +75,8 @@ def autogenerate(engine: Engine, message: str) -> None:
 def _run(engine: Engine, step: Callable[[Config], object]) -> None:
     for attempt in range(1, SQLITE_TRIES + 1):
         try:
-            with _locked(engine) as conn:
+            # A frozen PostgreSQL must not hang a starting worker (or `flask db`) for ever.
+            with within(engine, MIGRATION_DEADLINE_S), _locked(engine) as conn:
                 step(alembic_config(conn))
             return
         except OperationalError as exc:
