@@ -38,7 +38,10 @@ def healthz() -> tuple[Response, int]:
         health = found.store.health()
         database = "ok" if health.unreachable is None else "unreachable"
         if health.unreachable is not None:
-            problems.append(f"database unreachable: {health.unreachable}")
+            # Only the kind of failure: the driver's message names the database's host and port,
+            # which this unauthenticated page must not tell anyone (the store's log has it whole).
+            kind = health.unreachable.partition(":")[0].partition(" ")[0]
+            problems.append(f"database unreachable: {kind}")
         writes = "ok" if health.writes is None else "failing"
         if health.writes is not None:
             ago = time.monotonic() - health.writes.since
