@@ -5,36 +5,50 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import re
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Callable, Mapping
+from urllib.parse import unquote
 
 MASK = "<number>"
 
-# Digit runs that are kept, matched before a number can start inside them: Twilio SIDs, hex
-# digests and pseudonyms (caller-…), ISO dates and times, IPv4 addresses and a host's port
-# ("127.0.0.1:8000", "localhost:8000", "//line.example:8443": at most five digits after the colon,
-# so that "http://127.0.0.1:45123 (1234)", gunicorn's address and pid, is not one 9-digit number;
-# and the pid it gives in brackets after it),
-# and process ids ("pid: 12345", at most 7 digits, Linux's largest).
-_KEEP = (
-    r"\b[A-Z]{2}[0-9a-fA-F]{32}\b"
-    r"|\b(?=[0-9a-f]*[a-f])[0-9a-f]{12,64}\b"
-    r"|\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
-    r"|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5}(?!\d)(?: \(\d{1,7}\))?)?"
-    r"|(?:\blocalhost|//[\w.-]+|\[[0-9a-fA-F:]+\]):\d{1,5}(?!\d)(?: \(\d{1,7}\))?"
-    r"|\bpid\b[:=]?\s?\d{1,7}(?!\d)"
-)
-# What people and URLs put between a number's digits: spaces (any, a form's "+" too), dashes,
-# dots, slashes, brackets, and their URL-encoded forms (%20, %2D, %28, %29).
-_SEP = r"(?:[\s()./\u2010-\u2015-]|%20|%2[dD]|%28|%29|\+(?=\d))"
-# International form: +, %2B (a URL-encoded +) or 00 before the country code.
-_INTL = r"(?:\+|%2[bB]|\b00(?=[1-9]))"
-# Seven digits or more (a phone number's least, with its area code), at most two separators apart.
-_NUMBER = rf"(?P<intl>{_INTL}{_SEP}?)?\d(?:{_SEP}{{0,2}}\d){{6,}}"
-_SCAN = re.compile(f"(?P<keep>{_KEEP})|(?P<number>{_NUMBER})")
-_MAYBE = re.compile(rf"\d(?:{_SEP}{{0,2}}\d){{6}}")
-# A quantity, not a number: digits followed by their unit ("1534 ms", "1048576 bytes", "3600 s").
-_UNIT = re.compile(r"\s?(?:ms|s|sec|secs|seconds|us|µs|ns|bytes|B|[kKMG]i?B|%)(?![\w])")
+# Decoding first: a number spelt through an encoding (%2B91%5F98765, &#57;, \u0039, &nbsp;, a
+# zero-width space, ९८७६५) is the same number once decoded. Percent and entity decoding repeat (a
+# double-encoded %252B is a %2B), a bounded number of times.
+_DECODE_ROUNDS = 8
+_ESCAPE = re.compile(r"\\(?:x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|([nrtfv0]))")
+_CONTROL = {"n": "\n", "r": "\r", "t": "\t", "f": "\f", "v": "\v", "0": "\0"}
+# What separates a number's digits: anything neither letter nor digit ("_" too), at most this many in
+# a row ("+91 - 98765 - 43210" has three; a wider gap is taken as two numbers).
+_SEP = r"[\W_]"
+_GAP = 5
+# A run: digits separated only by short separators, with a leading "+" (an international number).
+_RUN = re.compile(rf"(?P<plus>\+{_SEP}{{0,3}})?(?P<run>\d(?:{_SEP}{{0,{_GAP}}}\d)*)")
+_MIN_DIGITS = 7  # a phone number's least, with its area code
+# Words kept whole, found before a run can start inside them: Twilio SIDs (two letters and exactly
+# 32 hex digits), hex digests (32 hex digits or more: an MD5's length; a shorter hex word is masked
+# like any other) and the line's own pseudonyms (caller- and the first 12 hex digits of an HMAC,
+# ivr/phone/callers.py: an attacker could write a number in that shape, but never the line).
+_WORD = re.compile(r"(?<![^\W_])(?:[A-Z]{2}[0-9a-fA-F]{32}|[0-9a-fA-F]{32,}|caller-[0-9a-f]{12})(?![^\W_])")
+_SCAN = re.compile(rf"(?P<word>{_WORD.pattern})|{_RUN.pattern}")
+# The only runs of 7 digits or more that are kept: IPv4 addresses (with a port, and gunicorn's pid
+# in brackets after it) and ISO dates (with a clock time, its seconds' fraction and UTC offset), one
+# or several; clock times ("10:08:32.123456", "09:00-17:00", after a date's T). A
+# run with a leading "+" is an international number, never kept. Times only with their limits
+# (hours to 23, minutes to 59), so that "98:76:54:32:10" is a number.
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_PORT = r"\d{1,5}(?: \(\d{1,7})?"
+_HHMM = r"(?:[01]?\d|2[0-3]):[0-5]\d"
+_TIME = rf"{_HHMM}(?::[0-5]\d(?:[.,]\d{{1,9}})?)?(?: ?[+-](?:[01]\d|2[0-3]):?[0-5]\d)?"
+_DATE = rf"\d{{4}}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])(?:[T ]{_TIME})?"
+_STAMP = rf"(?:{_OCTET}(?:\.{_OCTET}){{3}}(?::{_PORT})?|{_DATE})"
+# Clock times joined by anything but a colon: "12:34:56:12:34" is a number, not two times.
+_KEPT = re.compile(rf"{_STAMP}(?:{_SEP}{{1,{_GAP}}}{_STAMP})*|{_TIME}(?:(?:[^\w:]|_){{1,{_GAP}}}{_TIME})*")
+# ...or a host's port ("localhost:8000 (1234)", "//line.example:8443") or a pid ("pid: 12345"), by
+# what comes just before the run.
+_PORT_BEFORE = re.compile(r"(?:\blocalhost|//[\w.-]+|\])\Z")
+_PID_BEFORE = re.compile(r"\bpid\b[:=]? ?\Z")
 
 
 def caller_hash(number: str, salt: str) -> str:
@@ -45,24 +59,105 @@ def caller_hash(number: str, salt: str) -> str:
 def mask_numbers(text: str) -> str:
     """The text with every phone number in it replaced by <number>.
 
-    A number is 7 digits or more, written any way numbers are written: +91 98765 43210, 0091
-    98765-43210, (555) 123-4567, 555.123.4567, %2B919876543210 or +91%2098765%2043210 in a URL,
-    digits glued to words, in any script's digits. Kept as they are: SIDs, digests, pseudonyms,
-    dates and times, IPv4 addresses, a URL's port, a pid, and digits followed by a unit (a
-    duration, a size). Any other run of 7 digits or more is masked: an id is lost now and then,
-    a caller's number never shown.
+    A number is a run of 7 digits or more separated only by short runs (at most 5) of anything that
+    is neither letter nor digit: +91 98765 43210, 0091-98765-43210, (555) 123-4567, +91_98765_43210,
+    +91 - 98765 - 43210, glued to words (abc9876543210def) or to a unit (9876543210ms: a long
+    duration masked is harmless, a number shown is not), in any script's digits, after decoding
+    what hides it (%XX repeatedly, HTML entities, backslash escapes, NFKC, zero-width characters).
+    Kept: Twilio SIDs, hex digests of 32 digits or more, caller- pseudonyms, and runs made only of
+    IPv4 addresses, ports, pids, ISO dates and clock times. What is not masked stays as written.
     """
-    if _MAYBE.search(text) is None:  # most lines: one quick scan instead of the full one
+    if sum(map(str.isdigit, text)) < _MIN_DIGITS:  # most lines: no number can be in them
         return text
+    plain, spans = _decoded(text)
+    masked: list[tuple[int, int]] = []  # spans of `text` to replace, in order
+    for match in _SCAN.finditer(plain):
+        run = match.group("run")
+        if match.group("word") or sum(map(str.isdigit, run)) < _MIN_DIGITS or _kept(plain, match):
+            continue
+        start, end = spans[match.start()][0], spans[match.end() - 1][1]
+        if masked and start < masked[-1][1]:  # two runs decoded from one escape: one mask
+            masked[-1] = (masked[-1][0], max(end, masked[-1][1]))
+        else:
+            masked.append((start, end))
+    out, at = [], 0
+    for start, end in masked:
+        out += [text[at:start], MASK]
+        at = end
+    return "".join(out) + text[at:]
 
-    def replace(match: re.Match[str]) -> str:
-        if match.group("keep"):
-            return match.group("keep")
-        if not match.group("intl") and _UNIT.match(text, match.end()):
-            return match.group("number")
-        return MASK
 
-    return _SCAN.sub(replace, text)
+def _kept(text: str, match: re.Match[str]) -> bool:
+    """Whether a run of 7 digits or more is one of the few that are not phone numbers."""
+    run, start = match.group("run"), match.start("run")
+    if match.group("plus") is not None:
+        return False
+    before = text[max(0, start - 80) : start]
+    if before.endswith(":") and _PORT_BEFORE.search(before[:-1]):
+        return re.fullmatch(_PORT, run) is not None
+    if _PID_BEFORE.search(before):
+        return re.fullmatch(r"\d{1,7}", run) is not None
+    return _KEPT.fullmatch(run) is not None
+
+
+# Encodings undone, each by a pattern and what a match decodes to.
+_ENCODED: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (re.compile(r"(?:%[0-9a-fA-F]{2})+"), lambda m: unquote(m.group(), errors="replace")),
+    (
+        re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?"),
+        lambda m: html.unescape(m.group()),
+    ),
+    (_ESCAPE, lambda m: _unescape(m)),
+)
+
+
+def _decoded(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """`text` as a reader would see it, and for each of its characters the span of `text` it came
+    from: percent-encoding, HTML entities and backslash escapes undone (repeatedly, for double
+    encoding), NFKC (fullwidth and circled digits made plain), format characters (zero-width spaces
+    and joiners) dropped. The spans let a number found in the decoded text be masked in the text
+    as it was written, which is otherwise left as it is."""
+    chars, spans = list(text), [(i, i + 1) for i in range(len(text))]
+    for _ in range(_DECODE_ROUNDS):
+        changed = False
+        for pattern, decode in _ENCODED:
+            current = "".join(chars)
+            new_chars: list[str] = []
+            new_spans: list[tuple[int, int]] = []
+            at = 0
+            for match in pattern.finditer(current):
+                decoded = decode(match)
+                if decoded == match.group():
+                    continue
+                changed = True
+                new_chars += chars[at : match.start()]
+                new_spans += spans[at : match.start()]
+                source = (spans[match.start()][0], spans[match.end() - 1][1])
+                new_chars += list(decoded)
+                new_spans += [source] * len(decoded)
+                at = match.end()
+            chars, spans = new_chars + chars[at:], new_spans + spans[at:]
+        if not changed:
+            break
+    if "".join(chars).isascii():
+        return "".join(chars), spans
+    plain_chars: list[str] = []
+    plain_spans: list[tuple[int, int]] = []
+    for char, span in zip(chars, spans, strict=True):
+        if unicodedata.category(char) == "Cf":
+            continue
+        plain = unicodedata.normalize("NFKC", char) if not char.isascii() else char
+        plain_chars += list(plain)
+        plain_spans += [span] * len(plain)
+    return "".join(plain_chars), plain_spans
+
+
+def _unescape(match: re.Match[str]) -> str:
+    code = match.group(1) or match.group(2) or match.group(3)
+    if code is None:
+        return _CONTROL[match.group(4)]
+    point = int(code, 16)
+    return chr(point) if point < 0x110000 and not 0xD800 <= point < 0xE000 else "\ufffd"
 
 
 def mask_fields(value: object) -> object:

@@ -3,17 +3,20 @@ digits that are not phone numbers (ports, pids, durations, sizes) left as they a
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import logging
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_plus, urlencode
+from urllib.parse import quote, unquote_plus, urlencode
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from ivr import logs
@@ -38,15 +41,40 @@ SPELLINGS = [
     "+९१ ९८७६५ ४३२१०",  # Devanagari digits
     "tel:+919876543210",
     "caller9876543210glued",
+    # Any separator that is neither letter nor digit, however encoded, and units glued after.
+    "+91_98765_43210",
+    "+91 - 98765 - 43210",
+    "+91~98765~43210",
+    "+91*98765*43210",
+    "+91#98765#43210",
+    "+91%2C98765%2C43210",
+    "+91%0A98765%0A43210",
+    "+91%2F98765%2F43210",
+    "+91%5F98765%5F43210",
+    "%252B91%252098765%252043210",  # encoded twice
+    "+91&nbsp;98765&nbsp;43210",
+    "&#57;&#56;&#55;&#54;&#53;&#52;&#51;&#50;&#49;&#48;",
+    "+91\u200b98765\u200b43210",
+    "(98765) (43210)",
+    "98765-43210s",
+    "9876543210ms",
+    "9876543210 secs",
+    "987 654 3210 bytes",
+    "9876543210%",
+    "abc9876543210def",
+    "98:76:54:32:10",
+    "98.76.54.32.10",
+    "９８７６５４３２１０",  # fullwidth
 ]
 NOT_NUMBERS = [
     "Listening at: http://127.0.0.1:45123 (1234)",
     "Listening at: http://0.0.0.0:8000 (4194303)",
     "Booting worker with pid: 1234567",
     "GET http://localhost:8000/healthz and https://line.example:8443/voice",
-    "took 1534 ms, then 3600 s; sent 12345678 bytes",
+    "took 1534 ms, then 3600 s; sent 123456 bytes",
     "part 3 of 12, 150 ms, 123456 bytes",
     "at 2026-11-25T10:08:32 from 192.168.100.200",
+    "at 2026-11-25T10:08:32.123456+05:30, 10:08:32.123456 and 09:00-17:00",
     "call=CA0123456789abcdef0123456789abcdef caller-0123456789ab",
     "keys 1,2,1,9,*,# at version 3.11.2",
 ]
@@ -86,6 +114,102 @@ def test_a_number_is_masked_however_it_is_written(spelling: str) -> None:
 
 @pytest.mark.parametrize("text", NOT_NUMBERS)
 def test_digits_that_are_not_phone_numbers_are_kept(text: str) -> None:
+    assert logs.mask_numbers(text) == text
+
+
+# A number spelt as people and encoders write it: a national number in a usual grouping, perhaps
+# with its country code, one separator between groups, its digits in some script, then encoded.
+GROUPINGS = [(10,), (5, 5), (3, 3, 4), (4, 3, 3), (2, 4, 4), (2, 2, 2, 2, 2), (3, 7), (4, 6)]
+SEPARATORS = [
+    " ",
+    "-",
+    ".",
+    "/",
+    "_",
+    "~",
+    "*",
+    "#",
+    ",",
+    ";",
+    ":",
+    "|",
+    " - ",
+    ") (",
+    " / ",
+    "\n",
+    "\t",
+    "\u00a0",
+    "\u200b",
+    "\u2009",
+    "\u2013",
+    "\u3000",
+    "%20",
+    "%2D",
+    "%0A",
+    "%5F",
+    "&nbsp;",
+    "&#45;",
+    "+",
+]
+PREFIXES = ["", "+91", "+91 ", "0091 ", "0", "%2B91", "+91-", "(+91) ", "tel:+91"]
+SCRIPTS = ["0123456789", "०१२३४५६७८९", "০১২৩৪৫৬৭৮৯", "٠١٢٣٤٥٦٧٨٩", "０１２３４５６７８９"]
+ENCODINGS: list[Callable[[str], str]] = [
+    lambda t: t,
+    quote,
+    lambda t: quote(quote(t)),
+    html.escape,
+    lambda t: "".join(f"&#{ord(c)};" for c in t),
+]
+
+
+@st.composite
+def spelt_numbers(draw: st.DrawFn) -> tuple[str, str]:
+    """(national digits, how they are written)."""
+    national = draw(st.from_regex(r"\A[6-9][0-9]{9}\Z"))
+    grouping = draw(st.sampled_from(GROUPINGS))
+    sep = draw(st.sampled_from(SEPARATORS))
+    groups, at = [], 0
+    for size in grouping:
+        groups.append(national[at : at + size])
+        at += size
+    script = str.maketrans("0123456789", draw(st.sampled_from(SCRIPTS)))
+    text = draw(st.sampled_from(PREFIXES)) + sep.join(group.translate(script) for group in groups)
+    return national, draw(st.sampled_from(ENCODINGS))(text)
+
+
+AROUND = st.text(st.characters(blacklist_categories=["Nd", "No", "Cs"]), max_size=20) | st.sampled_from(
+    ["GET /x/", "?n=", "CallStatus=", "User-Agent: Phone ", "ms", "s", " secs", " bytes", "%", "abc", "def"]
+)
+
+
+@pytest.mark.unit
+@given(spelt_numbers(), AROUND, AROUND)
+def test_any_spelling_of_a_number_in_any_text_is_masked(
+    number: tuple[str, str], before: str, after: str
+) -> None:
+    national, spelt = number
+    masked = logs.mask_numbers(before + spelt + after)
+    assert national not in _digits(masked), (before + spelt + after, masked)
+    assert "<number>" in masked
+
+
+KEPT = st.one_of(
+    st.builds("CA{}".format, st.from_regex(r"\A[0-9a-f]{32}\Z")),
+    st.from_regex(r"\A[0-9a-f]{64}\Z"),
+    st.builds("{}.{}.{}.{}:{}".format, *[st.integers(0, 255)] * 4, st.integers(1, 65535)),
+    st.builds("http://127.0.0.1:{} ({})".format, st.integers(1, 65535), st.integers(1, 4194304)),
+    st.builds("localhost:{} ({})".format, st.integers(1, 65535), st.integers(1, 4194304)),
+    st.builds("pid: {}".format, st.integers(1, 4194304)),
+    st.datetimes().map(lambda d: d.isoformat()),
+    st.dates().map(lambda d: d.isoformat()),
+)
+
+
+@pytest.mark.unit
+# Not after a "+": "+ 2026-01-01" reads as an international number, and is masked.
+@given(KEPT, AROUND.filter(lambda t: "+" not in t[-6:]), st.sampled_from(["", " ", ", ", ") "]))
+def test_ports_pids_sids_dates_and_addresses_stay_readable(kept: str, before: str, after: str) -> None:
+    text = f"{before} {kept}{after}"
     assert logs.mask_numbers(text) == text
 
 
@@ -136,6 +260,31 @@ def test_an_access_line_masks_each_atom_and_keeps_status_and_size_apart() -> Non
     assert entry["CallSid"] == "<number>" and entry["call"] == {"node": "main"}
 
 
+@pytest.mark.parametrize(
+    "spelling", ["+91_98765_43210", "+91%2C98765%2C43210", "98765-43210s", "9876543210s"]
+)
+def test_an_access_line_masks_every_atom_however_the_number_is_spelt(spelling: str) -> None:
+    stream = io.StringIO()
+    handler = logs.LineHandler(stream, "json")
+    atoms: dict[str, Any] = {
+        "m": "GET",
+        "U": f"/x/{spelling}",
+        "q": f"n={spelling}",
+        "s": "200",
+        "b": "4567",
+        "r": f"GET /{spelling}?n={spelling} HTTP/1.1",
+        "a": f"Phone {spelling}",
+        "{user-agent}i": f"Phone {spelling}",
+        "{" + logs.STEP_ENVIRON + "}e": {"CallSid": spelling, "CallStatus": spelling, "node": "main"},
+    }
+    record = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1, '"%(r)s" %(s)s %(a)s', (), None)
+    record.args = atoms
+    handler.handle(record)
+    (entry,) = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert_no_number(entry)
+    assert entry["http"]["path"].startswith("/x/<number>") and entry["http"]["query"].startswith("n=<number>")
+
+
 # The real server: gunicorn writing JSON lines, sent numbers every way a client can.
 
 PUBLIC = "https://line.example"
@@ -181,12 +330,24 @@ def test_gunicorn_logs_no_number_from_any_part_of_any_request(tmp_path: Path) ->
         ]
         for path in paths:
             assert _send(base, path) in (200, 302, 404, 405)
+        for path in [
+            "/+91_98765_43210",
+            "/x/98765-43210s",
+            "/voice/step?n=+91_98765_43210",
+            "/?n=+91%2C98765%2C43210",
+        ]:
+            assert _send(base, path, {"CallSid": "+91_98765_43210", "CallStatus": "9876543210s"}) in (
+                403,
+                404,
+                405,
+            )
         forged = {"CallSid": number, "From": number, "Digits": "98765 43210"}
-        sneaky = {"Referer": "https://x.example/0091-98765-43210", "User-Agent": "phone 098765 43210"}
+        sneaky = {"Referer": "https://x.example/0091-98765-43210", "User-Agent": "Phone +91_98765_43210"}
         assert _send(base, "/voice", forged, {"X-Twilio-Signature": number, **sneaky}) == 403
         assert _send(base, "/voice?From=%2B919876543210", forged) == 403
         assert _send(base, "/voice", call, _signed("/voice", call)) == 200
-        fallback = {**call, "CallSid": "CA" + number, "ErrorUrl": PUBLIC + "/voice?From=%2B919876543210"}
+        fallback = {**call, "CallSid": "CA" + number, "ErrorUrl": PUBLIC + "/voice?n=+91_98765_43210"}
+        fallback["ErrorCode"] = "+91_98765_43210"
         assert _send(base, "/voice/fallback", fallback, _signed("/voice/fallback", fallback)) == 200
         assert _send(base, "/staff/login", {"username": number, "password": "x"}) == 400
         port = server.port

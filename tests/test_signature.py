@@ -191,6 +191,24 @@ FORWARDED = [
     {"Forwarded": "for=203.0.113.9;proto=https"},
     {"Via": "1.1 proxy"},
     {"CF-Connecting-IP": "203.0.113.9"},
+    # Headers proxies, CDNs and platforms add that no list of "forwarding headers" named: the rule
+    # is an allowlist of what a direct client sends, so these and any header yet unheard of count.
+    {"X-Forwarded": "for=203.0.113.9"},
+    {"Forwarded-For": "203.0.113.9"},
+    {"CDN-Loop": "cloudflare"},
+    {"Cf-Ray": "8a1b2c3d4e5f-BOM"},
+    {"Fly-Client-IP": "203.0.113.9"},
+    {"X-Envoy-External-Address": "203.0.113.9"},
+    {"X-Originating-IP": "203.0.113.9"},
+    {"X-Remote-Addr": "203.0.113.9"},
+    {"X-ProxyUser-Ip": "203.0.113.9"},
+    {"X-Azure-ClientIP": "203.0.113.9"},
+    {"X-Appengine-User-Ip": "203.0.113.9"},
+    {"X-Vercel-Forwarded-For": "203.0.113.9"},
+    {"X-Host": "abc.ngrok.io"},
+    {"X-Original-URL": "/voice"},
+    {"X-Tunnel-Hop-7f3a": "1"},  # a header no one has named
+    {"X_Forwarded_For": "203.0.113.9"},  # WSGI spells it as X-Forwarded-For
 ]
 
 
@@ -216,3 +234,35 @@ def test_dev_switch_is_refused_when_proxy_hops_are_configured(caplog: pytest.Log
     assert forged.status_code == 403
     assert client.post("/voice", data=PARAMS).status_code == 403
     assert any("IVR_PROXY_HOPS" in r.getMessage() for r in caplog.records)
+
+
+# What direct clients send: curl, urllib (the console phone's HttpTransport), and Twilio itself.
+DIRECT = [
+    {"User-Agent": "curl/8.5.0", "Accept": "*/*", "Expect": "100-continue"},
+    {"User-Agent": "Python-urllib/3.12", "Accept-Encoding": "identity", "Connection": "close"},
+    {
+        "User-Agent": "TwilioProxy/1.1",
+        "Accept": "*/*",
+        "Cache-Control": "max-age=259200",
+        "Connection": "close",
+        "I-Twilio-Idempotency-Token": "9d3f0f1e-0b6d-4d1c-9e7a-1c2b3d4e5f60",
+        "X-Home-Region": "us1",
+        "X-Twilio-Signature": "not-checked-by-the-dev-switch",
+    },
+]
+
+
+@pytest.mark.parametrize("headers", DIRECT, ids=["curl", "urllib", "twilio"])
+def test_dev_switch_still_lets_a_direct_client_through(
+    headers: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_app(DEV_SKIP_SIGNATURE=True).test_client()
+    assert client.post("/voice", data=PARAMS, headers=headers).status_code == 200
+    assert any("SIGNATURE CHECK SKIPPED" in r.getMessage() for r in caplog.records)
+
+
+def test_dev_switch_refusal_names_the_header_but_not_its_value(caplog: pytest.LogCaptureFixture) -> None:
+    client = make_app(DEV_SKIP_SIGNATURE=True).test_client()
+    assert client.post("/voice", data=PARAMS, headers={"Fly-Client-IP": "+919876543210"}).status_code == 403
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "Fly-Client-Ip" in said and "9876543210" not in said

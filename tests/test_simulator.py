@@ -425,6 +425,17 @@ def test_over_http_a_wrong_token_is_refused(
     assert f"HTTP 403 from {remote.url}/voice" in result.output
 
 
+def test_over_http_the_dev_switch_lets_the_console_phone_through_with_any_token(
+    sim_app: Callable[..., Flask], server: Callable[..., Server]
+) -> None:
+    # IVR_DEV_SKIP_SIGNATURE admits only requests with a direct client's headers: the console
+    # phone's (urllib) must be such, or the switch is useless to the developer it is for.
+    remote = server(lambda _url: sim_app(DEV_SKIP_SIGNATURE=True))
+    app = sim_app()
+    over_http = call(app, "--url", remote.url, "--token", "not-the-token", "--keys", "1")
+    assert len(over_http.steps) == 2 and over_http.steps[0].says
+
+
 @pytest.mark.slow
 def test_played_audio_is_fetched_over_http_and_measured(
     tmp_path: Path, sim_app: Callable[..., Flask], server: Callable[..., Server]

@@ -60,7 +60,7 @@ def _parse_yaml(path: Path, text: str, line_offset: int = 0) -> tuple[Any, yaml.
         raise ContentError(
             [
                 f"{path}:{r.line + line_offset}: duplicate key {r.key!r}, also at line"
-                f" {r.first_line + line_offset}: each key is written once (YAML keeps only the last)"
+                f" {r.first_line + line_offset}: {r.why}"
                 for r in exc.repeats
             ]
         ) from exc
