@@ -14,7 +14,7 @@ from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.phone import transfers
 from ivr.simulator import FlaskTransport, Phone, Turn
-from tests.support.app import AUTH_TOKEN, BASE_URL, answer
+from tests.support.app import AUTH_TOKEN, BASE_URL, answer, indian_mobile
 from tests.support.routing import NEURO, routed_app
 from tests.support.twiml import assert_valid_twiml, query
 
@@ -31,7 +31,13 @@ CLINIC = CONTENT.directory.specialties["neuromuscular_clinic"] if CONTENT.direct
 
 
 def call(app: Flask, keys: str, outcome: str) -> Phone:
-    phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, dial_outcome=outcome)
+    phone = Phone(
+        FlaskTransport(app),
+        base_url=BASE_URL,
+        auth_token=AUTH_TOKEN,
+        caller=indian_mobile(),
+        dial_outcome=outcome,
+    )
     answer(phone)
     for key in keys:
         phone.press(key)
