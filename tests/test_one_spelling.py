@@ -125,6 +125,17 @@ def test_one_number_spelt_many_ways_gets_the_daily_text_cap_once(database_url: s
 
 
 @pytest.mark.integration
+def test_a_caller_is_remembered_whichever_way_their_number_is_spelt(database_url: str) -> None:
+    app = make_app(DATABASE_URL=database_url)
+    number = indian_mobile()
+    first, *others = spellings(number)
+    answer(Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, caller=first), "2")
+    for spelt in others:
+        again = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, caller=spelt).dial()
+        assert again.says and {h.language for h in again.heard} == {"hi-IN"}, f"{spelt!r}: Hindi, remembered"
+
+
+@pytest.mark.integration
 @pytest.mark.parametrize("at", [1, 2, 3, 4, 6, 7])
 def test_a_call_back_goes_to_the_number_in_e164_however_from_spells_it(database_url: str, at: int) -> None:
     app = make_app(DATABASE_URL=database_url)
