@@ -164,7 +164,7 @@ def caller_number(raw: str) -> CallerNumber:
     Never reachable: a withheld sentinel in any spelling ("anonymous", "Restricted", "266696687",
     "+7378742833", "+1 737 874 2833"), a SIP or client address, a number without its country code
     (no + or 00: the line cannot know whose it is), one that is not valid in libphonenumber's plan
-    ("+000000000", "+15551234567") or has an extension. Without an error: junk is unreachable."""
+    ("+000000000", "+15551234567") or has an extension. Raises nothing: junk is simply unreachable."""
     text = raw.strip().lower().removeprefix("tel:").strip()
     if not text or text in WITHHELD_WORDS or not _NUMBER_CHARS.fullmatch(text):
         return CallerNumber(None, None)
