@@ -101,7 +101,7 @@ def _call_sid() -> str | None:
 
         if has_request_context() and request.mimetype == "application/x-www-form-urlencoded":
             sid = request.form.get("CallSid")
-            return sid[:64] if sid else None
+            return (sid or "").strip()[:64] or None
     except Exception:  # logging must never fail because the request is odd
         return None
     return None

@@ -9,6 +9,7 @@ local code, never dialled by the line: it is checked as such.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
@@ -129,3 +130,68 @@ def why_not_textable(raw: str, codes: str) -> str | None:
     if phonenumbers.number_type(parsed) not in _TEXTABLE:
         return "kind"
     return None
+
+
+# What Twilio and carriers send as From when the caller's number is hidden: these words, or the same
+# words spelt on a phone's keypad as digits (Twilio sends "+266696687", ANONYMOUS, for one).
+WITHHELD_WORDS = frozenset(
+    {"anonymous", "restricted", "unknown", "unavailable", "blocked", "private", "withheld"}
+)
+_KEYPAD = str.maketrans("abcdefghijklmnopqrstuvwxyz", "22233344455566677778889999")
+# The words spelt on a keypad: 266696687 (ANONYMOUS), 7378742833 (RESTRICTED), 8656696 (UNKNOWN)...
+WITHHELD_DIGITS = frozenset(word.translate(_KEYPAD) for word in WITHHELD_WORDS)
+# What may stand between a number's digits as people write it: spaces, dashes, dots, brackets, slashes.
+_NUMBER_CHARS = re.compile(r"\+?[0-9\s\-.()/\u2010-\u2015]*")
+_SEPARATORS = re.compile(r"[\s\-.()/\u2010-\u2015]")
+MIN_DIGITS, MAX_DIGITS = 6, 15  # E.164 has at most 15 digits; fewer than 6 is no one's number
+
+
+@dataclass(frozen=True, slots=True)
+class CallerNumber:
+    """A caller's From, read once: `reachable` is the number in E.164 the line may call or text
+    back (None: withheld, hidden or not a valid number); `identity` is what the caller's pseudonym
+    is made of: the E.164 number, else the digits of a number-like From ("+" kept), else None."""
+
+    reachable: str | None
+    identity: str | None
+
+
+def caller_number(raw: str) -> CallerNumber:
+    """Twilio's From (or any spelling of a number: "+91 98765-43210", "0091 98765 43210",
+    "+91 098765 43210", "tel:+919876543210") read once, so that every spelling of one number is one
+    caller (one pseudonym, one daily text cap, one call-back number).
+
+    Never reachable: a withheld sentinel in any spelling ("anonymous", "Restricted", "266696687",
+    "+7378742833", "+1 737 874 2833"), a SIP or client address, a number without its country code
+    (no + or 00: the line cannot know whose it is), one that is not valid in libphonenumber's plan
+    ("+000000000", "+15551234567") or has an extension. Raises nothing: junk is simply unreachable."""
+    text = raw.strip().lower().removeprefix("tel:").strip()
+    if not text or text in WITHHELD_WORDS or not _NUMBER_CHARS.fullmatch(text):
+        return CallerNumber(None, None)
+    digits = _SEPARATORS.sub("", text)
+    international = digits.startswith(("+", "00"))
+    digits = digits.removeprefix("+")
+    if international:
+        digits = digits.removeprefix("00")  # 00 is the international prefix: "0091..." is "+91..."
+    if (
+        not digits.isdigit()
+        or not MIN_DIGITS <= len(digits) <= MAX_DIGITS
+        or set(digits) == {"0"}
+        or _withheld(digits)
+    ):
+        return CallerNumber(None, None)
+    if not international:
+        return CallerNumber(None, digits)
+    try:
+        parsed = phonenumbers.parse("+" + digits, None)
+    except NumberParseException:
+        return CallerNumber(None, "+" + digits)
+    if not phonenumbers.is_valid_number(parsed):
+        return CallerNumber(None, "+" + digits)
+    e164 = phonenumbers.format_number(parsed, PhoneNumberFormat.E164)  # the trunk 0 of "+91 0..." goes
+    return CallerNumber(e164, e164)
+
+
+def _withheld(digits: str) -> bool:
+    """Whether these digits are a withheld sentinel, bare or after the North American code 1."""
+    return digits in WITHHELD_DIGITS or (digits.startswith("1") and digits[1:] in WITHHELD_DIGITS)

@@ -40,7 +40,7 @@ from sqlalchemy.engine import make_url
 from ivr import logs
 from ivr.simulator import FlaskTransport, Phone
 from ivr.store import Store
-from tests.support.app import AUTH_TOKEN, BASE_URL, SignedClient, make_app
+from tests.support.app import AUTH_TOKEN, BASE_URL, SignedClient, indian_mobile, make_app
 from tests.support.content import copy_content
 from tests.support.services import POSTGRES_ADMIN_URL, PrivateRedis, libpq_url
 
@@ -109,13 +109,13 @@ def signed(app: Flask) -> SignedClient:
 
 @pytest.fixture
 def phone(app: Flask) -> Phone:
-    return Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN)
+    return Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, caller=indian_mobile())
 
 
 @pytest.fixture
 def phone_for() -> Callable[[Flask], Phone]:
     def make(app: Flask) -> Phone:
-        return Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN)
+        return Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, caller=indian_mobile())
 
     return make
 

@@ -51,7 +51,7 @@ def test_callbacks_are_kept_on_each_database(database_url: str) -> None:
         CLOCK=lambda: EVENING,
         DIRECTORY_ENV={"IVR_NEUROLOGIST_NUMBER": "+911140000001"},  # set up, but closed now
     )
-    phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN)
+    phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, caller=indian_mobile())
     answer(phone, "1")
     for key in [*TREE.keys_to("drug_therapy"), "0", "1"]:  # a treatment topic: the neurologist's
         phone.press(key)

@@ -4,6 +4,7 @@ queue the caller can leave (star), that ends at the longest wait and at closing 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin
 
@@ -14,7 +15,7 @@ from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.phone import transfers
 from ivr.simulator import FlaskTransport, Phone, Turn
-from tests.support.app import AUTH_TOKEN, BASE_URL, answer
+from tests.support.app import AUTH_TOKEN, BASE_URL, answer, indian_mobile
 from tests.support.routing import NEURO, routed_app
 from tests.support.twiml import assert_valid_twiml, query
 
@@ -31,7 +32,13 @@ CLINIC = CONTENT.directory.specialties["neuromuscular_clinic"] if CONTENT.direct
 
 
 def call(app: Flask, keys: str, outcome: str) -> Phone:
-    phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, dial_outcome=outcome)
+    phone = Phone(
+        FlaskTransport(app),
+        base_url=BASE_URL,
+        auth_token=AUTH_TOKEN,
+        caller=indian_mobile(),
+        dial_outcome=outcome,
+    )
     answer(phone)
     for key in keys:
         phone.press(key)
@@ -119,15 +126,29 @@ def test_every_dial_call_status_without_a_1_pressed_is_could_not_connect_and_the
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("status", ["completed", "answered"])
-def test_after_a_call_the_specialist_took_the_line_says_goodbye(status: str) -> None:
+@pytest.mark.parametrize(
+    ("status", "spelt"),
+    [
+        ("completed", str),
+        ("answered", str),
+        # Other spellings of the same status and the same CallSid: the same call, the same goodbye.
+        ("COMPLETED", str),
+        (" Completed\n", str),
+        ("Answered", str.upper),
+        ("completed", lambda sid: f" {sid[:2]}{sid[2:].upper()} "),
+    ],
+)
+def test_after_a_call_the_specialist_took_the_line_says_goodbye(
+    status: str, spelt: Callable[[str], str]
+) -> None:
     app = routed_app(IN_HOURS)
     phone = call(app, TO_DRUGS, "completed")
     turn = phone.press("0")  # the specialist presses 1 at the whisper, talks, hangs up
     assert turn.bridged == [True] and turn.says[1:] == [EN.goodbye]
     dial = turn.documents[0].find("Dial")
     assert dial is not None
-    after = post(app, phone, dial.get("action", ""), {"DialCallStatus": status, "DialCallDuration": "42"})
+    form = {"CallSid": spelt(phone.call_sid), "DialCallStatus": status, "DialCallDuration": "42"}
+    after = post(app, phone, dial.get("action", ""), form)
     assert spoken(after) == [EN.goodbye] and [v.tag for v in after] == ["Say", "Hangup"]
 
 
@@ -222,6 +243,11 @@ def test_the_hold_measures_the_wait_from_the_enqueue_when_twilio_gives_no_queue_
         ("redirected", [EN.transfer_unknown, *OFFER]),
         ("leave", [EN.queue_left, *OFFER]),
         ("something-new", [EN.dial_failed, *OFFER]),
+        # Twilio's words in other spellings are the same words.
+        ("Bridged", [EN.goodbye]),
+        (" HANGUP ", [EN.goodbye]),
+        ("Leave\n", [EN.queue_left, *OFFER]),
+        ("Bridging-In-Process", [EN.transfer_unknown, *OFFER]),
     ],
 )
 def test_every_queue_result_leads_somewhere(result: str, expected: list[str]) -> None:

@@ -11,7 +11,7 @@ from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from ivr import engine, services
 from ivr.engine import CallState
-from ivr.phone import admission, transfers, views
+from ivr.phone import admission, sids, transfers, views
 from ivr.phone.views import on_error
 
 log = logging.getLogger("ivr.voice")
@@ -101,7 +101,7 @@ def whisper_answer() -> Response:
     reply, and Twilio bridges the two); any other key declines it."""
     if request.form.get("Digits", "").strip()[:1] != "1":
         return _not_taken(VoiceResponse())
-    caller_sid = request.args.get("c", "")[:64]
+    caller_sid = sids.sid(request.args.get("c", ""), "CA")
     state = engine.state_from_query(services.line(), request.args)
     if caller_sid:
         services.store().record_event(

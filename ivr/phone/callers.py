@@ -1,25 +1,29 @@
-"""Who is calling, worked out once per webhook request: the pseudonym of From and its log reference."""
+"""Who is calling and which call, worked out once per webhook request: the caller's number in one
+spelling (ivr/numbers.py), its pseudonym and log reference, and the call's CallSid."""
 
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass
 
 from flask import current_app, g, request
 
+from ivr.numbers import caller_number
+from ivr.phone.sids import sid
 from ivr.privacy import caller_hash
-
-_NUMBER = re.compile(r"\+?[0-9]{6,15}")  # E.164-ish; Twilio sends "anonymous" etc. for withheld numbers
-# What Twilio sends as From for anonymous, restricted, unknown, unavailable and blocked callers.
-WITHHELD = frozenset({"+266696687", "+7378742833", "+86282452253", "+8656696", "+2562533"})
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """This request's caller: the number as sent, its stored pseudonym (None when withheld), log name."""
+    """This request's caller.
 
-    number: str
+    `number`: the number in E.164 the line may call or text back, the same for every spelling of
+    it; None when withheld, hidden, junk or not a valid number (ivr.numbers.caller_number: the one
+    rule for call-backs and texts alike). `key`: the stored pseudonym (of that E.164 number, or of
+    the digits of a number-like From that is not valid; None when withheld). `ref`: the log name.
+    """
+
+    number: str | None
     key: str | None
     ref: str
 
@@ -32,12 +36,19 @@ def caller() -> Caller:
     return found
 
 
+def call_sid() -> str:
+    """This request's CallSid in one spelling (ivr/phone/sids.py: stripped, "CA" + lower hex); ""
+    when missing. Every key made of it (the call's end, a text once per call, a call-back once per
+    call) is then the same however Twilio, or a forger, spelt it."""
+    return sid(request.form.get("CallSid", ""), "CA")
+
+
 # Operations: a call's webhooks all carry the same From; its HMAC is worked out once per worker.
 @functools.lru_cache(maxsize=4096)
 def identify(number: str, salt: str) -> Caller:
-    """The pseudonym of a From value: only a real number gets one; withheld or odd ones are 'withheld'."""
-    number = number.strip()
-    if not _NUMBER.fullmatch(number) or number in WITHHELD:
-        return Caller(number, None, "withheld")
-    key = caller_hash(number, salt)
-    return Caller(number, key, "caller-" + key[:12])
+    """Who a From value is: one Caller for every spelling of a number; withheld ones are 'withheld'."""
+    read = caller_number(number)
+    if read.identity is None:
+        return Caller(None, None, "withheld")
+    key = caller_hash(read.identity, salt)
+    return Caller(read.reachable, key, "caller-" + key[:12])

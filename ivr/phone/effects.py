@@ -3,7 +3,8 @@
 The engine says what is wanted (`Step.effect`); this module does it and reports how it went, so that
 the engine can tell the caller the truth ("your text has been sent" only when it has been). Each
 effect is done once: a call back once per call and specialty, a text once per call and topic (the
-store's unique keys), so a redelivered webhook adds nothing; and none for a call that has ended.
+store's unique keys), so a redelivered webhook adds nothing; and none for a call that has ended,
+nor for a request without a CallSid (no call to do it once for, or to end).
 """
 
 from __future__ import annotations
@@ -22,15 +23,20 @@ def carry_out(step: Step, who: Caller, call_sid: str) -> tuple[tuple[str, str], 
     """Do what an EFFECT step asks: ((what, how it went), detail for the caller).
 
     How it went: "sent"/"saved"/"failed"/"capped"/"not_allowed" for a text (ivr/phone/texts.py),
-    "saved"/"failed" for a call back, "no_number" for either when the caller's number is withheld,
-    "ended" when the call has ended (a late webhook: nothing is done, and no one hears the reply);
-    the detail of a saved call back is the last four digits of the number the line will ring.
+    "saved"/"failed" for a call back, "no_number" for either when the line has no number to call
+    or text back (withheld, junk, not valid: Caller.number is None), "failed" for either without a
+    CallSid (nothing is done: "we could not" is true), "ended" when the call has ended (a late
+    webhook: nothing is done, and no one hears the reply); the detail of a saved call back is the
+    last four digits of the number the line will ring.
     """
     what = step.effect or ""
-    if who.key is None:
+    if who.number is None or who.key is None:
         return (what, "no_number"), ""
+    if not call_sid:
+        log.warning("a %s request without a CallSid (caller=%s): nothing done", what, who.ref)
+        return (what, "failed"), ""
     store = services.store()
-    if call_sid and store.has_ended(call_sid):
+    if store.has_ended(call_sid):
         log.warning("call=%s has ended: its late %s request does nothing", call_sid, what)
         return (what, "ended"), ""
     line = services.line()

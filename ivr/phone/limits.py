@@ -26,6 +26,7 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 
 from ivr.counters import Counters
 from ivr.engine.codec import PARAM
+from ivr.phone import sids
 from ivr.phone.callers import Caller
 from ivr.phone.runtime import Runtime
 
@@ -109,7 +110,7 @@ def limit_caller(request: Request, limits: RateLimits, who: Caller, runtime: Run
     """After the signature check: refuse a caller over their limit, with a busy message."""
     if request.endpoint in EXEMPT_ENDPOINTS:
         return None
-    call_sid = request.form.get("CallSid", "")[:64]
+    call_sid = sids.sid(request.form.get("CallSid", ""), "CA")
     if who.key:
         key = "caller:" + who.key
     elif call_sid:

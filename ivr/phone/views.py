@@ -19,17 +19,14 @@ from ivr import engine, services
 from ivr.engine import LANGUAGE, CallerInput, CallState, Kind, Step
 from ivr.logs import STEP_ENVIRON
 from ivr.phone import admission, effects, transfers
+from ivr.phone.callers import call_sid as _call_sid
 from ivr.phone.callers import caller
+from ivr.phone.sids import recording_sid, status_word
 
 log = logging.getLogger("ivr.voice")
 KEPT_LANGUAGE = ("language:default", "language:kept")  # not a choice the caller made
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 admission.guard(bp)
-
-
-def _call_sid() -> str:
-    """The call's CallSid as Twilio sent it (bounded); empty when missing."""
-    return request.form.get("CallSid", "")[:64]
 
 
 def _reply(step: Step) -> Response:
@@ -102,7 +99,7 @@ PASSING_STATUSES = frozenset({"queued", "initiated", "ringing", "in-progress", "
 def status() -> Response:
     """Twilio's status callback: a final status ends the call (how, and how long); others do not."""
     call_sid = _call_sid()
-    call_status = request.form.get("CallStatus", "")[:32]
+    call_status = status_word(request.form.get("CallStatus", ""))
     try:
         duration: int | None = int(request.form.get("CallDuration", ""))
     except ValueError:
@@ -113,6 +110,8 @@ def status() -> Response:
         return Response(status=204)
     if call_sid:
         services.store().call_ended(call_sid, call_status, duration)
+    else:
+        log.warning("a final CallStatus %r without a CallSid: no call to end", call_status)
     return Response(status=204)
 
 
@@ -181,13 +180,13 @@ def dial(state: CallState) -> Response:
     now = rt.clock()
     if "DialCallStatus" not in form and "QueueResult" in form:
         outcome = transfers.queue_outcome(
-            form["QueueResult"][:32],
+            status_word(form["QueueResult"]),
             waited_s=transfers.waited(form.get("QueueTime", ""), request.args.get("t0", ""), now),
             max_wait_s=rt.queue_max_wait,
             open_now=transfers.open_now(rt.line.directory, request.args.get("k", ""), now),
         )
     else:
-        status = form.get("DialCallStatus", "")[:32]
+        status = status_word(form.get("DialCallStatus", ""))
         screened = request.args.get("screen") == "1"
         call_sid = _call_sid()
         accepted = None
@@ -201,7 +200,7 @@ def dial(state: CallState) -> Response:
 @_with_state
 def recorded(state: CallState) -> Response:
     """A <Record> action (or its no-audio fallback): keep the question and tell the caller."""
-    url = request.form.get("RecordingUrl", "")[:500]
+    url = request.form.get("RecordingUrl", "").strip()[:500]
     try:
         seconds = int(request.form.get("RecordingDuration", "0"))
     except ValueError:
@@ -213,15 +212,14 @@ def recorded(state: CallState) -> Response:
         # case, and Twilio's action may come after the final status. Once per RecordingSid.
         specialty = engine.specialty_for_state(services.line(), state)
         saved = services.store().add_recording(
-            _call_sid(), url, duration_seconds=seconds, specialty=specialty, recording_sid=_recording_sid(url)
+            _call_sid(),
+            url,
+            duration_seconds=seconds,
+            specialty=specialty,
+            recording_sid=recording_sid(request.form.get("RecordingSid", ""), url),
         )
         result = "saved" if saved is not None else "failed"
     return _reply(engine.next_step(services.line(), state, CallerInput(outcome=("record", result))))
-
-
-def _recording_sid(url: str) -> str:
-    """Twilio's RecordingSid of this request: the form's, else the last part of the recording's URL."""
-    return request.form.get("RecordingSid", "")[:64] or url.rstrip("/").rsplit("/", 1)[-1][:64]
 
 
 @bp.post("/fallback")
@@ -229,7 +227,7 @@ def fallback() -> Response:
     """Twilio's fallback URL, called when a webhook failed: apologise, offer a person, main menu."""
     log.error(
         "Twilio fell back: call=%s error=%s url=%s",
-        request.form.get("CallSid", "-")[:64],
+        _call_sid() or "-",
         request.form.get("ErrorCode", "-")[:16],
         request.form.get("ErrorUrl", "-")[:200],
     )

@@ -28,10 +28,13 @@ def deliver(
     *,
     copies: int = 1,
     token: str | None = None,
+    without: tuple[str, ...] = (),
 ) -> list[tuple[int, str]]:
     """POST one request of the phone's call `copies` times at once (each in its own thread and test
-    client, released together), signed as Twilio signs it; each (status, body), in thread order."""
+    client, released together), signed as Twilio signs it; each (status, body), in thread order.
+    `form` adds to or replaces the call's fields (CallSid, From...); `without` leaves fields out."""
     params = {"CallSid": phone.call_sid, "AccountSid": phone.account_sid, "From": phone.caller, **form}
+    params = {name: value for name, value in params.items() if name not in without}
     headers = phone.signed_headers(url, params)
     if token is not None:
         headers[TOKEN_HEADER] = token
