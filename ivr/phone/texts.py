@@ -173,11 +173,12 @@ class SmsSender:
             state = self.store.sms_state(sms_id)
             if state is None:
                 return "failed"
-            status, claimed = state
+            status, claimed, tries = state
             if status != "queued":
                 return "sent" if status == "sent" else "failed"
-            if not claimed or time.monotonic() > deadline:
-                return "saved"  # waiting in the queue: a sender will send it
+            # Unclaimed and never tried: the first request has queued it and is about to send it.
+            if (not claimed and tries > 0) or time.monotonic() > deadline:
+                return "saved"  # waiting in the queue for its next try: a sender will send it
             time.sleep(WAIT_POLL_S)
 
     def _not_sent(self, text: DueText, tries: int, at: datetime, reason: str, permanent: bool) -> str:

@@ -138,13 +138,18 @@ class Outbox(Batched):
 
         return self._write("claim_sms", {"sms_id": sms_id}, work, False)
 
-    def sms_state(self, sms_id: int) -> tuple[str, bool] | None:
-        """A text's status and whether a sender has it claimed now; None if unknown (or no database)."""
+    def sms_state(self, sms_id: int) -> tuple[str, bool, int] | None:
+        """A text's status, whether a sender has it claimed now, and how many tries it has had;
+        None if unknown (or no database)."""
 
-        def work(conn: Connection) -> tuple[str, bool] | None:
-            stmt = select(SmsOutbox.status, SmsOutbox.claimed_at).where(SmsOutbox.id == sms_id)
+        def work(conn: Connection) -> tuple[str, bool, int] | None:
+            stmt = select(SmsOutbox.status, SmsOutbox.claimed_at, SmsOutbox.attempts).where(
+                SmsOutbox.id == sms_id
+            )
             row = conn.execute(stmt).first()
-            return (str(row.status), row.claimed_at is not None) if row is not None else None
+            if row is None:
+                return None
+            return str(row.status), row.claimed_at is not None, int(row.attempts or 0)
 
         return self._read("sms_state", {"sms_id": sms_id}, work, None)
 
