@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
@@ -327,8 +328,9 @@ def test_a_broken_directory_is_refused_at_start_up(
     )
 
 
-def test_an_agent_dialling_in_hears_the_longest_waiting_callers_whisper() -> None:
-    app = routed_app(IN_HOURS)
+def test_an_agent_dialling_in_hears_the_longest_waiting_callers_whisper(tmp_path: Path) -> None:
+    # A database of its own: a caller another test left waiting in this queue would be the longest.
+    app = routed_app(IN_HOURS, DATABASE_URL=f"sqlite:///{tmp_path / 'ivr.sqlite3'}")
     first = call(app, "", lang_key="2")
     first.press("7")
     first.press("3")
