@@ -129,6 +129,30 @@ class Nginx:
         self.stop()
         pytest.fail(f"nginx did not start:\n{self.log()}")
 
+    def upstream(self, timeout: float = 60) -> int | None:
+        """The port of the server that answered a GET /healthz through nginx (None: no answer)."""
+        try:
+            with urllib.request.urlopen(self.base_url + "/healthz", timeout=timeout) as response:
+                tried = UPSTREAM.findall(response.headers["X-Upstream"] or "")
+        except OSError:
+            return None
+        return int(tried[-1]) if tried else None
+
+    def reload(self, timeout: float = 60) -> None:
+        """SIGHUP: new workers with the config, and with no server left out for failing. Returns
+        once two requests in a row went to different servers (both are in the rotation)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            now = self.upstream()
+            if last is not None and now is not None and now != last:
+                return
+            last = now
+            time.sleep(0.2)
+        pytest.fail(f"after a reload nginx did not send requests to both servers:\n{self.log()}")
+
     def log(self) -> str:
         """Its error log so far."""
         path = self.root / "error.log"
@@ -285,8 +309,9 @@ class ScaleOut:
             time.sleep(0.05)
 
     def revive(self, index: int) -> None:
-        """Start a killed server again on its port."""
+        """Start a killed server again on its port, and put it back in nginx's rotation."""
         self.servers[index].start()
+        self.nginx.reload()
 
     def create_staff_user(self, username: str, password: str) -> None:
         """`flask --app app staff add` with the servers' settings, as an operator does on any one."""
