@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import ColumnElement, Connection, Subquery, bindparam, func, select
 
 from ivr.store.batch import Batched, Queued
 from ivr.store.core import columns, fit, insert_for, utc_now
@@ -16,6 +16,21 @@ from ivr.store.privacy import mask, pseudonym, ref
 
 # A call with no end recorded counts as live this long: Twilio ends every call after 4 hours.
 LIVE_WINDOW = timedelta(hours=4)
+# A call's events in the order they happened: by the time each was recorded, then by id. Not by
+# id alone: each server (each worker) writes its events in batches, so with two servers a call's
+# later step can be written, and numbered, before an earlier one. (Servers' clocks must agree to
+# better than the time between a caller's two requests: keep them synchronised, e.g. with NTP.)
+IN_ORDER = (JourneyEvent.at, JourneyEvent.id)
+
+
+def latest_events(*where: ColumnElement[bool]) -> Subquery:
+    """The `id` of each call's latest journey event (IN_ORDER), among the events `where` allows:
+    a subquery with one column, `id`."""
+    rank = func.row_number().over(
+        partition_by=JourneyEvent.call_sid, order_by=(JourneyEvent.at.desc(), JourneyEvent.id.desc())
+    )
+    ranked = select(JourneyEvent.id, rank.label("rank")).where(*where).subquery("ranked")
+    return select(ranked.c.id).where(ranked.c.rank == 1).subquery("latest_event")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,9 +184,7 @@ class Calls(Batched, RawReads):
                 JourneyEvent.part,
                 JourneyEvent.detail,
             )
-            rows = conn.execute(
-                select(*cols).where(JourneyEvent.call_sid == call_sid).order_by(JourneyEvent.id)
-            )
+            rows = conn.execute(select(*cols).where(JourneyEvent.call_sid == call_sid).order_by(*IN_ORDER))
             return [EventRow(**row._mapping) for row in rows]
 
         return self._read("events_for", {"call_sid": call_sid}, work, [])
@@ -182,7 +195,7 @@ class Calls(Batched, RawReads):
 
         def work(conn: Connection) -> bool:
             rows = conn.execute(
-                select(JourneyEvent.event).where(JourneyEvent.call_sid == call_sid).order_by(JourneyEvent.id)
+                select(JourneyEvent.event).where(JourneyEvent.call_sid == call_sid).order_by(*IN_ORDER)
             )
             since = False
             for (event,) in rows:
@@ -214,17 +227,12 @@ class Calls(Batched, RawReads):
         """The call that has waited longest with `event` as its latest journey event (e.g. in a queue)."""
 
         def work(conn: Connection) -> str | None:
-            latest = (
-                select(JourneyEvent.call_sid, func.max(JourneyEvent.id).label("last"))
-                .where(JourneyEvent.at >= utc_now() - window)
-                .group_by(JourneyEvent.call_sid)
-                .subquery()
-            )
+            latest = latest_events(JourneyEvent.at >= utc_now() - window)
             stmt = (
                 select(JourneyEvent.call_sid)
-                .join(latest, JourneyEvent.id == latest.c.last)
+                .join(latest, JourneyEvent.id == latest.c.id)
                 .where(JourneyEvent.event == event)
-                .order_by(JourneyEvent.id)
+                .order_by(*IN_ORDER)
                 .limit(1)
             )
             return conn.execute(stmt).scalar_one_or_none()
@@ -261,7 +269,7 @@ class Calls(Batched, RawReads):
                 JourneyEvent.detail,
             )
             found: dict[str, list[EventRow]] = {sid: [] for sid in wanted}
-            stmt = select(*cols).where(JourneyEvent.call_sid.in_(wanted)).order_by(JourneyEvent.id)
+            stmt = select(*cols).where(JourneyEvent.call_sid.in_(wanted)).order_by(*IN_ORDER)
             for row in conn.execute(stmt):
                 found[row.call_sid].append(EventRow(row.at, row.event, row.node, row.part, row.detail))
             return found

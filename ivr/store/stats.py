@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, distinct, func, select
 
 from ivr.store.batch import Batched
-from ivr.store.calls import LIVE_WINDOW
+from ivr.store.calls import LIVE_WINDOW, latest_events
 from ivr.store.core import utc_now
 from ivr.store.models import Call, Callback, JourneyEvent, Recording
 
@@ -81,11 +81,7 @@ class Stats(Batched):
         """For calls that have ended: how many ended at each node (where their last event was)."""
 
         def work(conn: Connection) -> dict[str, int]:
-            last = (
-                select(func.max(JourneyEvent.id).label("id"))
-                .group_by(JourneyEvent.call_sid)
-                .subquery("last_event")
-            )
+            last = latest_events()
             stmt = (
                 select(JourneyEvent.node, func.count())
                 .join(last, JourneyEvent.id == last.c.id)
