@@ -8,7 +8,6 @@ local code, never dialled by the line: it is checked as such.
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 
@@ -166,13 +165,6 @@ def caller_number(raw: str) -> CallerNumber:
     "+7378742833", "+1 737 874 2833"), a SIP or client address, a number without its country code
     (no + or 00: the line cannot know whose it is), one that is not valid in libphonenumber's plan
     ("+000000000", "+15551234567") or has an extension. Raises nothing: junk is simply unreachable."""
-    return _read_number(raw)
-
-
-# Every webhook of a call reads its From again, and libphonenumber's parse and validation were a
-# twentieth of a webhook's CPU (py-spy, bench/webhooks.py): the answer for a string never changes.
-@functools.lru_cache(maxsize=4096)
-def _read_number(raw: str) -> CallerNumber:
     text = raw.strip().lower().removeprefix("tel:").strip()
     if not text or text in WITHHELD_WORDS or not _NUMBER_CHARS.fullmatch(text):
         return CallerNumber(None, None)
