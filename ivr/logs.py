@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -46,7 +48,15 @@ class MaskNumbers(logging.Filter):
         if record.name == "gunicorn.access" and isinstance(record.args, dict):
             # Each atom on its own: rendered together, "200 4567" (status, size) would look like one
             # 7-digit number.
-            atoms = {key: mask_numbers(v) if isinstance(v, str) else v for key, v in record.args.items()}
+            # Only the atoms the line writes: gunicorn passes one per request header, response
+            # header and environ key too (fifty or so), and masking them all was most of the cost
+            # of a webhook's access line (py-spy). The rest never reach the output: dropped here.
+            wanted = _atoms_in(str(record.msg))
+            atoms = {
+                key: mask_numbers(v) if isinstance(v, str) else v
+                for key, v in record.args.items()
+                if key in wanted
+            }
             record.args = atoms
             record.http = _access_fields(atoms)
             step = atoms.get("{" + STEP_ENVIRON + "}e")  # gunicorn's name for an environ key
@@ -70,6 +80,16 @@ class MaskNumbers(logging.Filter):
         record.call_sid = mask_fields(call_sid or _call_sid())
         record._ivr_masked = True
         return True
+
+
+# The atoms that the access line's http fields and the call's step read (`_access_fields`).
+_FIELD_ATOMS = frozenset({"m", "U", "s", "q", "D", "{" + STEP_ENVIRON + "}e"})
+
+
+@functools.lru_cache(maxsize=8)
+def _atoms_in(access_format: str) -> frozenset[str]:
+    """The atoms an access-log format names (`%(h)s`, `%({user-agent}i)s`...), and `_FIELD_ATOMS`."""
+    return _FIELD_ATOMS | frozenset(re.findall(r"%\(([^)]*)\)", access_format))
 
 
 def _render(record: logging.LogRecord) -> str:

@@ -285,6 +285,32 @@ def test_an_access_line_masks_every_atom_however_the_number_is_spelt(spelling: s
     assert entry["http"]["path"].startswith("/x/<number>") and entry["http"]["query"].startswith("n=<number>")
 
 
+def test_an_access_line_masks_the_header_and_environ_atoms_its_format_names() -> None:
+    """An operator's access_log_format may write a request header or an environ key: masked too."""
+    atoms: dict[str, Any] = {
+        "m": "POST",
+        "U": "/voice",
+        "s": "200",
+        "{user-agent}i": "Phone +91 98765 43210",
+        "{x-caller}o": "09876543210",
+        "{REMOTE_USER}e": "+919876543210",
+    }
+    entry = _access_entry("%({user-agent}i)s %({x-caller}o)s %({REMOTE_USER}e)s %(s)s", atoms)
+    assert_no_number(entry)
+    assert entry["message"] == "Phone <number> <number> <number> 200"
+
+
+def _access_entry(access_format: str, atoms: dict[str, Any]) -> dict[str, Any]:
+    """The JSON entry the line's handler writes for one gunicorn access record."""
+    stream = io.StringIO()
+    record = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1, access_format, (), None)
+    record.args = atoms
+    logs.LineHandler(stream, "json").handle(record)
+    (entry,) = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert isinstance(entry, dict)
+    return entry
+
+
 # The real server: gunicorn writing JSON lines, sent numbers every way a client can.
 
 PUBLIC = "https://line.example"

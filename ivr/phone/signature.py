@@ -21,7 +21,7 @@ from twilio.request_validator import (
 from werkzeug.datastructures import Headers, MultiDict
 from werkzeug.wrappers import Request
 
-from ivr.phone.signed_urls import signed_forms
+from ivr.phone.signed_urls import spellings
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def verify(
         fields = _AllValues(params.lists())
     validator = _validator(secret)
     for candidate in (url, *also):
-        for form in signed_forms(candidate):
+        for form in spellings(candidate):
             if _same(validator.compute_signature(form, fields, algorithm), signature):
                 return Verdict(True)
     return Verdict(False, f"signature does not match ({algorithm})")

@@ -16,6 +16,7 @@ signed in lower case ("TestValidateDictionaryMixedCaseWithIncorrectSignature").
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from urllib.parse import quote, unquote
 
 # The bytes the WHATWG URL standard leaves as they are in the query of an http(s) URL: printable
@@ -33,12 +34,24 @@ def signed_forms(url: str) -> list[str]:
     Shape: a list of distinct URL strings (at most nine). A string that is not `scheme://...`
     has no other spelling.
     """
-    forms: list[str] = []
-    for spelled in (url, _whatwg_query(url), _node_querystring(url)):
+    return list(spellings(url))
+
+
+def spellings(url: str) -> Iterator[str]:
+    """`signed_forms(url)` one at a time, each worked out only when asked for: almost every real
+    request matches on `url` itself, and the other eight cost more than the HMAC (py-spy)."""
+    yield url
+    seen = {url}
+    for spell in (_same, _whatwg_query, _node_querystring):
+        spelled = spell(url)
         for form in (spelled, _with_port(spelled), _without_port(spelled)):
-            if form not in forms:
-                forms.append(form)
-    return forms
+            if form not in seen:
+                seen.add(form)
+                yield form
+
+
+def _same(url: str) -> str:
+    return url
 
 
 def _authority(url: str) -> tuple[str, str, str, str, str] | None:
