@@ -37,12 +37,13 @@ from hypothesis import HealthCheck, settings
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from ivr import logs
+from ivr import logs, services
 from ivr.simulator import FlaskTransport, Phone
 from ivr.store import Store
 from tests.support.app import AUTH_TOKEN, BASE_URL, SignedClient, indian_mobile, make_app
 from tests.support.content import copy_content
 from tests.support.services import POSTGRES_ADMIN_URL, PrivateRedis, libpq_url
+from tests.support.web import Seeded, seed
 
 # ---------------------------------------------------------------- hypothesis profiles
 
@@ -218,3 +219,18 @@ def log_stream() -> Iterator[io.StringIO]:
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
+
+
+@pytest.fixture
+def web_app(tmp_path: Path) -> Iterator[Flask]:
+    """An app on a database of its own, for the staff and public pages."""
+    app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'web.sqlite3'}")
+    yield app
+    services.store(app).dispose()
+
+
+@pytest.fixture
+def seeded(web_app: Flask) -> Seeded:
+    """`web_app`'s database with a staff user and a few calls, call-backs and recordings."""
+    with web_app.app_context():
+        return seed(services.store())

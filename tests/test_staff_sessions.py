@@ -3,9 +3,6 @@ copy of the session cookie (stolen, or left in another browser) opens nothing.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -14,25 +11,11 @@ from sqlalchemy import text
 from ivr import services
 from ivr.store import Store
 from ivr.web.staff import hash_password
-from tests.support.app import make_app
-from tests.support.web import STAFF_PASSWORD, STAFF_USER, Seeded, csrf_token, log_in, seed
+from tests.support.web import STAFF_PASSWORD, STAFF_USER, Seeded, csrf_token, log_in
 
 pytestmark = pytest.mark.integration
 
 COOKIE = "__Host-ivr-session"
-
-
-@pytest.fixture
-def web_app(tmp_path: Path) -> Iterator[Flask]:
-    app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'sessions.sqlite3'}")
-    yield app
-    services.store(app).dispose()
-
-
-@pytest.fixture
-def seeded(web_app: Flask) -> Seeded:
-    with web_app.app_context():
-        return seed(services.store())
 
 
 def store_of(app: Flask) -> Store:

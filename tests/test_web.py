@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,7 +35,6 @@ from tests.support.web import (
     Seeded,
     csrf_token,
     log_in,
-    seed,
 )
 
 pytestmark = pytest.mark.integration
@@ -53,19 +51,6 @@ STAFF_PAGES = [
     "/staff/recordings",
     "/staff/stats",
 ]
-
-
-@pytest.fixture
-def web_app(tmp_path: Path) -> Iterator[Flask]:
-    app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'web.sqlite3'}", SECRET_KEY="test-secret-key")
-    yield app
-    services.store(app).dispose()
-
-
-@pytest.fixture
-def seeded(web_app: Flask) -> Seeded:
-    with web_app.app_context():
-        return seed(services.store())
 
 
 @pytest.fixture
