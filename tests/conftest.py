@@ -42,7 +42,7 @@ from ivr.simulator import FlaskTransport, Phone
 from ivr.store import Store
 from tests.support.app import AUTH_TOKEN, BASE_URL, SignedClient, indian_mobile, make_app
 from tests.support.content import copy_content
-from tests.support.services import POSTGRES_ADMIN_URL, PrivateRedis, libpq_url
+from tests.support.services import PrivateRedis, fresh_postgres_database
 from tests.support.web import Seeded, seed
 
 # ---------------------------------------------------------------- hypothesis profiles
@@ -146,24 +146,8 @@ def postgres_database() -> Iterator[str]:
 
     An unreachable server fails the PostgreSQL tests; only IVR_SKIP_POSTGRES=1 skips them.
     """
-    if os.environ.get("IVR_SKIP_POSTGRES") == "1":
-        pytest.skip("IVR_SKIP_POSTGRES=1: PostgreSQL tests skipped on purpose")
-    admin = libpq_url(POSTGRES_ADMIN_URL)
-    name = f"ivr_test_{secrets.token_hex(6)}"
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    except psycopg.OperationalError as exc:
-        pytest.fail(
-            f"PostgreSQL at {make_url(admin).render_as_string(hide_password=True)} is not reachable: {exc}\n"
-            "Start it, point IVR_TEST_POSTGRES_URL at one, or set IVR_SKIP_POSTGRES=1 to skip on purpose.",
-            pytrace=False,
-        )
-    try:
-        yield str(make_url(admin).set(database=name).render_as_string(hide_password=False))
-    finally:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with fresh_postgres_database("ivr_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -22,11 +22,10 @@ from tests.support.scale_out import (
     PageBrowser,
     ScaleOut,
     Served,
-    fresh_database,
     journey,
     journey_on_one_app,
 )
-from tests.support.services import PrivateRedis
+from tests.support.services import PrivateRedis, fresh_postgres_database
 from tests.support.twiml import assert_valid_twiml
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
@@ -46,7 +45,7 @@ def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ScaleOut, S
     root = tmp_path_factory.mktemp("scale-out")
     redis = PrivateRedis(root)
     redis.start()
-    with fresh_database() as url:
+    with fresh_postgres_database("ivr_scale") as url:
         pair = ScaleOut(root, url, redis)
         try:
             pair.start()

@@ -13,23 +13,19 @@ from __future__ import annotations
 import os
 import pwd
 import re
-import secrets
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-import psycopg
 import pytest
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
 from ivr import services
 from ivr.config import REPO_ROOT
@@ -39,7 +35,7 @@ from ivr.store import Store
 from tests.support.app import AUTH_TOKEN as TEST_TOKEN
 from tests.support.app import BASE_URL, answer, indian_mobile, make_app
 from tests.support.over_http import StaffBrowser
-from tests.support.services import POSTGRES_ADMIN_URL, PrivateRedis, libpq_url
+from tests.support.services import PrivateRedis
 from tests.support.web import csrf_token
 
 NGINX = "/usr/sbin/nginx"
@@ -167,21 +163,6 @@ class Nginx:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
-
-
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    """A new PostgreSQL database on the shared server (IVR_TEST_POSTGRES_URL), dropped after."""
-    if os.environ.get("IVR_SKIP_POSTGRES") == "1":
-        pytest.skip("IVR_SKIP_POSTGRES=1: PostgreSQL tests skipped on purpose")
-    admin, name = libpq_url(POSTGRES_ADMIN_URL), f"ivr_scale_{secrets.token_hex(6)}"
-    with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @dataclass

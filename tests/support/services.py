@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
+from psycopg import sql
+from sqlalchemy.engine import make_url
 
 from ivr.simulator.server import free_port
 
@@ -20,6 +26,32 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 def libpq_url(url: str) -> str:
     """A SQLAlchemy PostgreSQL URL as libpq (psycopg.connect) takes it."""
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@contextmanager
+def fresh_postgres_database(prefix: str) -> Iterator[str]:
+    """A new database named `prefix`_<random> on the shared PostgreSQL server, dropped after: its URL.
+
+    An unreachable server fails the test; only IVR_SKIP_POSTGRES=1 skips it.
+    """
+    if os.environ.get("IVR_SKIP_POSTGRES") == "1":
+        pytest.skip("IVR_SKIP_POSTGRES=1: PostgreSQL tests skipped on purpose")
+    admin = libpq_url(POSTGRES_ADMIN_URL)
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.OperationalError as exc:
+        pytest.fail(
+            f"PostgreSQL at {make_url(admin).render_as_string(hide_password=True)} is not reachable: {exc}\n"
+            "Start it, point IVR_TEST_POSTGRES_URL at one, or set IVR_SKIP_POSTGRES=1 to skip on purpose.",
+            pytrace=False,
+        )
+    try:
+        yield str(make_url(admin).set(database=name).render_as_string(hide_password=False))
+    finally:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def local_redis() -> redis.Redis:
