@@ -19,6 +19,9 @@ timeout = 30
 # On SIGTERM a worker finishes the request in hand (a caller is waiting on it) before it exits.
 graceful_timeout = 20
 accesslog = "-"
+# No control socket (gunicorn 27 opens one at ~/.gunicorn/gunicorn.ctl): the line is run by signals
+# (systemd, bin/production), and two masters on one host would share that one default path.
+control_socket_disable = True
 # Off by default: each worker builds its own app, database pool and Redis connection after the fork.
 preload_app = os.environ.get("GUNICORN_PRELOAD", "") == "1"
 

@@ -111,6 +111,8 @@ def test_gunicorn_serves_healthz_and_logs_json_with_good_content(tmp_path: Path)
         assert len(server.worker_pids()) == 2
     entries = [json.loads(line) for line in server.log().splitlines() if line.strip()]
     assert any(e["logger"] == "gunicorn.error" and "Booting worker" in e["message"] for e in entries)
+    # No control socket: nothing listens for commands beside the port (gunicorn 27 opens one by default).
+    assert not any("control socket" in e["message"].lower() for e in entries)
     assert any(
         e["logger"] == "gunicorn.access" and e.get("http", {}).get("path") == "/healthz" for e in entries
     )
@@ -163,8 +165,18 @@ def test_a_worker_refusing_a_bad_setting_stops_gunicorn(tmp_path: Path) -> None:
     command += ["-b", f"127.0.0.1:{free_port()}", "app:app"]
     env = {**_env(REPO_ROOT, tmp_path), "IVR_OPERATOR_NUMBER": "12345"}
     result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
-    _no_traceback_refusal(result, "refusing to start: IVR_OPERATOR_NUMBER must be a phone number")
+    output = result.stdout + result.stderr
+    assert "refusing to start: IVR_OPERATOR_NUMBER must be a phone number" in output, output
     assert "App failed to load" in result.stderr
+    # Stopped, not restarting the workers for ever: each of the two booted once.
+    assert output.count("Booting worker") == 2, output
+    # Exit 4 ("app failed to load") when gunicorn reaps one refusing worker; when it reaps the second
+    # while halting, its arbiter raises HaltServer a second time and exits 1 with that traceback
+    # (benoitc/gunicorn#2186, still so in 27.0.1). Either way the service manager sees a failure, and no
+    # traceback comes from the line's own code.
+    assert result.returncode in (1, 4), output
+    frames = [line for line in output.splitlines() if line.strip().startswith('File "')]
+    assert all("site-packages/gunicorn/" in line or "<frozen" in line for line in frames), output
 
 
 def test_importing_the_wsgi_app_refuses_a_bad_setting(tmp_path: Path) -> None:
