@@ -100,6 +100,7 @@ def loose_word(word: str) -> str:
     return word[:-1] if len(word) > 2 and word[-1] == "h" and word[-2] in "aeiou" else word
 
 
+@lru_cache(maxsize=8192)  # the menus' phrases, fillers and digit names are split on every utterance
 def tokens(text: str) -> tuple[str, ...]:
     """An utterance or a phrase as loose tokens."""
     return tuple(t for t in (loose_word(w) for w in normalise(text).split()) if t)
@@ -211,9 +212,11 @@ class Lexicon:
         """The vocabulary tokens a said token may be, with how alike they are."""
         found = {token: 1.0} if token in self._weight else {}
         if self._word_forms:
-            for known in self._vocabulary:
-                if len(known) >= PREFIX_MIN and token.startswith(known) and len(token) - len(known) <= 5:
-                    found.setdefault(known, 0.9)
+            # The vocabulary words the token starts with, at most 5 letters shorter: its own prefixes
+            # looked up (not a scan of the vocabulary), shortest first, which is their sorted order.
+            for end in range(max(PREFIX_MIN, len(token) - 5), len(token) + 1):
+                if token[:end] in self._weight:
+                    found.setdefault(token[:end], 0.9)
         if len(token) >= self._fuzzy_from:
             # rapidfuzz's C scan narrows the vocabulary first: every pair `similar` accepts has a
             # ratio of at least 60 (one letter changed in four letters is 75), so none is lost.

@@ -142,6 +142,29 @@ def test_the_rapidfuzz_scan_finds_every_near_word_the_definition_does(
     assert lexicon._near(heard) == by_definition
 
 
+@given(st.sampled_from(VOCABULARY_WORDS), st.text("aeinrstyआईकेनरसा्", max_size=7), st.integers(0, 3))
+def test_word_forms_are_found_by_prefix_lookup_as_by_scanning_the_vocabulary(
+    word: str, ending: str, cut: int
+) -> None:
+    # Longer forms are looked up by the heard word's own prefixes, not a scan of the vocabulary; the
+    # definition (any vocabulary word of PREFIX_MIN letters or more the heard word starts with, at most
+    # 5 letters shorter) must give the same words, exact or nearly heard, in the same order.
+    heard = word[: max(1, len(word) - cut)] + speech.loose_word(ending) if ending else word
+    lexicon = speech.Lexicon({"x": MAIN_PHRASES}, word_forms=True)
+    plain = speech.Lexicon({"x": MAIN_PHRASES})
+    prefixes = [
+        k
+        for k in VOCABULARY_WORDS
+        if len(k) >= speech.PREFIX_MIN and heard.startswith(k) and len(heard) - len(k) <= 5
+    ]
+    by_definition = {heard: 1.0} if heard in VOCABULARY_WORDS else {}
+    for known in prefixes:
+        by_definition.setdefault(known, 0.9)
+    for known, sim in plain._near(heard).items():
+        by_definition.setdefault(known, sim)
+    assert list(lexicon._near(heard).items()) == list(by_definition.items())
+
+
 MAIN_STATE = CallState(node=TREE.root, flags=IN_CALL)
 
 
