@@ -14,7 +14,9 @@ Without --url the line is started under gunicorn (gunicorn.conf.py, SQLite unles
 REDIS_URL are set in the environment), and its access log gives the server-side latency and its
 /proc figures the CPU and memory. With --url (nginx in front, or any running line with the bench's
 settings: TWILIO_AUTH_TOKEN and PUBLIC_BASE_URL of bench/webhooks.py) only the client-side
-latency is measured, and --server-log names the access log to read for the server side.
+latency is measured, --server-log names the access log to read for the server side, and
+--server-pid the process whose tree (bin/production: nginx and gunicorn, master and workers) is the
+server, for its CPU and its gunicorn workers' memory.
 
 The load generator must not starve the server: it is one asyncio process (one core at most), its
 own CPU time is measured and printed per step beside the server's, and --client-cpu pins it to
@@ -55,6 +57,7 @@ class Step:
     requests: int
     errors: int
     bad: int
+    bad_statuses: dict[str, int]  # HTTP status (0: no reply) -> count, of the bad replies
     client_p50_ms: float
     client_p99_ms: float
     server_p50_ms: float
@@ -96,7 +99,7 @@ async def _load(
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     latencies: list[float] = []
-    counts = {"errors": 0, "bad": 0}
+    counts: dict[str, Any] = {"errors": 0, "bad": 0, "bad_statuses": {}}
     deadline = time.monotonic() + hold
     next_call = iter(range(first, 10**9))  # each step dials calls no earlier step made
 
@@ -113,7 +116,10 @@ async def _load(
                     counts["errors"] += 1
                 else:
                     latencies.append(took)
-                    counts["bad"] += status < 0
+                    if status < 0:
+                        counts["bad"] += 1
+                        code = str(-status if status != -1 else 0)
+                        counts["bad_statuses"][code] = counts["bad_statuses"].get(code, 0) + 1
                 await asyncio.sleep(rng.uniform(*think))
 
     await asyncio.gather(*(caller(n) for n in range(callers)))
@@ -135,12 +141,61 @@ def client(
                 "requests": len(lat),
                 "errors": result["errors"],
                 "bad": result["bad"],
+                "bad_statuses": result["bad_statuses"],
                 "p50": _pct(lat, 0.5),
                 "p99": _pct(lat, 0.99),
                 "cpu_s": usage.ru_utime + usage.ru_stime,
             }
         )
     )
+
+
+def _name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _children() -> dict[int, list[int]]:
+    """Every process's children, from /proc: {parent pid: [child pids]}."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and all its descendants' pids (the processes alive now)."""
+    children, tree, todo = _children(), [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def gunicorn_workers(root: int | None) -> list[int]:
+    """The gunicorn workers under `root`: children of a gunicorn master (a process whose children
+    are gunicorn processes too)."""
+    if root is None:
+        return []
+    tree = set(process_tree(root))
+    children = _children()
+    masters = [p for p in tree if "gunicorn" in _cmdline(p) and children.get(p)]
+    return [c for m in masters for c in children.get(m, []) if "gunicorn" in _cmdline(c)]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def run_step(
@@ -159,6 +214,8 @@ def run_step(
     pids = ([server.process.pid] if server and server.process else []) + (
         server.worker_pids() if server else []
     )
+    if args.server_pid:
+        pids = process_tree(args.server_pid)
     before = sum(cpu_seconds(pid) for pid in pids)
     logged = log.stat().st_size if log and log.exists() else 0
     think = (0.05, 0.2) if warm_up else (args.think_min, args.think_max)
@@ -181,6 +238,7 @@ def run_step(
         data["requests"],
         data["errors"],
         data["bad"],
+        data["bad_statuses"],
         data["p50"] * 1000,
         data["p99"] * 1000,
         server_p50,
@@ -208,6 +266,9 @@ def main() -> None:
     parser.add_argument("--url", help="load a running line (nginx, say) instead of starting gunicorn")
     parser.add_argument(
         "--server-log", type=Path, help="with --url: its JSON access log, for the server side"
+    )
+    parser.add_argument(
+        "--server-pid", type=int, help="with --url: the server's process (its tree's CPU and memory counted)"
     )
     parser.add_argument("--warm-up", type=float, default=15.0, help="seconds of quick callers first")
     parser.add_argument("--calls", type=int, default=12000, help="distinct simulated calls signed")
@@ -244,17 +305,24 @@ def main() -> None:
                 f"{step.callers:6d} callers: {step.requests / args.hold:6.1f} req/s, server p50/p99"
                 f" {step.server_p50_ms:.2f}/{step.server_p99_ms:.2f} ms, client p50/p99"
                 f" {step.client_p50_ms:.2f}/{step.client_p99_ms:.2f} ms, {step.errors} errors,"
-                f" {step.bad} bad, server CPU {step.server_cpu_pct:.0f}% of a core,"
+                f" {step.bad} bad{' ' + str(step.bad_statuses) if step.bad else ''},"
+                f" server CPU {step.server_cpu_pct:.0f}% of a core,"
                 f" load generator {step.client_cpu_pct:.0f}%",
                 flush=True,
             )
             over = step.server_p99_ms if server or args.server_log else step.client_p99_ms
             if over >= args.p99_ms or step.errors or step.bad:
                 break
-        if server is not None:
-            rss = [rss_kib(pid) // 1024 for pid in server.worker_pids()]
-            own = [private_kib(pid) // 1024 for pid in server.worker_pids()]
-            print(f"memory per worker: RSS {rss} MiB, private {own} MiB")
+        workers = server.worker_pids() if server is not None else gunicorn_workers(args.server_pid)
+        if workers:
+            rss = [rss_kib(pid) // 1024 for pid in workers]
+            own = [private_kib(pid) // 1024 for pid in workers]
+            print(f"memory per gunicorn worker: RSS {rss} MiB, private {own} MiB")
+        others = (
+            [pid for pid in process_tree(args.server_pid) if _name(pid) == "nginx"] if args.server_pid else []
+        )
+        if others:
+            print(f"memory per nginx process: RSS {[rss_kib(pid) // 1024 for pid in others]} MiB")
     finally:
         if server is not None:
             server.stop()
