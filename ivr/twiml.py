@@ -125,3 +125,13 @@ def render(
     else:
         raise ValueError(f"a {step.kind.value} step is carried out by the caller of render, not rendered")
     return response
+
+
+def busy_reply(prompts: Prompts, narrator: Narrator) -> str:
+    """TwiML (a str): the line is busy, please call again in a few minutes, goodbye, then <Hangup/>;
+    what a refused request hears (rate limits) and what the proxy answers a webhook when the app
+    cannot (ivr/proxy.py)."""
+    response = VoiceResponse()
+    narrator.speak(response, prompts.phrases.busy, prompts, "normal")
+    response.hangup()
+    return str(response)

@@ -19,7 +19,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import engine
 from ivr.engine import CallerInput, CallState, Kind, Line, Step
-from ivr.twiml import Narrator, SayNarrator, Urls, render
+from ivr.twiml import Narrator, SayNarrator, Urls, busy_reply, render
 
 TWIML_CACHE_SIZE = 2048  # rendered steps kept per worker (a few MB)
 
@@ -86,11 +86,7 @@ class Runtime:
         return self._busy.get(lang) or self._busy[self.line.content.default_language]
 
     def _render_busy(self, lang: str) -> str:
-        response = VoiceResponse()
-        prompts = self.line.prompts(lang)
-        self.narrator.speak(response, prompts.phrases.busy, prompts, "normal")
-        response.hangup()
-        return str(response)
+        return busy_reply(self.line.prompts(lang), self.narrator)
 
     def _render(self, step: Step, call_sid: str = "", root: str = "") -> str:
         voice = f"{root}/voice"
