@@ -27,6 +27,18 @@ def free_port() -> int:
         return port
 
 
+def answers(url: str, timeout: float = 2.0) -> bool:
+    """Whether a GET of `url` is answered within `timeout` seconds with a status below 500 (a server
+    that is up, or a proxy whose app server is: nginx says 502 or 504 when it is not)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return bool(response.status < 500)
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500
+    except OSError:
+        return False
+
+
 class Gunicorn:
     """A gunicorn master with its workers, on 127.0.0.1, configured by gunicorn.conf.py and env."""
 
@@ -87,13 +99,7 @@ class Gunicorn:
         raise RuntimeError(f"gunicorn did not answer within {self.start_timeout} s:\n{self.log()}")
 
     def _answers(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.base_url + self.ready_path, timeout=2) as response:
-                return bool(response.status < 500)
-        except urllib.error.HTTPError as exc:
-            return exc.code < 500
-        except OSError:
-            return False
+        return answers(self.base_url + self.ready_path)
 
     def worker_pids(self) -> list[int]:
         """The pids of the master's worker processes."""
@@ -113,14 +119,7 @@ class Gunicorn:
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """Stop gracefully (SIGTERM: requests in hand are finished), then kill if it hangs."""
-        if self.process is None or self.process.poll() is not None:
-            return None if self.process is None else self.process.returncode
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait(5)
+        return None if self.process is None else terminate(self.process, timeout)
 
     def __enter__(self) -> Gunicorn:
         return self.start()
@@ -129,6 +128,24 @@ class Gunicorn:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def terminate(process: subprocess.Popen[bytes], timeout: float, *, session: bool = False) -> int:
+    """SIGTERM to a child process and its exit status once it exits; if it has not within `timeout`
+    seconds, SIGKILL (to its whole session, when it was started in its own: start_new_session) and
+    its status then (a negative signal number)."""
+    if process.poll() is not None:
+        return process.returncode
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        if session:
+            # Not reaped yet, so its pid still names its session and group: only what it started.
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
+        return process.wait(10)
 
 
 def rss_kib(pid: int) -> int:
