@@ -23,7 +23,7 @@ from urllib.parse import urlencode, urlsplit
 from twilio.request_validator import RequestValidator
 
 from ivr.config import REPO_ROOT
-from ivr.simulator.server import free_port
+from ivr.simulator.server import Gunicorn, free_port
 from tests.support.app import AUTH_TOKEN, indian_mobile
 
 PRODUCTION = REPO_ROOT / "bin" / "production"
@@ -146,6 +146,25 @@ def self_signed_certificate(directory: Path, host: str = "localhost") -> tuple[P
         timeout=60,
     )
     return cert, key
+
+
+def app_server(directory: Path, name: str, public_url: str, *, workers: int = 1) -> Gunicorn:
+    """One app server of a front machine, not started: gunicorn as `bin/serve` runs it, on a free
+    port of 127.0.0.1, behind one proxy (IVR_PROXY_HOPS=1), PUBLIC_BASE_URL the front's
+    `public_url`, the tests' Auth Token; every app server made in `directory` shares its SQLite
+    database and secrets (as app machines share PostgreSQL and their variables). It logs JSON lines
+    to `directory`/`name`.log."""
+    env = {
+        "PUBLIC_BASE_URL": public_url,
+        "IVR_PROXY_HOPS": "1",
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "IVR_HASH_SALT": "production-test-salt",
+        "IVR_SECRET_KEY": "production-test-secret",
+        "DATABASE_URL": f"sqlite:///{directory / 'line.db'}",
+        "LOG_FORMAT": "json",
+        "REDIS_URL": "",  # the line's own counts, not the test runner's Redis
+    }
+    return Gunicorn(workers=workers, env=env, log_path=directory / f"{name}.log", start_timeout=120)
 
 
 class Production:
