@@ -12,19 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from ivr.simulator.server import Gunicorn
+from ivr.simulator.server import Gunicorn, free_port
 from ivr.web.site import CSP, HSTS
 from tests.support.over_http import wait_until
 from tests.support.production import (
     Production,
     Reply,
     SlowClients,
+    app_server,
     head_of,
     raw_exchange,
     request,
     self_signed_certificate,
     signed_voice,
 )
+from tests.support.server_logs import ServerLogs
 from tests.support.twiml import assert_valid_twiml, verbs
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
@@ -179,3 +181,78 @@ def test_bin_production_stops_nginx_and_exits_non_zero_when_gunicorn_dies(tmp_pa
         assert line.process.returncode == 1, line.log()
         # gunicorn's orphaned workers notice their master is gone at their next wake-up (15 s).
         assert wait_until(lambda: not line.alive_in_session(), 90), "nginx left running without the app"
+
+
+# ---------------------------------------------------------------- a front machine (IVR_APP_SERVERS)
+
+
+@pytest.mark.parametrize(
+    ("servers", "refused"),
+    [
+        ("127.0.0.1:8001 localhost", "localhost"),
+        ("127.0.0.1:8001,http://10.0.0.3:8000", "http://10.0.0.3:8000"),
+        ("10.0.0.2:port", "10.0.0.2:port"),
+    ],
+)
+def test_a_bad_app_server_address_stops_bin_production_before_anything_starts(
+    tmp_path: Path, servers: str, refused: str
+) -> None:
+    line = Production(tmp_path, env={"IVR_APP_SERVERS": servers})
+    try:
+        assert line.run() == 2, line.log()
+        assert f"production: IVR_APP_SERVERS must be host:port addresses, not '{refused}'" in line.log()
+        # Nothing was started: no nginx (its pid file, its port) and no gunicorn (its socket).
+        assert not line.alive_in_session()
+        assert not (line.run_dir / "nginx.pid").exists() and not line.socket_path.exists()
+        with pytest.raises(ConnectionRefusedError):
+            request(line.base_url + "/healthz", timeout=5)
+    finally:
+        line.kill()
+
+
+def test_a_front_machine_serves_through_its_app_servers_and_stops_cleanly_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    public_url = f"http://localhost:{port}"
+    with app_server(tmp_path, "app-1", public_url) as one, app_server(tmp_path, "app-2", public_url) as two:
+        servers = f"127.0.0.1:{one.port}, 127.0.0.1:{two.port}"
+        line = Production(tmp_path / "front", port=port, env={"IVR_APP_SERVERS": servers}).start()
+        try:
+            assert set(line.children()) == {"nginx"}  # no gunicorn on the front machine
+            assert not line.socket_path.exists()
+            replies = [signed_voice(line.base_url + "/voice", line.public_url + "/voice") for _ in range(10)]
+            assert all(_menu(reply) for reply in replies), [(r.status, r.body[:200]) for r in replies]
+            assert all(reply.headers["server"] == "nginx" for reply in replies)
+            # Answered by the app servers behind it, both of them (more calls than nginx has
+            # workers: one worker passed on two, one to each server): their access lines hold all.
+            logs = ServerLogs.of([one, two])
+            assert wait_until(lambda: logs.count(0, "/voice") + logs.count(1, "/voice") == 10, 30)
+            assert logs.count(0, "/voice") >= 1 and logs.count(1, "/voice") >= 1
+            assert line.stop() == 0, line.log()
+            assert wait_until(lambda: not line.alive_in_session(), 30), "nginx left running"
+            assert not (line.run_dir / "nginx.pid").exists()
+            with pytest.raises(ConnectionRefusedError):
+                request(line.base_url + "/healthz", timeout=5)
+            # The app servers are other machines' business: still serving.
+            assert request(one.base_url + "/healthz").status == 200
+            assert request(two.base_url + "/healthz").status == 200
+        finally:
+            line.kill()
+
+
+def test_a_front_machine_answers_every_call_with_one_of_two_app_servers_down(tmp_path: Path) -> None:
+    port = free_port()
+    public_url = f"http://localhost:{port}"
+    with app_server(tmp_path, "app-1", public_url) as up, app_server(tmp_path, "app-2", public_url) as down:
+        servers = f"127.0.0.1:{up.port} 127.0.0.1:{down.port}"
+        with Production(tmp_path / "front", port=port, env={"IVR_APP_SERVERS": servers}) as line:
+            # Stopped once the front is serving: nginx finds out from the calls themselves.
+            down.stop()
+            with pytest.raises(ConnectionRefusedError):
+                request(down.base_url + "/healthz", timeout=5)
+            # More calls than nginx has workers: at least one worker tries the stopped server.
+            replies = [signed_voice(line.base_url + "/voice", line.public_url + "/voice") for _ in range(10)]
+    assert all(_menu(reply) for reply in replies), [(r.status, r.body[:200]) for r in replies]
+    # All ten answered by the server that is up (its access lines), once each.
+    assert ServerLogs.of([up]).count(0, "/voice") == 10, up.log()

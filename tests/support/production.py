@@ -23,7 +23,7 @@ from urllib.parse import urlencode, urlsplit
 from twilio.request_validator import RequestValidator
 
 from ivr.config import REPO_ROOT
-from ivr.simulator.server import free_port
+from ivr.simulator.server import Gunicorn, free_port
 from tests.support.app import AUTH_TOKEN, indian_mobile
 
 PRODUCTION = REPO_ROOT / "bin" / "production"
@@ -148,10 +148,32 @@ def self_signed_certificate(directory: Path, host: str = "localhost") -> tuple[P
     return cert, key
 
 
+def app_server(directory: Path, name: str, public_url: str, *, workers: int = 1) -> Gunicorn:
+    """One app server of a front machine, not started: gunicorn as `bin/serve` runs it, on a free
+    port of 127.0.0.1, behind one proxy (IVR_PROXY_HOPS=1), PUBLIC_BASE_URL the front's
+    `public_url`, the tests' Auth Token; every app server made in `directory` shares its SQLite
+    database and secrets (as app machines share PostgreSQL and their variables). It logs JSON lines
+    to `directory`/`name`.log."""
+    env = {
+        "PUBLIC_BASE_URL": public_url,
+        "IVR_PROXY_HOPS": "1",
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "IVR_HASH_SALT": "production-test-salt",
+        "IVR_SECRET_KEY": "production-test-secret",
+        "DATABASE_URL": f"sqlite:///{directory / 'line.db'}",
+        "LOG_FORMAT": "json",
+        "REDIS_URL": "",  # the line's own counts, not the test runner's Redis
+    }
+    return Gunicorn(workers=workers, env=env, log_path=directory / f"{name}.log", start_timeout=120)
+
+
 class Production:
-    """`bin/production` as an operator runs it: nginx on a free port (and a TLS port with `tls`) in
-    front of gunicorn on a unix socket in `directory`/run, an SQLite database in `directory`, the
-    tests' Auth Token. Started in its own session; stopped with SIGTERM, then killed if it hangs."""
+    """`bin/production` as an operator runs it: nginx on `port` (a free one by default; and a TLS
+    port with `tls`) in front of gunicorn on a unix socket in `directory`/run, an SQLite database in
+    `directory`, the tests' Auth Token; `env` adds to or overrides the script's environment. With
+    IVR_APP_SERVERS in `env` it is a front machine: nginx only, sending requests round those
+    servers (started by the test). Started in its own session; stopped with SIGTERM, then killed
+    if it hangs."""
 
     def __init__(
         self,
@@ -161,8 +183,10 @@ class Production:
         env: Mapping[str, str] | None = None,
         tls: tuple[Path, Path] | None = None,
         start_timeout: float = 120,
+        port: int | None = None,
     ) -> None:
-        self.port = free_port()
+        directory.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
         self.tls_port = free_port()
         self.run_dir = directory / "run"
         self.log_path = directory / "production.log"
@@ -195,16 +219,22 @@ class Production:
         """gunicorn's unix socket, which nginx proxies to."""
         return self.run_dir / "gunicorn.sock"
 
-    def start(self) -> Production:
-        """Start the script and wait until /healthz answers 200 through nginx (or fail with its log)."""
+    def _spawn(self) -> subprocess.Popen[bytes]:
         with open(self.log_path, "wb") as out:
             self.process = subprocess.Popen(
                 [str(PRODUCTION)], env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
+        return self.process
+
+    def start(self) -> Production:
+        """Start the script and wait until /healthz answers 200 through nginx (or fail with its log):
+        from this machine's gunicorn, or in front mode from one of the app servers, which must be
+        running already."""
+        process = self._spawn()
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"bin/production exited with {self.process.returncode}:\n{self.log()}")
+            if process.poll() is not None:
+                raise RuntimeError(f"bin/production exited with {process.returncode}:\n{self.log()}")
             try:
                 if request(self.public_url + "/healthz", timeout=5, context=self.context).status == 200:
                     return self
@@ -214,8 +244,25 @@ class Production:
         self.kill()
         raise RuntimeError(f"bin/production did not answer within {self.start_timeout} s:\n{self.log()}")
 
+    def run(self, timeout: float = 120) -> int:
+        """Run the script to its end, for a start it refuses: its exit status (its output is in
+        log()). Raises subprocess.TimeoutExpired, after killing it, if it is still running after
+        `timeout` seconds."""
+        process = self._spawn()
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+    def reload(self) -> None:
+        """SIGHUP to the script's nginx, as an operator reloads it: new workers with the config
+        read again, and none of the app servers left out for having failed."""
+        os.kill(self.children()["nginx"], signal.SIGHUP)
+
     def children(self) -> dict[str, int]:
-        """The script's child processes by program: {'gunicorn': pid, 'nginx': pid} while both run."""
+        """The script's child processes by program: {'gunicorn': pid, 'nginx': pid} while both run
+        ({'nginx': pid} on a front machine)."""
         if self.process is None:
             return {}
         found = {}

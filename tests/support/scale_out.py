@@ -1,18 +1,13 @@
-"""The line scaled out as operators run it: two gunicorn masters behind one nginx `upstream`,
-sharing one PostgreSQL database and one Redis; a phone and a staff browser that see which server
-answered each request.
-
-nginx (Debian's /usr/sbin/nginx) runs in the foreground from a config this module writes into a
-temporary directory (its pid, logs and temporary files stay there); it adds an `X-Upstream` header
-naming the server(s) it tried, so that a test can show where every request went. Only the
-processes started here are ever signalled.
+"""The line scaled out as operators run it: two gunicorn masters (app servers) behind a front
+machine's `bin/production` with IVR_APP_SERVERS naming them, sharing one PostgreSQL database and
+one Redis; a phone and a staff browser. Which server answered each webhook is read from the
+servers' own logs (tests/support/server_logs.py). Only the processes started here are ever
+signalled.
 """
 
 from __future__ import annotations
 
 import os
-import pwd
-import re
 import signal
 import subprocess
 import sys
@@ -34,11 +29,12 @@ from ivr.simulator.server import Gunicorn, free_port
 from ivr.store import Store
 from tests.support.app import AUTH_TOKEN as TEST_TOKEN
 from tests.support.app import BASE_URL, answer, indian_mobile, make_app
-from tests.support.over_http import StaffBrowser
+from tests.support.over_http import StaffBrowser, wait_until
+from tests.support.production import Production, request
+from tests.support.server_logs import ServerLogs
 from tests.support.services import PrivateRedis
 from tests.support.web import csrf_token
 
-NGINX = "/usr/sbin/nginx"
 AUTH_TOKEN = "scale-out-auth-token-0123456789ab"
 # Every server must share these: the session cookie and CSRF tokens (SECRET_KEY), callers' hashes
 # (HASH_SALT) and Twilio's signatures (TWILIO_AUTH_TOKEN against PUBLIC_BASE_URL).
@@ -51,133 +47,19 @@ SHARED_SECRETS = {
 # requests in 20 minutes (burst 20 at 1 a minute), so the window does not roll over during a test.
 CALLER_BURST = 20
 CALLER_PER_MINUTE = 1
-UPSTREAM = re.compile(r"127\.0\.0\.1:(\d+)")
-
-
-def nginx_conf(root: Path, port: int, upstream_ports: list[int]) -> str:
-    """An nginx config: one worker (so round-robin is strict across requests), everything it writes
-    under `root`, `listen` on 127.0.0.1:`port`, and an upstream of the app servers' ports.
-
-    A server that refuses a connection or does not answer counts one failure (`max_fails=1`) and is
-    left out for `fail_timeout` (30 s); the request goes on to the next server (`proxy_next_upstream
-    error timeout`). A POST already sent to a server is never sent again (nginx's default without
-    `non_idempotent`): nothing a caller did is done twice."""
-    servers = "\n".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=30s;" for p in upstream_ports)
-    # As root the workers would be `nobody`, who cannot write in root's temporary directory.
-    user = f"user {pwd.getpwuid(os.geteuid()).pw_name};" if os.geteuid() == 0 else ""
-    return f"""{user}
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/error.log info;
-events {{ worker_connections 512; }}
-http {{
-  access_log {root}/access.log;
-  client_body_temp_path {root}/client_body;
-  proxy_temp_path {root}/proxy;
-  fastcgi_temp_path {root}/fastcgi;
-  uwsgi_temp_path {root}/uwsgi;
-  scgi_temp_path {root}/scgi;
-  upstream line {{
-{servers}
-  }}
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{
-      proxy_pass http://line;
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_next_upstream error timeout;
-      proxy_connect_timeout 5s;
-      proxy_read_timeout 60s;
-      add_header X-Upstream $upstream_addr always;
-    }}
-  }}
-}}
-"""
-
-
-class Nginx:
-    """nginx in the foreground (`daemon off`), its config and files in `root`; stop() ends it."""
-
-    def __init__(self, root: Path, port: int, upstream_ports: list[int]) -> None:
-        self.root = root
-        self.port = port
-        self.base_url = f"http://127.0.0.1:{port}"
-        self.conf = root / "nginx.conf"
-        self.conf.write_text(nginx_conf(root, port, upstream_ports))
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 30) -> None:
-        """Start it and wait until it accepts connections, or fail the test with its error log."""
-        if not Path(NGINX).exists():
-            pytest.fail(f"{NGINX} is not installed (bin/setup installs Debian's nginx)")
-        self.process = subprocess.Popen(
-            [NGINX, "-p", str(self.root), "-c", str(self.conf), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.process.poll() is None:
-            with suppress(OSError), urllib.request.urlopen(self.base_url + "/healthz", timeout=5):
-                return
-            time.sleep(0.1)
-        self.stop()
-        pytest.fail(f"nginx did not start:\n{self.log()}")
-
-    def upstream(self, timeout: float = 60) -> int | None:
-        """The port of the server that answered a GET /healthz through nginx (None: no answer)."""
-        try:
-            with urllib.request.urlopen(self.base_url + "/healthz", timeout=timeout) as response:
-                tried = UPSTREAM.findall(response.headers["X-Upstream"] or "")
-        except OSError:
-            return None
-        return int(tried[-1]) if tried else None
-
-    def reload(self, timeout: float = 60) -> None:
-        """SIGHUP: new workers with the config, and with no server left out for failing. Returns
-        once two requests in a row went to different servers (both are in the rotation)."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            now = self.upstream()
-            if last is not None and now is not None and now != last:
-                return
-            last = now
-            time.sleep(0.2)
-        pytest.fail(f"after a reload nginx did not send requests to both servers:\n{self.log()}")
-
-    def log(self) -> str:
-        """Its error log so far."""
-        path = self.root / "error.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else "(no error log)"
-
-    def stop(self) -> None:
-        """SIGQUIT (graceful), then SIGKILL if it is still there after 10 s."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGQUIT)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
 
 
 @dataclass
 class Served:
-    """One request as the client saw it: its URL, status, body and the app servers nginx tried
-    (ports, in order: two when the first refused the connection)."""
+    """One request as the client saw it: its URL, status and body."""
 
     url: str
     status: int
     body: str
-    upstreams: list[int]
 
 
-class UpstreamTransport(HttpTransport):
-    """The phone's HTTP transport, keeping every request with the servers nginx says it tried."""
+class RecordingTransport(HttpTransport):
+    """The phone's HTTP transport, keeping every request with what it got."""
 
     def __init__(self, timeout: float = 60.0) -> None:
         super().__init__(timeout)
@@ -185,15 +67,8 @@ class UpstreamTransport(HttpTransport):
 
     def post(self, url: str, params: Mapping[str, str], headers: Mapping[str, str]) -> tuple[int, str]:
         """POST over HTTP; the reply is kept in `served`."""
-        request = urllib.request.Request(url, data=urlencode(params).encode(), headers=dict(headers))
-        request.add_header("Content-Type", "application/x-www-form-urlencoded")
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                status, body, tried = response.status, response.read(), response.headers["X-Upstream"]
-        except urllib.error.HTTPError as exc:
-            status, body, tried = exc.code, exc.read(), exc.headers["X-Upstream"]
-        text = body.decode("utf-8", "replace")
-        self.served.append(Served(url, status, text, [int(p) for p in UPSTREAM.findall(tried or "")]))
+        status, text = super().post(url, params, headers)
+        self.served.append(Served(url, status, text))
         return status, text
 
 
@@ -222,20 +97,22 @@ class PageBrowser(StaffBrowser):
 
 
 class ScaleOut:
-    """Two app servers (gunicorn masters, `workers` each) behind nginx, on one database and Redis.
+    """Two app servers (gunicorn masters, `workers` each) behind a front machine's `bin/production`
+    (IVR_APP_SERVERS: nginx only, its config from deploy/), on one database and Redis.
 
     Every server has the same settings: DATABASE_URL, REDIS_URL, the SHARED_SECRETS, one trusted
-    proxy hop and PUBLIC_BASE_URL = nginx's address (where Twilio's signatures are made).
+    proxy hop and PUBLIC_BASE_URL = the front's address (where Twilio's signatures are made).
+    `logs` reads what each server logged (server i is `servers[i]`).
     """
 
     def __init__(self, root: Path, database_url: str, redis: PrivateRedis, workers: int = 2) -> None:
         self.root = root
-        self.nginx_port = free_port()
+        front_port = free_port()
         self.env = {
             "DATABASE_URL": database_url,
             "REDIS_URL": redis.url,
             **SHARED_SECRETS,
-            "PUBLIC_BASE_URL": f"http://127.0.0.1:{self.nginx_port}",
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{front_port}",
             "IVR_PROXY_HOPS": "1",
             "IVR_SESSION_COOKIE_SECURE": "0",  # plain HTTP on loopback: the cookie must be sent
             "IVR_RATELIMIT_CALLER_BURST": str(CALLER_BURST),
@@ -246,33 +123,32 @@ class ScaleOut:
             Gunicorn(workers=workers, env=self.env, log_path=root / f"gunicorn-{i}.log", start_timeout=120)
             for i in range(2)
         ]
-        self.nginx = Nginx(root, self.nginx_port, [s.port for s in self.servers])
+        self.logs = ServerLogs.of(self.servers)
+        app_servers = ",".join(f"127.0.0.1:{s.port}" for s in self.servers)
+        self.front = Production(root / "front", port=front_port, env={"IVR_APP_SERVERS": app_servers})
 
     @property
     def base_url(self) -> str:
-        """nginx's address: the line's public address."""
-        return self.nginx.base_url
+        """The front machine's address: the line's public address."""
+        return self.front.base_url
 
     def start(self) -> ScaleOut:
-        """Start both servers (each migrates the shared database at start-up), then nginx."""
+        """Start both servers (each migrates the shared database at start-up), then the front."""
         for server in self.servers:
             server.start()
-        self.nginx.start()
+        self.front.start()
         return self
 
     def stop(self) -> None:
-        """Stop nginx and both servers."""
-        self.nginx.stop()
+        """Stop the front (SIGTERM to bin/production) and both servers."""
+        self.front.stop()
+        self.front.kill()
         for server in self.servers:
             server.stop()
 
-    def index(self, port: int) -> int:
-        """Which server (0 or 1) listens on `port`."""
-        return [s.port for s in self.servers].index(port)
-
-    def phone(self, caller: str) -> tuple[Phone, UpstreamTransport]:
-        """A caller's phone, through nginx, and the transport that keeps what each request got."""
-        transport = UpstreamTransport()
+    def phone(self, caller: str) -> tuple[Phone, RecordingTransport]:
+        """A caller's phone, through the front, and the transport that keeps what each request got."""
+        transport = RecordingTransport()
         return Phone(transport, base_url=self.base_url, auth_token=AUTH_TOKEN, caller=caller), transport
 
     def kill(self, index: int) -> None:
@@ -289,10 +165,26 @@ class ScaleOut:
         while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
             time.sleep(0.05)
 
-    def revive(self, index: int) -> None:
-        """Start a killed server again on its port, and put it back in nginx's rotation."""
-        self.servers[index].start()
-        self.nginx.reload()
+    def revive(self, index: int, timeout: float = 60) -> None:
+        """Start a killed server again on its port (its log until the kill is kept beside the new
+        one, as `.killed`) and put it back in the front's rotation: nginx reloaded, then /healthz
+        asked through the front until both servers have answered one."""
+        server = self.servers[index]
+        log = self.logs.paths[index]
+        log.replace(log.with_name(log.name + ".killed"))
+        server.start()
+        # Counted by user agent: the server's own start-up asked /healthz straight, not through the front.
+        agent = "scale-out-revive"
+        before = [self.logs.count(i, "/healthz", agent) for i in range(len(self.servers))]
+        self.front.reload()
+
+        def both_answered() -> bool:
+            with suppress(OSError):
+                request(self.base_url + "/healthz", headers={"User-Agent": agent}, timeout=10)
+            return all(self.logs.count(i, "/healthz", agent) > n for i, n in enumerate(before))
+
+        if not wait_until(both_answered, timeout):
+            pytest.fail(f"reloaded, the front did not send /healthz to both servers:\n{self.front.log()}")
 
     def create_staff_user(self, username: str, password: str) -> None:
         """`flask --app app staff add` with the servers' settings, as an operator does on any one."""
