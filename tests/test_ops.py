@@ -328,6 +328,23 @@ def test_a_caller_over_the_limit_hears_busy_then_the_call_ends(caplog: pytest.Lo
     assert _post(app, "/voice/status", NUMBER)[0] == 204
 
 
+def test_a_refused_webhooks_access_line_names_the_call_and_the_refusal() -> None:
+    app = _limited_app()
+    seen: list[dict[str, Any]] = []
+    inner = app.wsgi_app
+
+    def keep_environ(environ: dict[str, Any], start_response: Any) -> Any:
+        seen.append(environ)  # what gunicorn's access log will be given
+        return inner(environ, start_response)
+
+    app.wsgi_app = keep_environ  # type: ignore[method-assign]
+    replies = [_post(app, "/voice/step?n=main&l=en", NUMBER, call_sid="CAbusy0001") for _ in range(4)]
+    assert _is_busy(replies[-1][1])
+    step = seen[-1][logs.STEP_ENVIRON]
+    assert step["CallSid"] == "CAbusy0001" and step["caller"].startswith("caller-")
+    assert step["event"] == "busy:rate-limited"
+
+
 def test_forged_requests_cannot_use_up_a_callers_allowance() -> None:
     app = _limited_app()
     for _ in range(10):

@@ -26,6 +26,7 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 
 from ivr.counters import Counters
 from ivr.engine.codec import PARAM
+from ivr.logs import STEP_ENVIRON
 from ivr.phone import sids
 from ivr.phone.callers import Caller
 from ivr.phone.runtime import Runtime
@@ -126,6 +127,12 @@ def limit_caller(request: Request, limits: RateLimits, who: Caller, runtime: Run
         request.path,
         call_sid or "-",
     )
+    # The webhook's access line says which call was refused, like every answered webhook's.
+    request.environ[STEP_ENVIRON] = {
+        "CallSid": call_sid or None,
+        "caller": who.ref,
+        "event": "busy:rate-limited",
+    }
     return busy_reply(runtime)
 
 
