@@ -209,18 +209,24 @@ def test_json_lines_with_level_logger_and_masked_message(log_stream: io.StringIO
     assert "7700900123" not in log_stream.getvalue()
 
 
-def test_a_webhook_tells_the_access_log_what_it_did(log_stream: io.StringIO) -> None:
-    app = make_app()
-    form = {"CallSid": "CAjson0123", "From": NUMBER, "To": "+15005550001"}
-    signature = RequestValidator(AUTH_TOKEN).compute_signature(BASE_URL + "/voice", form)
+def _keep_environs(app: Flask) -> list[dict[str, Any]]:
+    """The WSGI environ of every request the app gets from now on: what gunicorn's access log is given."""
     seen: list[dict[str, Any]] = []
     inner = app.wsgi_app
 
     def keep_environ(environ: dict[str, Any], start_response: Any) -> Any:
-        seen.append(environ)  # what gunicorn's access log will be given
+        seen.append(environ)
         return inner(environ, start_response)
 
     app.wsgi_app = keep_environ  # type: ignore[method-assign]
+    return seen
+
+
+def test_a_webhook_tells_the_access_log_what_it_did(log_stream: io.StringIO) -> None:
+    app = make_app()
+    form = {"CallSid": "CAjson0123", "From": NUMBER, "To": "+15005550001"}
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(BASE_URL + "/voice", form)
+    seen = _keep_environs(app)
     response = app.test_client().post("/voice", data=form, headers={"X-Twilio-Signature": signature})
     assert response.status_code == 200
     step = seen[0][logs.STEP_ENVIRON]
@@ -330,14 +336,7 @@ def test_a_caller_over_the_limit_hears_busy_then_the_call_ends(caplog: pytest.Lo
 
 def test_a_refused_webhooks_access_line_names_the_call_and_the_refusal() -> None:
     app = _limited_app()
-    seen: list[dict[str, Any]] = []
-    inner = app.wsgi_app
-
-    def keep_environ(environ: dict[str, Any], start_response: Any) -> Any:
-        seen.append(environ)  # what gunicorn's access log will be given
-        return inner(environ, start_response)
-
-    app.wsgi_app = keep_environ  # type: ignore[method-assign]
+    seen = _keep_environs(app)
     replies = [_post(app, "/voice/step?n=main&l=en", NUMBER, call_sid="CAbusy0001") for _ in range(4)]
     assert _is_busy(replies[-1][1])
     step = seen[-1][logs.STEP_ENVIRON]
