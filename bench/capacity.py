@@ -44,7 +44,16 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.webhooks import record_walks, server_env, server_latency, write_requests
-from ivr.simulator.server import GUNICORN_CONF, Gunicorn, cpu_seconds, private_kib, rss_kib
+from ivr.simulator.server import (
+    GUNICORN_CONF,
+    Gunicorn,
+    cpu_seconds,
+    gunicorn_workers,
+    private_kib,
+    process_tree,
+    program,
+    rss_kib,
+)
 
 P99_TARGET_MS = 50.0
 
@@ -148,54 +157,6 @@ def client(
             }
         )
     )
-
-
-def _name(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
-
-
-def _children() -> dict[int, list[int]]:
-    """Every process's children, from /proc: {parent pid: [child pids]}."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    return children
-
-
-def process_tree(root: int) -> list[int]:
-    """`root` and all its descendants' pids (the processes alive now)."""
-    children, tree, todo = _children(), [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(children.get(pid, []))
-    return tree
-
-
-def gunicorn_workers(root: int | None) -> list[int]:
-    """The gunicorn workers under `root`: children of a gunicorn master (a process whose children
-    are gunicorn processes too)."""
-    if root is None:
-        return []
-    tree = set(process_tree(root))
-    children = _children()
-    masters = [p for p in tree if "gunicorn" in _cmdline(p) and children.get(p)]
-    return [c for m in masters for c in children.get(m, []) if "gunicorn" in _cmdline(c)]
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def run_step(
@@ -313,14 +274,16 @@ def main() -> None:
             over = step.server_p99_ms if server or args.server_log else step.client_p99_ms
             if over >= args.p99_ms or step.errors or step.bad:
                 break
-        workers = server.worker_pids() if server is not None else gunicorn_workers(args.server_pid)
+        if server is not None:
+            workers = server.worker_pids()
+        else:
+            workers = gunicorn_workers(args.server_pid) if args.server_pid else []
         if workers:
             rss = [rss_kib(pid) // 1024 for pid in workers]
             own = [private_kib(pid) // 1024 for pid in workers]
             print(f"memory per gunicorn worker: RSS {rss} MiB, private {own} MiB")
-        others = (
-            [pid for pid in process_tree(args.server_pid) if _name(pid) == "nginx"] if args.server_pid else []
-        )
+        tree = process_tree(args.server_pid) if args.server_pid else []
+        others = [pid for pid in tree if program(pid) == "nginx"]
         if others:
             print(f"memory per nginx process: RSS {[rss_kib(pid) // 1024 for pid in others]} MiB")
     finally:

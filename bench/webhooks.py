@@ -74,8 +74,10 @@ from ivr.simulator.server import (
     GUNICORN_CONF,
     Gunicorn,
     answers,
+    children,
     cpu_seconds,
     free_port,
+    program,
     rss_kib,
     terminate,
 )
@@ -394,22 +396,6 @@ def log_errors(log: Path) -> int:
     return count
 
 
-def _children(pid: int) -> list[int]:
-    """The pids of a process's children ([] once it has gone)."""
-    try:
-        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def _program(pid: int) -> str:
-    """A process's program name (/proc/PID/comm; "" once it has gone)."""
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
-
-
 class Nginx:
     """nginx as production runs it, in front of one gunicorn: `bin/production` in its front-machine
     mode (IVR_APP_SERVERS=upstream, so only nginx, with deploy/nginx.conf and deploy/nginx-http.conf)
@@ -451,8 +437,8 @@ class Nginx:
         """nginx's master (the script's child) and its workers ([] before it starts or after it stops)."""
         if self.process is None:
             return []
-        masters = [pid for pid in _children(self.process.pid) if _program(pid) == "nginx"]
-        return [pid for master in masters for pid in (master, *_children(master))]
+        masters = [pid for pid in children(self.process.pid) if program(pid) == "nginx"]
+        return [pid for master in masters for pid in (master, *children(master))]
 
     def log(self) -> str:
         """What the script and nginx wrote (nginx logs only critical errors, to stderr)."""
