@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/capacity.py [--callers 500,1000,2000,3000,4000] [--hold 40] [--url URL]
 
-Each simulated caller is one call at a time, replayed from the signed walks of bench/webhooks.py:
+Each simulated caller is one call at a time, replayed from the signed walks of bench/walks.py:
 after each reply it listens for 5 to 15 s (uniformly at random, --think-min/--think-max), then
 connects afresh and sends its next request, as Twilio does; when its call ends it dials the next.
 The callers start spread over one think time, so the load is steady, not a burst. Each step holds
@@ -13,7 +13,7 @@ last step under it is the capacity.
 Without --url the line is started under gunicorn (gunicorn.conf.py, SQLite unless DATABASE_URL and
 REDIS_URL are set in the environment), and its access log gives the server-side latency and its
 /proc figures the CPU and memory. With --url (nginx in front, or any running line with the bench's
-settings: TWILIO_AUTH_TOKEN and PUBLIC_BASE_URL of bench/webhooks.py) only the client-side
+settings: TWILIO_AUTH_TOKEN and PUBLIC_BASE_URL of bench/walks.py) only the client-side
 latency is measured, --server-log names the access log to read for the server side, and
 --server-pid the process whose tree (bin/production: nginx and gunicorn, master and workers) is the
 server, for its CPU and its gunicorn workers' memory.
@@ -43,7 +43,8 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.webhooks import record_walks, server_env, server_latency, write_requests
+from bench.servers import server_env, server_latency
+from bench.walks import record_walks, write_requests
 from ivr.simulator.server import (
     GUNICORN_CONF,
     Gunicorn,
