@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/capacity.py [--callers 500,1000,2000,3000,4000] [--hold 40] [--url URL]
 
-Each simulated caller is one call at a time, replayed from the signed walks of bench/webhooks.py:
+Each simulated caller is one call at a time, replayed from the signed walks of bench/walks.py:
 after each reply it listens for 5 to 15 s (uniformly at random, --think-min/--think-max), then
 connects afresh and sends its next request, as Twilio does; when its call ends it dials the next.
 The callers start spread over one think time, so the load is steady, not a burst. Each step holds
@@ -13,7 +13,7 @@ last step under it is the capacity.
 Without --url the line is started under gunicorn (gunicorn.conf.py, SQLite unless DATABASE_URL and
 REDIS_URL are set in the environment), and its access log gives the server-side latency and its
 /proc figures the CPU and memory. With --url (nginx in front, or any running line with the bench's
-settings: TWILIO_AUTH_TOKEN and PUBLIC_BASE_URL of bench/webhooks.py) only the client-side
+settings: TWILIO_AUTH_TOKEN and PUBLIC_BASE_URL of bench/walks.py) only the client-side
 latency is measured, --server-log names the access log to read for the server side, and
 --server-pid the process whose tree (bin/production: nginx and gunicorn, master and workers) is the
 server, for its CPU and its gunicorn workers' memory.
@@ -43,8 +43,18 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.webhooks import record_walks, server_env, server_latency, write_requests
-from ivr.simulator.server import GUNICORN_CONF, Gunicorn, cpu_seconds, private_kib, rss_kib
+from bench.servers import server_env, server_latency
+from bench.walks import record_walks, write_requests
+from ivr.simulator.server import (
+    GUNICORN_CONF,
+    Gunicorn,
+    cpu_seconds,
+    gunicorn_workers,
+    private_kib,
+    process_tree,
+    program,
+    rss_kib,
+)
 
 P99_TARGET_MS = 50.0
 
@@ -148,54 +158,6 @@ def client(
             }
         )
     )
-
-
-def _name(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
-
-
-def _children() -> dict[int, list[int]]:
-    """Every process's children, from /proc: {parent pid: [child pids]}."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    return children
-
-
-def process_tree(root: int) -> list[int]:
-    """`root` and all its descendants' pids (the processes alive now)."""
-    children, tree, todo = _children(), [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(children.get(pid, []))
-    return tree
-
-
-def gunicorn_workers(root: int | None) -> list[int]:
-    """The gunicorn workers under `root`: children of a gunicorn master (a process whose children
-    are gunicorn processes too)."""
-    if root is None:
-        return []
-    tree = set(process_tree(root))
-    children = _children()
-    masters = [p for p in tree if "gunicorn" in _cmdline(p) and children.get(p)]
-    return [c for m in masters for c in children.get(m, []) if "gunicorn" in _cmdline(c)]
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def run_step(
@@ -313,14 +275,16 @@ def main() -> None:
             over = step.server_p99_ms if server or args.server_log else step.client_p99_ms
             if over >= args.p99_ms or step.errors or step.bad:
                 break
-        workers = server.worker_pids() if server is not None else gunicorn_workers(args.server_pid)
+        if server is not None:
+            workers = server.worker_pids()
+        else:
+            workers = gunicorn_workers(args.server_pid) if args.server_pid else []
         if workers:
             rss = [rss_kib(pid) // 1024 for pid in workers]
             own = [private_kib(pid) // 1024 for pid in workers]
             print(f"memory per gunicorn worker: RSS {rss} MiB, private {own} MiB")
-        others = (
-            [pid for pid in process_tree(args.server_pid) if _name(pid) == "nginx"] if args.server_pid else []
-        )
+        tree = process_tree(args.server_pid) if args.server_pid else []
+        others = [pid for pid in tree if program(pid) == "nginx"]
         if others:
             print(f"memory per nginx process: RSS {[rss_kib(pid) // 1024 for pid in others]} MiB")
     finally:

@@ -1,4 +1,4 @@
--- wrk script for bench/webhooks.py: replays signed webhook requests of simulated calls.
+-- wrk script for bench/webhooks.py (run by bench/loads.py): replays signed webhook requests of simulated calls.
 -- Each thread reads its own file (path TAB body TAB signature, one request per line), in call order.
 -- Usage: wrk -s bench/walk.lua URL -- REQUESTS_FILE_PREFIX
 

@@ -1,4 +1,5 @@
-"""Run the line under gunicorn on a free loopback port, for soak tests and benchmarks."""
+"""Run the line under gunicorn on a free loopback port, for soak tests and benchmarks; and what /proc
+says of a process: its CPU time, its memory, its children and the tree under it, its program."""
 
 from __future__ import annotations
 
@@ -103,13 +104,7 @@ class Gunicorn:
 
     def worker_pids(self) -> list[int]:
         """The pids of the master's worker processes."""
-        if self.process is None:
-            return []
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        try:
-            return [int(pid) for pid in children.read_text().split()]
-        except OSError:
-            return []
+        return [] if self.process is None else children(self.process.pid)
 
     def log(self) -> str:
         """Everything the server wrote so far (when it writes to a file)."""
@@ -169,3 +164,56 @@ def cpu_seconds(pid: int) -> float:
     """User plus system CPU time a process has used so far, in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """The pids of a process's children, from /proc, lowest first: those of each of its threads (any
+    thread may fork); [] once it has gone."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return []
+    found: set[int] = set()
+    for task in tasks:
+        try:
+            found.update(int(child) for child in (task / "children").read_text().split())
+        except OSError:
+            continue  # the thread has ended
+    return sorted(found)
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and all its descendants' pids (the processes alive now)."""
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children(pid))
+    return tree
+
+
+def program(pid: int) -> str:
+    """A process's program name (/proc/PID/comm; "" once it has gone)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def command_line(pid: int) -> str:
+    """A process's command line, its arguments joined by spaces ("" once it has gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def gunicorn_workers(root: int) -> list[int]:
+    """The gunicorn workers in `root`'s tree: the gunicorn children of a gunicorn process (a master)."""
+    return [
+        worker
+        for master in process_tree(root)
+        if "gunicorn" in command_line(master)
+        for worker in children(master)
+        if "gunicorn" in command_line(worker)
+    ]
