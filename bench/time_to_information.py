@@ -13,6 +13,10 @@ chose before. Targets (issue 11): every topic's first sentence within 20 s (quic
 listener); a passive listener hears 100 % of a topic; the emergency sentence said within the first
 10 s; the first main-menu reply at most 30 s; the first call's key list at most 8 s; each page of
 help at most 15 s.
+
+A returning caller who stopped inside a topic (issue 16) is measured back to the part they stopped
+at: carrying on (1 at the offer) against navigating from the top with keys, as they could before
+the offer. `--carry-on` prints that table alone.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,6 +152,42 @@ class Caller:
             turn = phone.wait()
         return len(heard) / len(parts), seconds
 
+    def carry_on(self, node: str, quick: bool) -> tuple[str, int, float]:
+        """A caller who stopped in the last part of the topic `node` calls again and presses 1 at the
+        offer: (section, part stopped at, seconds of speech until that part begins)."""
+        tree = self.line.content.tree
+        phone = self.phone()
+        turn = phone.dial()
+        turn = phone.press(self.lang_key)
+        for key in tree.keys_to(node):
+            turn = phone.press(key)
+        last = tree.topic_sections(node)[-1]
+        stopped = (last, tree.part_count(last) - 1)
+        while _where(turn) != stopped:
+            turn = phone.press("1")  # on to the topic's last part, where the line drops
+        phone.hangup()
+        phone = self.phone()
+        offer = phone.dial()
+        key = wording.key_lines(self.line, self.lang, wording.CARRY_ON_KEYS)[0]
+        elapsed = self.ear.until(offer, key) if quick else self.ear.seconds(offer.heard)
+        if _where(phone.press("1")) != stopped:
+            raise SystemExit(f"1 at the offer did not carry on at {stopped}")
+        return (*stopped, elapsed)
+
+    def navigate_to_part(self, section: str, part: int) -> float:
+        """A returning caller with no offer who hears every prompt, and every part before `part`
+        again, until `part` of `section` begins (the keys to its topic, then the parts play on)."""
+        tree = self.line.content.tree
+        topic = tree.topic_of(section)
+        elapsed = self.to_topic(topic, quick=False)
+        phone, turn, _ = self.answer(quick=False)
+        for key in tree.keys_to(topic):
+            turn = phone.press(key)
+        while _where(turn) != (section, part):
+            elapsed += self.ear.seconds(turn.heard)
+            turn = phone.wait()
+        return elapsed
+
 
 def _where(turn: Turn) -> tuple[str, int] | None:
     if turn.gather is None:
@@ -219,6 +260,32 @@ def render_times() -> tuple[float, int, float, int, int]:
     return full_s, len(full.rendered), again_s, len(again.rendered), ours
 
 
+def carry_on_table(app: Flask, ear: Ear, number: Callable[[], str]) -> None:
+    """Seconds of speech before a returning caller who stopped in a topic's last part is back there:
+    carrying on, against navigating from the top with keys (to the topic's first sentence; and to
+    the part, hearing the parts before it again)."""
+    print("\nA returning caller who stopped in a topic's last part: seconds of speech until they are back")
+    print("carry on: hears the offer and presses 1 (quick: as soon as the key is said; full: all of it);")
+    print("navigate: welcome back, the menus' keys, to the topic's first sentence (quick, full),")
+    print("  and (full) on to the part they stopped at, hearing the parts before it again")
+    head = f"{'topic':<20}{'stopped at':<26}"
+    for _, _, lang in LANGS:
+        head += f"{lang + ' carry on':>18}{lang + ' navigate':>27}"
+    print(head)
+    print(f"{'':<46}" + f"{'quick':>9}{'full':>9}{'quick':>9}{'full':>9}{'to part':>9}" * len(LANGS))
+    for node in topics(app):
+        cells, stopped = "", ""
+        for lang_key, _, _ in LANGS:
+            section, part, quick = Caller(app, ear, lang_key, True, number()).carry_on(node, quick=True)
+            _, _, full = Caller(app, ear, lang_key, True, number()).carry_on(node, quick=False)
+            to_topic_quick = Caller(app, ear, lang_key, True, number()).to_topic(node, quick=True)
+            to_topic_full = Caller(app, ear, lang_key, True, number()).to_topic(node, quick=False)
+            to_part = Caller(app, ear, lang_key, True, number()).navigate_to_part(section, part)
+            stopped = f"{section} part {part + 1}"
+            cells += "".join(f"{v:>9.1f}" for v in (quick, full, to_topic_quick, to_topic_full, to_part))
+        print(f"{node:<20}{stopped:<26}{cells}")
+
+
 def _mark(seconds: float, target: float) -> str:
     return f"{seconds:6.1f}{'' if seconds <= target else ' !'}"
 
@@ -234,6 +301,12 @@ def main() -> None:
 
     def number() -> str:
         return f"+1555{next(numbers):07d}"
+
+    if "--carry-on" in sys.argv:
+        carry_on_table(app, ear, number)
+        ear.speaker.close()
+        shutil.rmtree(_WORK, ignore_errors=True)
+        return
 
     print("Seconds to each topic's first sentence (espeak-ng at 150 wpm); a ! is over the target")
     print(f"quick: press as soon as the key is said (target {QUICK_TARGET_S:.0f} s); ", end="")
@@ -268,6 +341,8 @@ def main() -> None:
         print(f"{node:<24}{cells}")
     for series in tree.series:
         print(f"  ({series} is a series: {', '.join(tree.topic_sections(series))})")
+
+    carry_on_table(app, ear, number)
 
     print("\nLengths")
     print(f"{'':<44}{'English':>10}{'Hindi':>10}{'target':>8}")

@@ -243,7 +243,11 @@ def _walk(line: Line) -> Iterator[tuple[CallState, list[CallerInput]]]:
     returns = [("", 0), (LANGUAGE, 0), *stops]
     places = [CallState(node, part) for node, part in stops]
     places += [CallState(node, ret=ret, ret_part=at) for node in engine.SYSTEM_NODES for ret, at in returns]
-    near = [s for s in places if s.node not in engine.SYSTEM_NODES or s.ret in ("", tree.root)]
+    # The offer to carry on, of each section a returning caller may have stopped in.
+    places += [CallState(engine.CARRY_ON, ret=section) for section in tree.sections]
+    near = [
+        s for s in places if s.node not in (*engine.SYSTEM_NODES, engine.CARRY_ON) or s.ret in ("", tree.root)
+    ]
     every_menu = (1 << len(tree.menus)) - 1
     for lang in line.content.languages:
         everything = _inputs(line, lang)
@@ -284,6 +288,8 @@ def _engine_says(line: Line) -> set[tuple[str, str]]:
         for lang in (None, *line.content.languages):
             heard(engine.start(line, lang, rate))
             heard(engine.start(line, lang, rate, returning=True))
+            for section in line.content.tree.sections:
+                heard(engine.start(line, lang, rate, returning=True, place=engine.Place(section, 0)))
     for state, inputs in _walk(line):
         for inp in inputs:
             heard(engine.next_step(line, state, inp))

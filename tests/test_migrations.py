@@ -125,6 +125,46 @@ def test_staff_session_version_comes_with_0004_and_users_keep_their_accounts(dat
     engine.dispose()
 
 
+def test_a_callers_place_comes_with_0006_and_known_callers_keep_their_choices(database_url: str) -> None:
+    engine = make_engine(database_url)
+    migrate.upgrade(engine, "0005")
+    at = datetime(2026, 11, 24, 9, 15)
+    with engine.begin() as conn:  # a caller known from before places were kept
+        conn.execute(
+            text(
+                "INSERT INTO callers (caller_hash, language, rate, first_seen, last_seen)"
+                " VALUES (:key, 'hi', 'slow', :at, :at)"
+            ),
+            {"key": "a" * 64, "at": at},
+        )
+    place = {"place_node", "place_part", "place_at"}
+    assert not place & _columns(engine, "callers")
+
+    migrate.upgrade(engine)
+    assert migrate.current(engine) == "0006" == migrate.head()
+    assert place <= _columns(engine, "callers")
+    assert "ix_callers_place_at" in {ix["name"] for ix in inspect(engine).get_indexes("callers")}
+    store = Store(engine)
+    assert store.get_prefs("a" * 64) == Prefs("hi", "slow", None), "no place yet, the choices kept"
+    assert store.save_place("a" * 64, "symptoms", 2)
+    kept = store.get_prefs("a" * 64)
+    assert kept is not None and kept.place is not None and kept.place.part == 2
+
+    migrate.downgrade(engine, "0005")
+    assert migrate.current(engine) == "0005"
+    assert not place & _columns(engine, "callers")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT caller_hash, language, rate FROM callers")).one() == (
+            "a" * 64,
+            "hi",
+            "slow",
+        )
+    assert "ix_callers_place_at" not in {ix["name"] for ix in inspect(engine).get_indexes("callers")}
+    migrate.upgrade(engine)
+    assert place <= _columns(engine, "callers")
+    engine.dispose()
+
+
 def test_migrations_build_exactly_what_the_models_describe(database_url: str) -> None:
     engine = make_engine(database_url)
     migrate.upgrade(engine)

@@ -54,6 +54,8 @@ class Phrases(Strict):
 
     welcome: NonEmpty
     welcome_back: NonEmpty
+    # To a returning caller who stopped inside a topic: its title only, before they choose.
+    last_topic: Annotated[NonEmpty, Placeholders("topic")]
     disclaimer: NonEmpty
     safety: Annotated[NonEmpty, Placeholders("number")]  # what to do in an emergency, said early
     help_line: Annotated[NonEmpty, Placeholders("action", "key")]
@@ -163,6 +165,8 @@ class SpeechWords(Strict):
     language: list[NonEmpty] = Field(min_length=1)
     text: list[NonEmpty] = Field(min_length=1)
     callback: list[NonEmpty] = Field(min_length=1)  # a call back: what 0 offers when no one can take the call
+    # At the offer to carry on where a returning caller stopped: the same as 1 there.
+    resume: list[NonEmpty] = Field(min_length=1)
     confirm_yes: list[NonEmpty] = Field(min_length=1)  # the answers to "Did you mean ...?"
     confirm_no: list[NonEmpty] = Field(min_length=1)
 
@@ -240,6 +244,7 @@ class HelpActions(Strict):
     emergency: NonEmpty
     language: NonEmpty
     text: NonEmpty
+    resume: NonEmpty  # 1 at the offer to carry on where the caller stopped last time
 
 
 class Prompts(Strict):

@@ -1,14 +1,17 @@
 """The pure call engine: from (line, state, input) to the next step. No Flask here.
 
 `model` holds the types, `codec` the state in the action URL, `wording` what is said in each
-language, `understanding` what a caller pressed or said, `flow` the transitions, and `catalog`
-every sentence known before a call (for rendering audio ahead).
+language, `understanding` what a caller pressed or said, `flow` the transitions, `carry_on` the
+offer to a returning caller to carry on where they stopped, and `catalog` every sentence known
+before a call (for rendering audio ahead).
 """
 
+from ivr.engine.carry_on import listening_at, topic_finished
 from ivr.engine.catalog import fixed_sentences, specialty_sentences
 from ivr.engine.codec import state_from_query, state_to_query
 from ivr.engine.flow import next_step, start
 from ivr.engine.model import (
+    CARRY_ON,
     CHOSEN,
     CONFIRM,
     DESK,
@@ -29,12 +32,14 @@ from ivr.engine.model import (
     CallState,
     Kind,
     Line,
+    Place,
     Step,
 )
 from ivr.engine.people import specialty_for_state
 from ivr.engine.understanding import hints
 
 __all__ = [
+    "CARRY_ON",
     "CHOSEN",
     "CONFIRM",
     "DESK",
@@ -55,13 +60,16 @@ __all__ = [
     "CallerInput",
     "Kind",
     "Line",
+    "Place",
     "Step",
     "fixed_sentences",
     "hints",
+    "listening_at",
     "next_step",
     "specialty_for_state",
     "specialty_sentences",
     "start",
     "state_from_query",
     "state_to_query",
+    "topic_finished",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ivr.engine import wording
-from ivr.engine.model import CONFIRM, EMERGENCY, LANGUAGE, RATES, SPECIALIST, CallState, Line
+from ivr.engine.model import CARRY_ON, CONFIRM, EMERGENCY, LANGUAGE, RATES, SPECIALIST, CallState, Line
 
 
 def fixed_sentences(line: Line, node: str, lang: str) -> tuple[tuple[str, str], ...]:
@@ -14,6 +14,8 @@ def fixed_sentences(line: Line, node: str, lang: str) -> tuple[tuple[str, str], 
     if node == CONFIRM:  # "Did you mean ...?" about every place, and a person
         asked = [f"goto:{n}" for n in tree.below(tree.root)] + ["action:operator"]
         places = [CallState(node, lang=lang, pending=p) for p in asked]
+    if node == CARRY_ON:  # the offer to carry on, of every topic a caller can stop in
+        places = [CallState(node, lang=lang, ret=section) for section in tree.sections]
     if node in tree.sections:
         # Each part, and the topic's end where one is (the part after the last).
         places = [CallState(node, part=i, lang=lang) for i in range(tree.part_count(node) + 1)]

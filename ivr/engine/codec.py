@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ivr.engine.model import (
+    CARRY_ON,
     CONFIRM,
     FLAGS,
     LANGUAGE,
@@ -53,8 +54,10 @@ def state_from_query(line: Line, query: Mapping[str, str]) -> CallState | None:
     pending = query.get(PARAM["pending"], "")
     if not _is_pending(line, node, pending):
         return None
-    if not (tree.is_stop(node) or node in SYSTEM_NODES) or not _is_return(line, ret, ret_part):
+    if not (tree.is_stop(node) or node in (*SYSTEM_NODES, CARRY_ON)) or not _is_return(line, ret, ret_part):
         return None
+    if node == CARRY_ON and not (ret in tree.sections and ret_part < tree.part_count(ret)):
+        return None  # the offer is of a topic's part: where the caller stopped
     if lang not in line.content.prompts or not 0 <= rate < len(RATES) or not 0 <= patience < len(PATIENCE):
         return None
     if not (0 <= part <= last_part(line, node) and 0 <= silences <= MAX_SILENCES + 1):

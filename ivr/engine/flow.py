@@ -3,7 +3,8 @@
 How a call goes, in the terms callers would use:
 - A new caller hears what to do in an emergency, in every language, then chooses a language;
   silence keeps the default language and says how to switch. A returning caller hears the
-  emergency sentence after "Welcome back".
+  emergency sentence after "Welcome back"; one who stopped inside a topic last time is then
+  offered to carry on there (ivr.engine.carry_on).
 - Menus say their options. A topic plays part after part on its own, with a short pause between,
   and keys work during every part: 1 next, 2 the part before, 9 this part again, * the menu above.
   At a topic's end: again from the start, a text, back, the main menu.
@@ -19,8 +20,9 @@ from dataclasses import replace
 from datetime import datetime
 
 from ivr.content.models import RESERVED_KEYS
-from ivr.engine import people, understanding, wording
+from ivr.engine import carry_on, people, understanding, wording
 from ivr.engine.model import (
+    CARRY_ON,
     CHOSEN,
     CONFIRM,
     EMERGENCY,
@@ -41,6 +43,7 @@ from ivr.engine.model import (
     CallState,
     Kind,
     Line,
+    Place,
     Step,
 )
 from ivr.engine.moves import arrive, following, play, preceding, return_to, welcome
@@ -52,9 +55,17 @@ CLOCK_FREE_ACTIONS = frozenset({"repeat", "main", "back", "help", "rate", "emerg
 SPEEDS = ("slow", "normal", "fast")  # "slower" and "faster" step along this
 
 
-def start(line: Line, lang: str | None = None, rate: str | None = None, *, returning: bool = False) -> Step:
+def start(
+    line: Line,
+    lang: str | None = None,
+    rate: str | None = None,
+    *,
+    returning: bool = False,
+    place: Place | None = None,
+) -> Step:
     """The first step of a call: for a new caller, the emergency sentence in every language and the
-    language menu; for a caller whose language is known, the welcome and the main menu."""
+    language menu; for a caller whose language is known, the welcome and the main menu; for a
+    returning caller who stopped inside a topic (`place`, kept by the edge), the offer to carry on."""
     content = line.content
     rate = rate if rate in RATES else "normal"
     if lang not in content.prompts and len(content.languages) > 1:
@@ -62,6 +73,8 @@ def start(line: Line, lang: str | None = None, rate: str | None = None, *, retur
         said = [(wording.safety(line, each_lang), each_lang) for each_lang in content.languages]
         return gather(line, state, [*said, *wording.language_prompt(line, full=True)], "start:language")
     state = CallState(node=content.tree.root, lang=lang or content.default_language, rate=rate, flags=CHOSEN)
+    if returning and place is not None and carry_on.can_offer(line, place):
+        return carry_on.offer(line, state, place, "start:carry_on")
     return welcome(line, state, "start", returning=returning)
 
 
@@ -93,7 +106,13 @@ def _next_step(line: Line, state: CallState, inp: CallerInput) -> Step:
         return people.outcome(line, replace(settled, silences=0), what, result, inp.detail)
     if understanding.is_silent(inp):
         return _silence(line, state)
-    return respond(line, state, inp, understanding.resolve(line, state, inp))
+    heard = understanding.resolve(line, state, inp)
+    if state.node == CARRY_ON:
+        offered = carry_on.answers_offer(heard)
+        if offered is None:  # not the offer's: as if said at the main menu
+            return _next_step(line, carry_on.at_main_menu(line, state), inp)
+        heard = offered
+    return respond(line, state, inp, heard)
 
 
 def respond(line: Line, state: CallState, inp: CallerInput, heard: understanding.Heard | None) -> Step:
@@ -167,6 +186,8 @@ def _silence(line: Line, state: CallState) -> Step:
         return gather(line, settled, here(line, settled, full=False), "resume")
     if is_playing(line, state):
         return play(line, following(line, replace(settled, misses=0)), "play")
+    if state.node == CARRY_ON:  # the offer not taken: the welcome goes on, no silence counted
+        return carry_on.declined(line, settled)
     if state.node == LANGUAGE:
         if state.ret:  # a caller who chose before keeps their language and their place
             return return_to(line, settled, "language:kept")
@@ -244,6 +265,8 @@ def _key(line: Line, state: CallState, key: str, inp: CallerInput | None = None)
         return None
     if state.node == SPECIALIST:
         return people.choose(line, state, key)
+    if state.node == CARRY_ON:
+        return carry_on.resume(line, state) if key == "1" else None
     if state.node == EMERGENCY:
         if key == "1" and line.emergency_transfer:
             said = each(line, state, phrases(line, "connecting_emergency"))

@@ -20,6 +20,9 @@ EMERGENCY = "_emergency"  # system node: emergency advice and transfer
 SPECIALIST = "_specialist"  # system node: no one can take the call now; call back or record
 CONFIRM = "_confirm"  # system node: "Did you mean ...?" about words the line was unsure of
 SYSTEM_NODES = (LANGUAGE, EMERGENCY, SPECIALIST, CONFIRM)
+# Where a returning caller is offered to carry on where they stopped last time (ivr.engine.carry_on):
+# `ret` and `ret_part` hold that place. Said once, at a call's start; not a node to return to.
+CARRY_ON = "_carry_on"
 SPEECH_ACTIONS = (
     "repeat",
     "back",
@@ -84,6 +87,15 @@ class CallState:
     def has(self, flag: int) -> bool:
         """Whether a flag (CHOSEN, GREETED, ...) is set."""
         return bool(self.flags & flag)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a caller stopped inside a topic on an earlier call: a section and the part they were
+    hearing. The edge keeps it (ivr.store) and gives it to `start` as an input, like `returning`."""
+
+    node: str
+    part: int
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from enum import Enum
 from ivr import speech
 from ivr.content.models import RESERVED_KEYS
 from ivr.engine.model import (
+    CARRY_ON,
     CONFIRM,
     EMERGENCY,
     LANGUAGE,
@@ -335,6 +336,8 @@ def _here(line: Line, state: CallState) -> dict[str, list[str]]:
         }
     if state.node == SPECIALIST:
         return {"key:1": [w for p in every for w in p.speech.callback]}
+    if state.node == CARRY_ON:  # "carry on", "जारी रखें": here, not the next part of a topic
+        return {"key:1": [w for p in every for w in p.speech.resume]}
     return {}
 
 

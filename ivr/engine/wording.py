@@ -8,12 +8,13 @@ nothing.
 from __future__ import annotations
 
 from ivr.content.tree import fill
-from ivr.engine.model import CONFIRM, DESK, EMERGENCY, SPECIALIST, CallState, Line
+from ivr.engine.model import CARRY_ON, CONFIRM, DESK, EMERGENCY, SPECIALIST, CallState, Line
 
 HELP_PAGE = 4  # key lines on help's first page when there are more than HELP_PAGE + 1
 TOPIC_KEYS = (("1", "next"), ("2", "previous"))  # said once a call, in the first topic heard
 FIRST_CALL_KEYS = (("0", "operator"), ("6", "help"))  # on a caller's first call only, after the options
 END_KEYS = (("1", "again"), ("8", "text"), ("*", "leave"), ("#", "main"))  # said at a topic's end
+CARRY_ON_KEYS = (("1", "resume"),)  # said at the offer to carry on where a returning caller stopped
 
 
 def end_keys(line: Line) -> tuple[tuple[str, str], ...]:
@@ -49,9 +50,11 @@ def keys_here(line: Line, state: CallState) -> list[tuple[str, str]]:
         here = [("1", "next" if playing else "again"), ("2", "previous"), ("9", "repeat"), ("*", "leave")]
         texts = [("8", "text")] if line.texts else []
         return [*here, *texts, ("#", "main"), *everywhere]
-    if node == tree.root:
+    if node in (tree.root, CARRY_ON):
+        # The offer stands in front of the main menu: every key but its own works as there.
         above = [("*", "language")] if len(line.content.languages) > 1 else []
-        return [("9", "repeat"), *above, *everywhere]
+        offer = list(CARRY_ON_KEYS) if node == CARRY_ON else []
+        return [*offer, ("9", "repeat"), *above, *everywhere]
     if tree.is_menu(node):
         return [("9", "repeat"), ("*", "back"), ("#", "main"), *everywhere]
     if node == EMERGENCY:
@@ -148,6 +151,22 @@ def specialist_prompt(line: Line, lang: str, *, desk: bool = False) -> list[str]
     return [p.offer_callback, p.offer_record, *([p.offer_desk] if desk else []), p.go_back]
 
 
+def topic_name(line: Line, lang: str, node: str) -> str:
+    """A topic as the line names it in a sentence: its title (a series', for its sections), without
+    the full stop: "Symptoms", "The six types"."""
+    tree = line.content.tree
+    return tree.title(tree.topic_of(node), lang).strip().rstrip(".।").strip()
+
+
+def carry_on_prompt(line: Line, lang: str, node: str) -> list[str]:
+    """The offer to carry on: the title of the topic the caller stopped in (nothing more of it: the
+    phone may be shared) and the key. Nothing for a place that is not a section (never offered)."""
+    if node not in line.content.tree.sections:
+        return []
+    last = line.prompts(lang).phrases.last_topic.format(topic=topic_name(line, lang, node))
+    return [last, *key_lines(line, lang, CARRY_ON_KEYS)]
+
+
 def confirm_prompt(line: Line, lang: str, pending: str) -> list[str]:
     """ "Did you mean treatment?" and how to answer, about what the caller may have asked for."""
     p = line.prompts(lang).phrases
@@ -170,6 +189,8 @@ def prompt(line: Line, state: CallState, lang: str, *, full: bool = True, revisi
         return specialist_prompt(line, lang, desk=state.has(DESK))
     if node == CONFIRM:
         return confirm_prompt(line, lang, state.pending)
+    if node == CARRY_ON:
+        return carry_on_prompt(line, lang, state.ret)
     if tree.is_menu(node):
         return menu_prompt(line, lang, node, full=full, revisit=revisit)
     if state.part >= tree.part_count(node):

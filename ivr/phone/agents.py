@@ -186,7 +186,10 @@ def _topics_heard(call_sid: str) -> list[str]:
     line = services.line()
     tree = line.content.tree
     lang = line.content.default_language
+    # A topic is reached at its first part, or where the caller carried on from their last call.
     seen = dict.fromkeys(
-        e.node for e in services.store().events_for(call_sid) if e.node in tree.sections and e.part == 0
+        e.node
+        for e in services.store().events_for(call_sid)
+        if e.node in tree.sections and (e.part == 0 or e.event == "carry_on")
     )
     return [tree.section(node, lang).title.rstrip(".") for node in seen]

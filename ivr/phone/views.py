@@ -16,7 +16,7 @@ from flask import Blueprint, Request, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from ivr import engine, services
-from ivr.engine import LANGUAGE, CallerInput, CallState, Kind, Step
+from ivr.engine import LANGUAGE, CallerInput, CallState, Kind, Place, Step
 from ivr.logs import STEP_ENVIRON
 from ivr.phone import admission, effects, transfers
 from ivr.phone.callers import call_sid as _call_sid
@@ -68,20 +68,30 @@ def _reply(step: Step) -> Response:
             store.save_prefs(key, language=step.state.lang)
         else:
             store.save_prefs(key, rate=step.state.rate)
+    if key:
+        # Where in a topic they are, to carry on there next call; forgotten at the topic's end.
+        place = engine.listening_at(rt.line, step.state)
+        if place is not None:
+            store.save_place(key, place.node, place.part)
+        elif engine.topic_finished(rt.line, step.state):
+            store.forget_place(key)
     return Response(rt.twiml(step, call_sid, rt.root_for(req.root_path)), mimetype="text/xml")
 
 
 @bp.post("")
 def incoming() -> Response:
-    """Twilio's voice URL: a new call starts here, in the caller's language and speed if known."""
+    """Twilio's voice URL: a new call starts here, in the caller's language and speed if known, with
+    the offer to carry on where they stopped inside a topic (within 30 days)."""
     key = caller().key
     store = services.store()
     prefs = store.get_prefs(key) if key else None
+    kept = prefs.place if prefs else None
     step = engine.start(
         services.line(),
         prefs.language if prefs else None,
         prefs.rate if prefs else None,
         returning=prefs is not None and prefs.language is not None,
+        place=Place(kept.node, kept.part) if kept else None,
     )
     call_sid = _call_sid()
     if call_sid:

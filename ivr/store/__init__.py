@@ -6,19 +6,21 @@ Only re-exports: the modules below import one another, never this package's root
 from __future__ import annotations
 
 from ivr.store.callcentre import CallbackRow, RecordingRow
-from ivr.store.calls import CallRow, EventRow, Prefs
+from ivr.store.calls import KEEP_PLACE, CallRow, EventRow, Place, Prefs
 from ivr.store.db import DatabaseUrlError, default_url, make_engine, normalise_url
 from ivr.store.staff import StaffRow
 from ivr.store.stats import Counts, Listening
 from ivr.store.store import Store
 
 __all__ = [
+    "KEEP_PLACE",
     "CallRow",
     "CallbackRow",
     "Counts",
     "DatabaseUrlError",
     "EventRow",
     "Listening",
+    "Place",
     "Prefs",
     "RecordingRow",
     "StaffRow",

@@ -1,4 +1,4 @@
-"""The batch writer: journey events, call starts and callers' choices queued, written by a thread.
+"""The batch writer: journey events, call starts, callers' choices and places queued, written by a thread.
 
 During a call, a webhook only queues its journey event, the call's start and the caller's choices; a
 thread writes them every interval, in one transaction. The webhook then never waits for the
@@ -60,7 +60,7 @@ class Batched(StoreCore):
         self._flusher_pid = 0
 
     def batch_events(self, interval: float = EVENT_BATCH_S, max_pending: int = EVENT_BATCH_MAX) -> None:
-        """From now on, record_event, call_started and save_prefs queue, and are written every interval.
+        """From now on, record_event, call_started, save_prefs and the places queue, written every interval.
 
         What is queued is written by flush(): by the thread, before any read of journey events from
         this store, and at exit. A process killed outright loses at most one interval's writes.
@@ -134,7 +134,7 @@ class Batched(StoreCore):
 
 # A batch is written statement by statement in this order (a call's start before the caller's
 # choices, which may be made in the same batch), each statement once for all its rows.
-QUEUED_ORDER = ("call_started", "caller_seen", "save_prefs", "record_event", "webhook_reply")
+QUEUED_ORDER = ("call_started", "caller_seen", "save_prefs", "save_place", "record_event", "webhook_reply")
 _STATEMENTS: dict[tuple[str, str], Any] = {}  # (dialect, what): the statement, built once
 
 
@@ -180,6 +180,16 @@ def _build_statement(conn: Connection, what: str) -> Any:
                 # A choice left out (None) keeps the one saved before.
                 "language": func.coalesce(stmt.excluded.language, callers.c.language),
                 "rate": func.coalesce(stmt.excluded.rate, callers.c.rate),
+                "last_seen": stmt.excluded.last_seen,
+            },
+        )
+    if what == "save_place":  # a place, or None for none: in the order they were queued
+        return stmt.on_conflict_do_update(
+            index_elements=["caller_hash"],
+            set_={
+                "place_node": stmt.excluded.place_node,
+                "place_part": stmt.excluded.place_part,
+                "place_at": stmt.excluded.place_at,
                 "last_seen": stmt.excluded.last_seen,
             },
         )

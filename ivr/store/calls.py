@@ -1,12 +1,15 @@
-"""Calls and their journeys: callers' saved choices, each call's start and end, its journey events."""
+"""Calls and their journeys: callers' saved choices and places, each call's start and end, its journey
+events."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Subquery, bindparam, func, select
+from sqlalchemy import ColumnElement, Connection, Subquery, bindparam, func, select, update
 
 from ivr.store.batch import Batched, Queued
 from ivr.store.core import columns, fit, insert_for, utc_now
@@ -21,6 +24,10 @@ LIVE_WINDOW = timedelta(hours=4)
 # later step can be written, and numbered, before an earlier one. (Servers' clocks must agree to
 # better than the time between a caller's two requests: keep them synchronised, e.g. with NTP.)
 IN_ORDER = (JourneyEvent.at, JourneyEvent.id)
+# Where a caller stopped inside a topic is kept this long from when they were last there: never
+# offered after it, and purged (prune_places, at most every PRUNE_PLACES_EVERY_S per process).
+KEEP_PLACE = timedelta(days=30)
+PRUNE_PLACES_EVERY_S = 600.0
 
 
 def latest_events(*where: ColumnElement[bool]) -> Subquery:
@@ -34,11 +41,21 @@ def latest_events(*where: ColumnElement[bool]) -> Subquery:
 
 
 @dataclass(frozen=True, slots=True)
+class Place:
+    """Where a caller stopped inside a topic: a section id, the part they were hearing, and when."""
+
+    node: str
+    part: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Prefs:
-    """What a caller chose last time."""
+    """What a caller chose last time, and where they stopped inside a topic (within KEEP_PLACE)."""
 
     language: str | None
     rate: str | None
+    place: Place | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,37 +83,95 @@ class EventRow:
 
 
 # Asked at the start of every call: built once, not per call (and so compiled once, see RawReads).
-_PREFS = select(KnownCaller.language, KnownCaller.rate).where(KnownCaller.caller_hash == bindparam("key"))
+_PREFS = select(
+    KnownCaller.language,
+    KnownCaller.rate,
+    KnownCaller.place_node,
+    KnownCaller.place_part,
+    KnownCaller.place_at,
+).where(KnownCaller.caller_hash == bindparam("key"))
 
 
 class Calls(Batched, RawReads):
     """Preferences and calls: written during a call, read back by the line and the staff pages."""
 
-    def get_prefs(self, caller_hash: str) -> Prefs | None:
-        """The caller's saved language and rate; None if unknown (or the database is away)."""
+    _places_pruned_at = float("-inf")  # time.monotonic() of this process's last prune_places
+
+    def get_prefs(self, caller_hash: str, now: datetime | None = None) -> Prefs | None:
+        """The caller's saved language and rate, and their place if it is younger than KEEP_PLACE
+        (an older one is never given, purged or not); None if unknown (or the database is away)."""
         key = pseudonym(caller_hash)
         if key is None:
             return None
 
         row = self._first_row("get_prefs", {"caller": ref(key)}, _PREFS, {"key": key})
-        return Prefs(*row) if row else None
+        if not row:
+            return None
+        language, rate, node, part, at = row
+        place = None
+        when = _utc(at)
+        if (
+            node is not None
+            and part is not None
+            and when is not None
+            and when >= (now or utc_now()) - KEEP_PLACE
+        ):
+            place = Place(str(node), int(part), when)
+        return Prefs(language, rate, place)
 
     def save_prefs(self, caller_hash: str, *, language: str | None = None, rate: str | None = None) -> bool:
         """Remember the caller's choices; a None argument leaves that choice as it was."""
-        key = pseudonym(caller_hash)
-        if key is None:
+        row = _caller_row(caller_hash)
+        if row is None:
             return False
-        now = utc_now()
-        row = {
-            "caller_hash": key,
-            "first_seen": now,
-            "last_seen": now,
-            "language": fit(KnownCaller.language, language),
-            "rate": fit(KnownCaller.rate, rate),
+        row |= {"language": fit(KnownCaller.language, language), "rate": fit(KnownCaller.rate, rate)}
+        fields: dict[str, object] = {"caller": ref(row["caller_hash"]), "language": language, "rate": rate}
+        return self._write_soon(Queued("save_prefs", row, fields))
+
+    def save_place(self, caller_hash: str, node: str, part: int) -> bool:
+        """Remember the part of a topic the caller is hearing now, for their next call."""
+        return self._place(caller_hash, node, part)
+
+    def forget_place(self, caller_hash: str) -> bool:
+        """Forget where the caller was (they reached the topic's end)."""
+        return self._place(caller_hash, None, None)
+
+    def _place(self, caller_hash: str, node: str | None, part: int | None) -> bool:
+        row = _caller_row(caller_hash)
+        if row is None:
+            return False
+        row |= {
+            "place_node": fit(KnownCaller.place_node, node),
+            "place_part": part,
+            "place_at": row["last_seen"] if node is not None else None,
         }
-        return self._write_soon(
-            Queued("save_prefs", row, {"caller": ref(key), "language": language, "rate": rate})
-        )
+        fields: dict[str, object] = {"caller": ref(row["caller_hash"]), "node": node, "part": part}
+        ok = self._write_soon(Queued("save_place", row, fields))
+        self._prune_places_now_and_then()
+        return ok
+
+    def _prune_places_now_and_then(self) -> None:
+        """Purge old places at a call's start or a place's save, at most every PRUNE_PLACES_EVERY_S
+        once it worked (unreported when it did not: nothing of a caller's is lost, and the next
+        call tries again; an old place is never offered meanwhile)."""
+        if time.monotonic() - self._places_pruned_at <= PRUNE_PLACES_EVERY_S:
+            return
+        if self._pruned(utc_now(), report=False) is not None:
+            self._places_pruned_at = time.monotonic()
+
+    def prune_places(self, now: datetime | None = None) -> int:
+        """Forget every place older than KEEP_PLACE; how many (0 when the database failed, logged)."""
+        return self._pruned(now or utc_now(), report=True) or 0
+
+    def _pruned(self, now: datetime, *, report: bool) -> int | None:
+        before = now - KEEP_PLACE
+        forgotten = {"place_node": None, "place_part": None, "place_at": None}
+
+        def work(conn: Connection) -> int:
+            stmt = update(KnownCaller).where(KnownCaller.place_at < before).values(**forgotten)
+            return int(conn.execute(stmt).rowcount)
+
+        return self._guarded("prune_places", {}, work, None, write=True, report=report)
 
     def call_started(self, call_sid: str, caller_hash: str | None, language: str | None) -> bool:
         """Record a new call (a repeated webhook for the same call is harmless)."""
@@ -111,6 +186,7 @@ class Calls(Batched, RawReads):
         }
         fields: dict[str, object] = {"call_sid": call_sid, "caller": ref(key)}
         started = Queued("call_started", call, {**fields, "language": language})
+        self._prune_places_now_and_then()
         if not key:
             return self._write_soon(started)
         seen = {"caller_hash": key, "first_seen": now, "last_seen": now}
@@ -275,3 +351,22 @@ class Calls(Batched, RawReads):
             return found
 
         return self._read("events_for_calls", {"calls": len(wanted)}, work, {})
+
+
+def _caller_row(caller_hash: str) -> dict[str, Any] | None:
+    """A `callers` row for the pseudonym, seen now, to add choices or a place to; None for anything
+    that is not a pseudonym (a number is never kept)."""
+    key = pseudonym(caller_hash)
+    if key is None:
+        return None
+    now = utc_now()
+    return {"caller_hash": key, "first_seen": now, "last_seen": now}
+
+
+def _utc(value: object) -> datetime | None:
+    """A time read past SQLAlchemy (the raw fast path): PostgreSQL gives it aware, SQLite as the text
+    SQLAlchemy stored (UTC, without a zone)."""
+    if value is None:
+        return None
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

@@ -26,6 +26,7 @@ HASH_LEN = 64
 SID_LEN = 64
 NUMBER_LEN = 32
 LANG_LEN = 16
+NODE_LEN = 64  # a node id of the content's tree (journey_events.node's length)
 LOGIN_KEY_LEN = 200  # "user:" and a username (64), or "ip:" and an address
 ONCE_LEN = 140  # a side effect's "once" key: a CallSid (64), a space and a specialty or topic (64)
 TOKEN_LEN = 128  # an I-Twilio-Idempotency-Token, as long as any seen (bounded: it is a header)
@@ -76,7 +77,7 @@ class Base(DeclarativeBase):
 
 
 class KnownCaller(Base):
-    """A caller known by pseudonym only, with what they chose last time."""
+    """A caller known by pseudonym only, with what they chose last time and where they stopped."""
 
     __tablename__ = "callers"
 
@@ -85,6 +86,12 @@ class KnownCaller(Base):
     rate: Mapped[str | None] = mapped_column(String(16))
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
+    # The part of a topic the caller was hearing (a section id and a part) and when: offered on
+    # their next call ("To carry on, press 1."), forgotten at the topic's end and after KEEP_PLACE
+    # (30 days, ivr/store/calls.py). Only for that offer.
+    place_node: Mapped[str | None] = mapped_column(String(NODE_LEN))
+    place_part: Mapped[int | None]
+    place_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class Call(Base):

@@ -34,7 +34,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ivr import services
 from ivr.content import Content
-from ivr.engine import EMERGENCY, LANGUAGE, SPECIALIST
+from ivr.engine import CARRY_ON, EMERGENCY, LANGUAGE, SPECIALIST
 from ivr.store import EventRow, StaffRow
 from ivr.web import throttle
 from ivr.web.stats import drop_off_chart, listening_rows
@@ -47,7 +47,12 @@ SESSION_USER = "staff"
 SESSION_FINGERPRINT = "staff_pw"
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
 MIN_PASSWORD = 12
-SYSTEM_NODE_NAMES = {LANGUAGE: "Language choice", EMERGENCY: "Emergency", SPECIALIST: "Call back or question"}
+SYSTEM_NODE_NAMES = {
+    LANGUAGE: "Language choice",
+    EMERGENCY: "Emergency",
+    SPECIALIST: "Call back or question",
+    CARRY_ON: "Offer to carry on",
+}
 RECENT_CALLS = 50
 OPEN_PAGES = frozenset({"staff.login"})
 LOGOUT_NOT_SAVED = (
