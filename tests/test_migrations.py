@@ -35,6 +35,7 @@ TABLES = {
     "login_failures",
     "sms_quota",
     "webhook_replies",
+    "missed_calls",
 }
 
 
