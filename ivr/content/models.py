@@ -54,6 +54,7 @@ class Phrases(Strict):
 
     welcome: NonEmpty
     welcome_back: NonEmpty
+    calling_back: NonEmpty  # first, on the line's call back after a missed call
     disclaimer: NonEmpty
     safety: Annotated[NonEmpty, Placeholders("number")]  # what to do in an emergency, said early
     help_line: Annotated[NonEmpty, Placeholders("action", "key")]

@@ -52,17 +52,32 @@ CLOCK_FREE_ACTIONS = frozenset({"repeat", "main", "back", "help", "rate", "emerg
 SPEEDS = ("slow", "normal", "fast")  # "slower" and "faster" step along this
 
 
-def start(line: Line, lang: str | None = None, rate: str | None = None, *, returning: bool = False) -> Step:
+def start(
+    line: Line,
+    lang: str | None = None,
+    rate: str | None = None,
+    *,
+    returning: bool = False,
+    calling_back: bool = False,
+) -> Step:
     """The first step of a call: for a new caller, the emergency sentence in every language and the
-    language menu; for a caller whose language is known, the welcome and the main menu."""
+    language menu; for a caller whose language is known, the welcome and the main menu. The line's
+    call back after a missed call (`calling_back`) first says who is calling, and that it is free."""
     content = line.content
     rate = rate if rate in RATES else "normal"
     if lang not in content.prompts and len(content.languages) > 1:
         state = CallState(node=LANGUAGE, lang=content.default_language, rate=rate, flags=SAFETY)
         said = [(wording.safety(line, each_lang), each_lang) for each_lang in content.languages]
-        return gather(line, state, [*said, *wording.language_prompt(line, full=True)], "start:language")
-    state = CallState(node=content.tree.root, lang=lang or content.default_language, rate=rate, flags=CHOSEN)
-    return welcome(line, state, "start", returning=returning)
+        made = gather(line, state, [*said, *wording.language_prompt(line, full=True)], "start:language")
+    else:
+        state = CallState(
+            node=content.tree.root, lang=lang or content.default_language, rate=rate, flags=CHOSEN
+        )
+        made = welcome(line, state, "start", returning=returning)
+    if not calling_back:
+        return made
+    langs = line.languages_for(made.state)
+    return prefixed(made, [(line.prompts(each).phrases.calling_back, each) for each in langs])
 
 
 def next_step(line: Line, state: CallState, inp: CallerInput) -> Step:
