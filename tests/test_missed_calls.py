@@ -6,6 +6,7 @@ caller's own."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import xml.etree.ElementTree as ET
@@ -24,9 +25,11 @@ from ivr.phone.texts import retry_delay
 from ivr.privacy import caller_hash
 from ivr.simulator import FlaskTransport, Phone, Turn
 from ivr.store.missed import MissedRow
+from ivr.web.staff import hash_password
 from tests.support.app import AUTH_TOKEN, BASE_URL, IN_HOURS, SignedClient, indian_mobile, make_app
 from tests.support.twilio_fake import FakeTwilioHttp
 from tests.support.twiml import assert_valid_twiml, gather
+from tests.support.web import STAFF_PASSWORD, STAFF_USER, log_in
 
 pytestmark = pytest.mark.integration
 
@@ -399,3 +402,21 @@ def test_numbers_are_purged_a_week_after_the_call_back_is_done(database_url: str
     clock.tick(days=31)
     place(app, clock)
     assert services.store(app).missed_calls() == [], "the records go after 30 days"
+
+
+def test_staff_see_every_missed_call_and_its_tries_with_numbers_masked() -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake)
+    caller = phone(app)
+    ring(caller)
+    clock.tick(seconds=20)
+    place(app, clock)
+    answered(app, caller, calls(fake)[0], "machine_start")
+    assert services.store(app).add_staff_user(STAFF_USER, hash_password(STAFF_PASSWORD))
+    staff = app.test_client()
+    assert log_in(staff) == 303
+    page = staff.get("/staff/missed-calls").get_data(as_text=True)
+    (shown,) = re.findall(r'<tr id="missed-\d+">(.*?)</tr>', page, re.S)
+    cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", shown, re.S)]
+    assert cells[1:2] + cells[3:6] == [f"•••• {caller.caller[-4:]}", "retry", "1", "machine"]
+    assert caller.caller[3:] not in re.sub(r"\D", "", page), "the number is never shown whole"
