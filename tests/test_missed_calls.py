@@ -420,3 +420,25 @@ def test_staff_see_every_missed_call_and_its_tries_with_numbers_masked() -> None
     cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", shown, re.S)]
     assert cells[1:2] + cells[3:6] == [f"•••• {caller.caller[-4:]}", "retry", "1", "machine"]
     assert caller.caller[3:] not in re.sub(r"\D", "", page), "the number is never shown whole"
+
+
+@pytest.mark.parametrize(("answered_by", "heard"), [("human", EN.calling_back), ("machine_start", None)])
+def test_the_console_phone_plays_a_missed_call_and_its_call_back(answered_by: str, heard: str | None) -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake, TWILIO_ACCOUNT_SID=None)  # no Twilio account at all
+    number = indian_mobile()
+    args = ["call", "--quiet", "--from", number, "--missed-call", answered_by, "--keys", "1,q"]
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == (0 if heard else 2), result.output
+    assert (
+        '<Reject reason="busy"/>' in result.stdout and f"the line calls {number} from {LINE}" in result.stdout
+    )
+    assert (heard in result.stdout) if heard else "= the line hung up" in result.stdout
+    assert fake.sent == [], "the console's own Twilio, never the app's"
+    (missed,) = services.store(app).missed_calls()
+    assert missed.state == ("answered" if heard else "retry")
+
+
+def test_the_console_phone_refuses_a_missed_call_where_the_line_has_no_missed_call_number() -> None:
+    result = make_app().test_cli_runner().invoke(args=["call", "--quiet", "--missed-call", "human"])
+    assert result.exit_code == 2 and "IVR_MISSED_CALL_NUMBERS" in result.output

@@ -42,6 +42,7 @@ PERMANENT = frozenset({13227, 21211, 21214, 21215, 21216})
 MACHINE = frozenset({"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"})
 NOT_REACHED = frozenset({"busy", "no-answer", "failed", "canceled"})  # final CallStatus with no one
 NO_CREDENTIALS = "waiting: no Twilio credentials"
+QUIET = "quiet hours"  # the note of a call-back held until they end
 _WHY_NOT = {
     "malformed": "not a valid number",
     "country": "in a country call-backs may not go to",
@@ -93,7 +94,7 @@ class CallBacks:
             return "not allowed"
         now = self.clock()
         due = self.after_quiet(now + self.delay)
-        note = NO_CREDENTIALS if not self.configured else ("quiet hours" if due > now + self.delay else None)
+        note = NO_CREDENTIALS if not self.configured else (QUIET if due > now + self.delay else None)
         local = now.astimezone(self.zone)
         queued = self.store.queue_missed(
             call_sid,
