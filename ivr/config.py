@@ -9,12 +9,14 @@ value raises `SettingsError` naming the variable, which `create_app` turns into 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_core import ErrorDetails
@@ -61,6 +63,29 @@ def _account_sid(sid: str) -> str:
     if len(sid) != 34 or not sid.startswith("AC") or any(c not in "0123456789abcdefABCDEF" for c in sid[2:]):
         raise ValueError(f"must be an Account SID, AC and 32 hex digits, not {sid!r}")
     return sid
+
+
+def _quiet_hours(raw: str) -> str:
+    """IVR_CALLBACK_QUIET_HOURS: "HH:MM-HH:MM" in the line's time zone (it may span midnight:
+    21:00-08:00), or "off"; kept as given, spaces dropped."""
+    value = raw.replace(" ", "")
+    if value.lower() in ("off", "none", "0"):
+        return "off"
+    match = re.fullmatch(r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]):([0-5][0-9])", value)
+    if match is None or match[1] + match[2] == match[3] + match[4]:
+        raise ValueError(f"must be a span of the day like 21:00-08:00, or off, not {raw!r}")
+    return value
+
+
+def _time_zone(raw: str) -> str:
+    name = raw.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"must be a time zone of the IANA database, like Asia/Kolkata, not {raw!r}"
+        ) from None
+    return name
 
 
 PhoneNumber = Annotated[str, AfterValidator(numbers.phone_number)]
@@ -119,6 +144,21 @@ class Settings(BaseSettings):
     sms_country_codes: Annotated[str, AfterValidator(numbers.calling_codes)] = _env(
         "IVR_SMS_COUNTRY_CODES", "91"
     )
+    # Missed-call mode (free call-back): the line's numbers whose incoming calls are rejected
+    # (not billed to the caller) and called back; the country codes, time zone and quiet hours of
+    # those call-backs, how long after the missed call, and how many per number and day.
+    missed_call_numbers: Annotated[str, AfterValidator(numbers.phone_numbers)] = _env(
+        "IVR_MISSED_CALL_NUMBERS", ""
+    )
+    callback_country_codes: Annotated[str, AfterValidator(numbers.calling_codes)] = _env(
+        "IVR_CALLBACK_COUNTRY_CODES", "91"
+    )
+    callback_delay: int = _env("IVR_CALLBACK_DELAY", 20, ge=0, le=3600)
+    callback_daily_limit: int = _env("IVR_CALLBACK_DAILY_LIMIT", 3, ge=1)
+    callback_quiet_hours: Annotated[str, AfterValidator(_quiet_hours)] = _env(
+        "IVR_CALLBACK_QUIET_HOURS", "21:00-08:00"
+    )
+    time_zone: Annotated[str, AfterValidator(_time_zone)] = _env("IVR_TIME_ZONE", "Asia/Kolkata")
     gather_timeout: int = _env("IVR_GATHER_TIMEOUT", 8, ge=1)
     # Seconds a transfer rings. Carriers' voicemail answers after about 20-25 s: ring no longer by
     # default (the whisper's "press 1" screens out a voicemail that answers anyway). Twilio's
@@ -238,6 +278,10 @@ def load(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         raise SettingsError("\n".join(_problem(error) for error in exc.errors())) from None
     if problem := _mount_problem(settings.public_base_url, settings.script_name):
         raise SettingsError(problem)
+    if settings.missed_call_numbers and not settings.public_base_url:
+        raise SettingsError(
+            "IVR_MISSED_CALL_NUMBERS needs PUBLIC_BASE_URL: Twilio fetches a call-back's call from there"
+        )
     return {**settings.to_config(), **given}
 
 

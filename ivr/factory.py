@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -18,6 +19,7 @@ from ivr.content.lint import review_findings
 from ivr.engine import Line
 from ivr.numbers import NumberError
 from ivr.phone import limits
+from ivr.phone.callbacks import CallBacks, quiet_span
 from ivr.phone.forms import WebhookRequest
 from ivr.phone.runtime import Runtime
 from ivr.phone.signature import parse_shared_keys
@@ -90,6 +92,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             runtime=Runtime(line, app.config, _narrator(app, line)),
             store=store,
             sms=sms,
+            callbacks=_callbacks(app, store),
             limits=limits.from_app(app),
             throttle=throttle.from_app(app, store),
         ),
@@ -108,6 +111,25 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     web.init_app(app, webhooks=(views.bp, agents.bp))
     _proxies(app)
     return app
+
+
+def _callbacks(app: Flask, store: Store) -> CallBacks:
+    """The missed-call numbers' call-backs, placed with the REST credentials texts use."""
+    cfg = app.config
+    return CallBacks(
+        store,
+        cfg["TWILIO_ACCOUNT_SID"],
+        cfg["TWILIO_REST_TOKEN"],
+        cfg["PUBLIC_BASE_URL"],
+        frozenset(filter(None, cfg["MISSED_CALL_NUMBERS"].split(","))),
+        cfg.get("TWILIO_HTTP_CLIENT"),
+        country_codes=cfg["CALLBACK_COUNTRY_CODES"],
+        delay=timedelta(seconds=cfg["CALLBACK_DELAY"]),
+        daily_limit=cfg["CALLBACK_DAILY_LIMIT"],
+        quiet=quiet_span(cfg["CALLBACK_QUIET_HOURS"]),
+        zone=ZoneInfo(cfg["TIME_ZONE"]),
+        clock=cfg.get("CLOCK") or utc_now,
+    )
 
 
 def _proxies(app: Flask) -> None:

@@ -94,6 +94,7 @@ def sms_sender(raw: str) -> str:
 _TEXTABLE = frozenset(
     {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
 )
+_CALLABLE = _TEXTABLE | {phonenumbers.PhoneNumberType.FIXED_LINE}
 
 
 def calling_codes(raw: str) -> str:
@@ -119,6 +120,17 @@ def why_not_textable(raw: str, codes: str) -> str | None:
     """Why a caller's number (Twilio's From) cannot be texted, or None when it can: "malformed"
     (not a valid number in international form), "country" (its calling code is not one of `codes`,
     as made by calling_codes) or "kind" (a landline, toll-free, premium-rate or other non-mobile)."""
+    return _why_not(raw, codes, _TEXTABLE)
+
+
+def why_not_callable(raw: str, codes: str) -> str | None:
+    """Why a caller's number may not be called back (a missed call's free call-back), or None when
+    it may: as why_not_textable, but landlines may be called too; never toll-free, premium-rate,
+    shared-cost or other kinds (the numbers toll fraud pays to have called)."""
+    return _why_not(raw, codes, _CALLABLE)
+
+
+def _why_not(raw: str, codes: str, kinds: frozenset[int]) -> str | None:
     try:
         parsed = phonenumbers.parse(raw.strip(), None)
     except NumberParseException:
@@ -127,9 +139,19 @@ def why_not_textable(raw: str, codes: str) -> str | None:
         return "malformed"
     if str(parsed.country_code) not in codes.split(","):
         return "country"
-    if phonenumbers.number_type(parsed) not in _TEXTABLE:
+    if phonenumbers.number_type(parsed) not in kinds:
         return "kind"
     return None
+
+
+def phone_numbers(raw: str) -> str:
+    """A list of the line's own numbers (IVR_MISSED_CALL_NUMBERS: "+91 11 4000 1234, +91...") as
+    "E164,E164" (phone_number each; "" for none); ValueError naming the first that is not valid."""
+    found: list[str] = []
+    for item in raw.split(","):
+        if item.strip() and (number := phone_number(item.strip())) not in found:
+            found.append(number)
+    return ",".join(found)
 
 
 # What Twilio and carriers send as From when the caller's number is hidden: these words, or the same

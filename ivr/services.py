@@ -1,7 +1,8 @@
 """Typed access to the app's services: the only module that reads or writes `app.extensions`.
 
 `create_app` (ivr/factory.py) builds one `Services` and installs it; views, commands and pages ask
-for what they need (`runtime()`, `line()`, `store()`, `sms()`, `limits()`, `throttle()`), by type,
+for what they need (`runtime()`, `line()`, `store()`, `sms()`, `callbacks()`, `limits()`,
+`throttle()`), by type,
 from the current app or from one they are given.
 """
 
@@ -14,6 +15,7 @@ from flask import Flask, current_app
 
 if TYPE_CHECKING:
     from ivr.engine import Line
+    from ivr.phone.callbacks import CallBacks
     from ivr.phone.limits import RateLimits
     from ivr.phone.runtime import Runtime
     from ivr.phone.texts import SmsSender
@@ -30,6 +32,7 @@ class Services:
     runtime: Runtime
     store: Store
     sms: SmsSender
+    callbacks: CallBacks
     limits: RateLimits | None
     throttle: LoginThrottle
 
@@ -71,6 +74,11 @@ def store(app: Flask | None = None) -> Store:
 def sms(app: Flask | None = None) -> SmsSender:
     """The text-message sender."""
     return of(app).sms
+
+
+def callbacks(app: Flask | None = None) -> CallBacks:
+    """The missed-call numbers' call-backs."""
+    return of(app).callbacks
 
 
 def limits(app: Flask | None = None) -> RateLimits | None:

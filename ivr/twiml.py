@@ -135,3 +135,18 @@ def busy_reply(prompts: Prompts, narrator: Narrator) -> str:
     narrator.speak(response, prompts.phrases.busy, prompts, "normal")
     response.hangup()
     return str(response)
+
+
+def reject(reason: str = "busy") -> str:
+    """<Reject reason="busy"/>: the call is refused before it is answered, so it costs the caller
+    nothing (a missed call, which the line calls back)."""
+    response = VoiceResponse()
+    response.reject(reason=reason)
+    return str(response)
+
+
+def hang_up() -> str:
+    """<Hangup/> alone: e.g. a call-back answered by a machine, which hears nothing."""
+    response = VoiceResponse()
+    response.hangup()
+    return str(response)

@@ -77,6 +77,7 @@ STAFF_PAGES = {
     "calls": "/staff/calls",
     "call detail": "/staff/calls/CAended1",
     "callbacks": "/staff/callbacks",
+    "missed calls": "/staff/missed-calls",
     "recordings": "/staff/recordings",
     "recordings, all": "/staff/recordings?all=1",
     "stats": "/staff/stats",

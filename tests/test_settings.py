@@ -147,6 +147,14 @@ def test_no_dotenv_file_is_read(clean_env: pytest.MonkeyPatch, tmp_path: Path) -
         ("IVR_SMS_DAILY_LIMIT", "many", "IVR_SMS_DAILY_LIMIT must be a whole number"),
         ("IVR_SMS_COUNTRY_CODES", "999", "IVR_SMS_COUNTRY_CODES must be country calling codes"),
         ("IVR_SMS_COUNTRY_CODES", "India", "IVR_SMS_COUNTRY_CODES must be country calling codes"),
+        ("IVR_MISSED_CALL_NUMBERS", "+911140001234, 12345", "IVR_MISSED_CALL_NUMBERS must be a phone number"),
+        ("IVR_MISSED_CALL_NUMBERS", "+911140001234", "IVR_MISSED_CALL_NUMBERS needs PUBLIC_BASE_URL"),
+        ("IVR_CALLBACK_COUNTRY_CODES", "999", "IVR_CALLBACK_COUNTRY_CODES must be country calling codes"),
+        ("IVR_CALLBACK_DELAY", "-5", "IVR_CALLBACK_DELAY must be at least 0"),
+        ("IVR_CALLBACK_DAILY_LIMIT", "0", "IVR_CALLBACK_DAILY_LIMIT must be at least 1"),
+        ("IVR_CALLBACK_QUIET_HOURS", "9pm-8am", "IVR_CALLBACK_QUIET_HOURS must be a span of the day"),
+        ("IVR_CALLBACK_QUIET_HOURS", "08:00-08:00", "IVR_CALLBACK_QUIET_HOURS must be a span of the day"),
+        ("IVR_TIME_ZONE", "India/Delhi", "IVR_TIME_ZONE must be a time zone of the IANA database"),
     ],
 )
 def test_a_bad_setting_refuses_to_start_naming_the_variable(
@@ -218,6 +226,16 @@ def test_numbers_are_made_e164(raw: str, e164: str) -> None:
 def test_what_is_not_a_number_says_why(raw: str, why: str) -> None:
     with pytest.raises(ValueError, match=why):
         phone_number(raw)
+
+
+def test_missed_call_numbers_are_made_e164_and_quiet_hours_may_be_off() -> None:
+    cfg = make_app(
+        MISSED_CALL_NUMBERS=" +91 11 4000-1234, +91 22 4000 1234 ,",
+        PUBLIC_BASE_URL="https://ivr.example.org",
+        CALLBACK_QUIET_HOURS="off",
+    ).config
+    assert cfg["MISSED_CALL_NUMBERS"] == "+911140001234,+912240001234"
+    assert cfg["CALLBACK_QUIET_HOURS"] == "off"
 
 
 @pytest.mark.parametrize("key", ["OPERATOR_NUMBER", "EMERGENCY_TRANSFER", "TWILIO_SMS_FROM"])

@@ -48,6 +48,7 @@ STAFF_PAGES = [
     "/staff/calls",
     "/staff/calls/CAended0",
     "/staff/callbacks",
+    "/staff/missed-calls",
     "/staff/recordings",
     "/staff/stats",
 ]

@@ -56,6 +56,7 @@ class Phrases(Strict):
     welcome_back: NonEmpty
     # To a returning caller who stopped inside a topic: its title only, before they choose.
     last_topic: Annotated[NonEmpty, Placeholders("topic")]
+    calling_back: NonEmpty  # first, on the line's call back after a missed call
     disclaimer: NonEmpty
     safety: Annotated[NonEmpty, Placeholders("number")]  # what to do in an emergency, said early
     help_line: Annotated[NonEmpty, Placeholders("action", "key")]

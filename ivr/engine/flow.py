@@ -62,20 +62,31 @@ def start(
     *,
     returning: bool = False,
     place: Place | None = None,
+    calling_back: bool = False,
 ) -> Step:
     """The first step of a call: for a new caller, the emergency sentence in every language and the
     language menu; for a caller whose language is known, the welcome and the main menu; for a
-    returning caller who stopped inside a topic (`place`, kept by the edge), the offer to carry on."""
+    returning caller who stopped inside a topic (`place`, kept by the edge), the offer to carry on.
+    The line's call back after a missed call (`calling_back`) first says who is calling, and that it
+    is free."""
     content = line.content
     rate = rate if rate in RATES else "normal"
     if lang not in content.prompts and len(content.languages) > 1:
         state = CallState(node=LANGUAGE, lang=content.default_language, rate=rate, flags=SAFETY)
         said = [(wording.safety(line, each_lang), each_lang) for each_lang in content.languages]
-        return gather(line, state, [*said, *wording.language_prompt(line, full=True)], "start:language")
-    state = CallState(node=content.tree.root, lang=lang or content.default_language, rate=rate, flags=CHOSEN)
-    if returning and place is not None and carry_on.can_offer(line, place):
-        return carry_on.offer(line, state, place, "start:carry_on")
-    return welcome(line, state, "start", returning=returning)
+        made = gather(line, state, [*said, *wording.language_prompt(line, full=True)], "start:language")
+    else:
+        state = CallState(
+            node=content.tree.root, lang=lang or content.default_language, rate=rate, flags=CHOSEN
+        )
+        if returning and place is not None and carry_on.can_offer(line, place):
+            made = carry_on.offer(line, state, place, "start:carry_on")
+        else:
+            made = welcome(line, state, "start", returning=returning)
+    if not calling_back:
+        return made
+    langs = line.languages_for(made.state)
+    return prefixed(made, [(line.prompts(each).phrases.calling_back, each) for each in langs])
 
 
 def next_step(line: Line, state: CallState, inp: CallerInput) -> Step:

@@ -1,5 +1,6 @@
 """Who is calling and which call, worked out once per webhook request: the caller's number in one
-spelling (ivr/numbers.py), its pseudonym and log reference, and the call's CallSid."""
+spelling (ivr/numbers.py), its pseudonym and log reference, and the call's CallSid. On a call the
+line placed (a call back after a missed call), the caller is the person it called."""
 
 from __future__ import annotations
 
@@ -28,12 +29,26 @@ class Caller:
     ref: str
 
 
+# Twilio's Direction of a call the line placed through the REST API: a call back after a missed
+# call, whose webhooks carry the line's number as From and the person called as To.
+OUTBOUND_API = "outbound-api"
+
+
 def caller() -> Caller:
-    """The caller of the request being handled (one HMAC per request, however often it is asked)."""
+    """The caller of the request being handled (one HMAC per request, however often it is asked):
+    From, or on the line's call back (Direction outbound-api) the person called, To, so that their
+    language, their returning-caller welcome and their rate limit are theirs, as when they ring."""
     found: Caller | None = g.get("ivr_caller")
     if found is None:
-        found = g.ivr_caller = identify(request.form.get("From", ""), str(current_app.config["HASH_SALT"]))
+        form = request.form
+        number = form.get("To", "") if is_call_back() else form.get("From", "")
+        found = g.ivr_caller = identify(number, str(current_app.config["HASH_SALT"]))
     return found
+
+
+def is_call_back() -> bool:
+    """Whether this webhook is of a call the line placed (a call back), by Twilio's Direction."""
+    return request.form.get("Direction", "").strip().lower() == OUTBOUND_API
 
 
 def call_sid() -> str:

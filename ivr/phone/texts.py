@@ -144,7 +144,7 @@ class SmsSender:
                 text, tries, at, f"Twilio error {exc.code}: {exc.msg}", exc.code in PERMANENT
             )
         except (requests.RequestException, TwilioException) as exc:
-            if _never_reached(exc):  # no connection was made: it was not sent, so try again
+            if never_reached(exc):  # no connection was made: it was not sent, so try again
                 return self._not_sent(text, tries, at, f"Twilio not reached: {type(exc).__name__}", False)
             # Twilio may have taken it before the answer was lost: never sent again (at most once).
             reason = f"no clear answer from Twilio ({type(exc).__name__}): it may have been sent"
@@ -202,18 +202,22 @@ class SmsSender:
         return "retry"
 
     def _client(self) -> Client:
-        return Client(
-            self.account_sid,
-            self.auth_token,
-            http_client=self.http_client or TwilioHttpClient(timeout=REST_TIMEOUT_S),
-        )
+        return rest_client(self.account_sid, self.auth_token, self.http_client)
 
     def _from(self) -> dict[str, str]:
         sender = str(self.sender)
         return {"messaging_service_sid": sender} if sender.startswith("MG") else {"from_": sender}
 
 
-def _never_reached(exc: Exception) -> bool:
+def rest_client(account_sid: str | None, auth_token: str | None, http_client: Any = None) -> Client:
+    """Twilio's REST client, on `http_client` (tests fake Twilio's edge there) or a real one that
+    gives up after REST_TIMEOUT_S."""
+    return Client(
+        account_sid, auth_token, http_client=http_client or TwilioHttpClient(timeout=REST_TIMEOUT_S)
+    )
+
+
+def never_reached(exc: Exception) -> bool:
     """Whether a failed request surely never reached Twilio: a connect timeout, a connection refused
     or a name not found (urllib3's NewConnectionError), or the client's own error before sending."""
     if isinstance(exc, requests.ConnectTimeout) or not isinstance(exc, requests.RequestException):

@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from ivr import engine, services
 from ivr.engine import LANGUAGE, CallerInput, CallState, Kind, Place, Step
 from ivr.logs import STEP_ENVIRON
-from ivr.phone import admission, effects, transfers
+from ivr.phone import admission, effects, missed, transfers
 from ivr.phone.callers import call_sid as _call_sid
 from ivr.phone.callers import caller
 from ivr.phone.sids import recording_sid, status_word
@@ -81,7 +81,12 @@ def _reply(step: Step) -> Response:
 @bp.post("")
 def incoming() -> Response:
     """Twilio's voice URL: a new call starts here, in the caller's language and speed if known, with
-    the offer to carry on where they stopped inside a topic (within 30 days)."""
+    the offer to carry on where they stopped inside a topic (within 30 days). A missed call to a
+    missed-call number is rejected and called back (ivr/phone/missed.py); the call back starts here
+    too, as the caller's call, saying first that the line is calling back."""
+    refused = missed.on_incoming()
+    if refused is not None:
+        return refused
     key = caller().key
     store = services.store()
     prefs = store.get_prefs(key) if key else None
@@ -92,6 +97,7 @@ def incoming() -> Response:
         prefs.rate if prefs else None,
         returning=prefs is not None and prefs.language is not None,
         place=Place(kept.node, kept.part) if kept else None,
+        calling_back=missed.call_back_id() is not None,
     )
     call_sid = _call_sid()
     if call_sid:
@@ -118,6 +124,7 @@ def status() -> Response:
         if call_status not in PASSING_STATUSES:
             log.warning("call=%s: unknown CallStatus %r; the call is not ended", call_sid or "-", call_status)
         return Response(status=204)
+    missed.on_status(call_status)
     if call_sid:
         services.store().call_ended(call_sid, call_status, duration)
     else:

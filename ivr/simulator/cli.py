@@ -19,11 +19,13 @@ from ivr.audio import cache, tts
 from ivr.audio.cache import AudioSettings
 from ivr.content import Content
 from ivr.simulator.asr import CALLER_VOICE, AsrError, Recogniser, phrases_from_hints
+from ivr.simulator.callback import ANSWERED_BY, SAMPLE_CALLER, ring_and_call_back
 from ivr.simulator.loudspeaker import Loudspeaker
 from ivr.simulator.phone import DIAL_OUTCOMES, FlaskTransport, HttpTransport, Phone, Transport, Turn
 
 KEYS = re.compile(r"[0-9*#]+")
 QUIT = ("q", "quit", "hangup", "hang up")
+CALLER, LINE = "+15005550006", "+15005550001"  # who calls which number, unless told
 HELP = 'keys (e.g. 2 or *), "words" or say words, empty line for silence, q to hang up'
 
 
@@ -158,10 +160,10 @@ class Session:
         elif (at := where(turn)) is not None:
             self.echo(f"  . at {at}")
 
-    def start(self, description: str) -> None:
-        """Place the call."""
+    def start(self, description: str, dial: Callable[[], Turn] | None = None) -> None:
+        """Place the call (or `dial` it another way: a missed call and its call-back)."""
         self.echo(f"> dial ({description})")
-        self.show(self.phone.dial())
+        self.show((dial or self.phone.dial)())
 
     def act(self, action: Action) -> None:
         """Perform one caller action and show what follows."""
@@ -208,8 +210,8 @@ rendered once into the line's audio cache (AUDIO_DIR) and reused after.
 @click.command("call", epilog=EPILOG)
 @click.option("--url", default=None, help="Call a running server over HTTP, e.g. http://127.0.0.1:8000.")
 @click.option("--token", default=None, help="Twilio auth token to sign with (default: the app's).")
-@click.option("--from", "caller", default="+15005550006", show_default=True, help="Caller's number.")
-@click.option("--to", "line_number", default="+15005550001", show_default=True, help="The line's number.")
+@click.option("--from", "caller", default=None, help=f"Caller's number [default: {CALLER}].")
+@click.option("--to", "line_number", default=None, help=f"The line's number [default: {LINE}].")
 @click.option("--keys", default=None, help='Scripted call, e.g. "2,1,9,say:causes,wait,*,#,q".')
 @click.option("--quiet", "--no-audio", "quiet", is_flag=True, help="No audio: neither rendered nor played.")
 @click.option(
@@ -220,19 +222,30 @@ rendered once into the line's audio cache (AUDIO_DIR) and reused after.
     help="What happens when the line transfers the call (asked each time when interactive).",
 )
 @click.option("--hear", is_flag=True, help="Speak your words through TTS and offline recognition first.")
+@click.option(
+    "--missed-call",
+    "answered_by",
+    type=click.Choice(ANSWERED_BY),
+    default=None,
+    help="Ring a missed-call number and be called back, answered by this (in-process only).",
+)
 @with_appcontext
 def call(
     url: str | None,
     token: str | None,
-    caller: str,
-    line_number: str,
+    caller: str | None,
+    line_number: str | None,
     keys: str | None,
     quiet: bool,
     dial_outcome: str,
     hear: bool,
+    answered_by: str | None,
 ) -> None:
     """Phone the line like Twilio does: hear each sentence and answer with keys or words."""
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    if answered_by is not None:
+        caller, line_number = _missed_call_numbers(app, url, caller, line_number)
+    caller, line_number = caller or CALLER, line_number or LINE
     script = parse_script(keys) if keys is not None else None
     transport: Transport
     if url:
@@ -277,7 +290,11 @@ def call(
     try:
         if interactive and speaker.silent_because:
             click.echo(f"(cannot play sound here: {speaker.silent_because}; showing audio lengths instead)")
-        session.start(description)
+        if answered_by is not None:
+            call_back = lambda: ring_and_call_back(app, phone, answered_by, click.echo)  # noqa: E731
+            session.start(f"{description}: a missed call", call_back)
+        else:
+            session.start(description)
         if script is not None:
             leftover = _run_script(session, script)
             how = "script finished" if not phone.ended else "call ended"
@@ -296,6 +313,19 @@ def call(
         speaker.close()
         if ear is not None:
             ear.close()
+
+
+def _missed_call_numbers(
+    app: Flask, url: str | None, caller: str | None, line_number: str | None
+) -> tuple[str, str]:
+    """Who rings which number for --missed-call: the caller given, else an Indian mobile; the line's
+    number given, else its first missed-call number."""
+    numbers = sorted(services.callbacks(app).line_numbers)
+    if url or not numbers:
+        raise click.UsageError(
+            "--missed-call needs IVR_MISSED_CALL_NUMBERS (and PUBLIC_BASE_URL) and runs in-process (no --url)"
+        )
+    return caller or SAMPLE_CALLER, line_number or numbers[0]
 
 
 def _run_script(session: Session, script: list[Action]) -> int:

@@ -181,17 +181,22 @@ class Phone:
         # While held in a queue: the <Enqueue>'s action and waitUrl, and the seconds waited so far.
         self._queue: tuple[str, str] | None = None
         self.queue_time = 0
+        self.direction = "inbound"  # outbound-api once the line calls the caller back
 
     def _base_params(self) -> dict[str, str]:
+        # On the line's own call (a call back), Twilio's From is the line and To the person called.
+        ours, theirs = (self.line_number, self.caller)
+        if self.direction == "inbound":
+            ours, theirs = theirs, ours
         return {
             "CallSid": self.call_sid,
             "AccountSid": self.account_sid,
-            "From": self.caller,
-            "To": self.line_number,
-            "Caller": self.caller,
-            "Called": self.line_number,
+            "From": ours,
+            "To": theirs,
+            "Caller": ours,
+            "Called": theirs,
             "CallStatus": "in-progress",
-            "Direction": "inbound",
+            "Direction": self.direction,
             "ApiVersion": "2010-04-01",
         }
 
@@ -359,12 +364,23 @@ class Phone:
 
     def dial(self) -> Turn:
         """Place the call: Twilio POSTs the voice URL."""
+        return self._start(self.base_url + self.voice_path, {})
+
+    def _start(self, url: str, extra: dict[str, str]) -> Turn:
         turn = Turn()
-        root = self._request(turn, self.base_url + self.voice_path, {})
+        root = self._request(turn, url, extra)
         if root is None:
             self.ended = turn.ended = True
             return turn
         return self._run(turn, list(root))
+
+    def answer_call_back(self, url: str, call_sid: str, answered_by: str = "human") -> Turn:
+        """The line calls this phone back (its REST request gave `url` and Twilio the `call_sid`),
+        and it is answered, by a person or (answering-machine detection's `answered_by`) a machine:
+        Twilio POSTs `url` with AnsweredBy. The phone is then on that call."""
+        self.call_sid, self.direction = call_sid, "outbound-api"
+        self.ended, self.gather, self._doc_url, self._queue = False, None, "", None
+        return self._start(url, {"AnsweredBy": answered_by})
 
     def _waiting(self) -> ET.Element:
         if self.gather is None or self.ended:

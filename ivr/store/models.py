@@ -19,8 +19,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-# Phone numbers appear in clear in two columns only, callbacks.callback_number and
-# sms_outbox.to_number, because staff must call back and Twilio must send. Everywhere else a caller
+# Phone numbers appear in clear in three columns only, callbacks.callback_number,
+# sms_outbox.to_number and missed_calls.to_number (until 7 days after it is done), because staff
+# must call back and Twilio must send and call. Everywhere else a caller
 # is the salted HMAC from ivr.privacy.caller_hash.
 HASH_LEN = 64
 SID_LEN = 64
@@ -31,6 +32,10 @@ LOGIN_KEY_LEN = 200  # "user:" and a username (64), or "ip:" and an address
 ONCE_LEN = 140  # a side effect's "once" key: a CallSid (64), a space and a specialty or topic (64)
 TOKEN_LEN = 128  # an I-Twilio-Idempotency-Token, as long as any seen (bounded: it is a header)
 SMS_STATUSES = ("queued", "sent", "failed")
+# A missed call's call-back: waiting for its first try (queued) or another (retry), being placed
+# (claimed_at set), placed and ringing (calling); answered, given up after its tries, failed for
+# good (a permanent Twilio error), or not called back at all over the daily cap (capped).
+MISSED_STATES = ("queued", "retry", "calling", "answered", "given-up", "failed", "capped")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -188,6 +193,32 @@ class SmsQuota(Base):
     caller_hash: Mapped[str] = mapped_column(String(HASH_LEN), primary_key=True)
     day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
     texts: Mapped[int]
+
+
+class MissedCall(Base):
+    """A missed call to a missed-call number (rejected, so free to the caller) and its call-back:
+    every try and how it went. The number is kept only until the call-back is done and 7 days
+    more (ivr.store.missed.NUMBER_KEPT), then purged; the row itself goes after 30 days."""
+
+    __tablename__ = "missed_calls"
+    __table_args__ = (CheckConstraint(f"state IN {MISSED_STATES!r}", name="state"),)
+
+    id: Mapped[Id]
+    # The missed call's CallSid: one call-back per missed call, however often Twilio redelivers it.
+    call_sid: Mapped[str] = mapped_column(String(SID_LEN), unique=True)
+    caller_hash: Mapped[str] = mapped_column(String(HASH_LEN), index=True)
+    to_number: Mapped[str | None] = mapped_column(String(NUMBER_LEN))
+    line_number: Mapped[str] = mapped_column(String(NUMBER_LEN))  # the line's number it came to
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
+    claimed_at: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
+    # The call-back's CallSid (its webhooks find the row by it) and how the last try went.
+    outbound_sid: Mapped[str | None] = mapped_column(String(SID_LEN), index=True)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(String(500))
 
 
 class WebhookReply(Base):

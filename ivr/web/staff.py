@@ -284,6 +284,24 @@ def callback_done(callback_id: int) -> ResponseReturnValue:
     return redirect(url_for("staff.callbacks"), 303)
 
 
+@bp.get("/missed-calls")
+def missed_calls() -> ResponseReturnValue:
+    """Missed calls and their free call-backs, newest first: every try, its outcome, what is next.
+    Numbers are shown by their last digits only: the line calls them back, not staff."""
+    return render_template(
+        "staff/missed_calls.html",
+        missed=services.store().missed_calls(),
+        masked=masked_number,
+        page="missed",
+    )
+
+
+def masked_number(number: str | None) -> str:
+    """A number as staff may see it on the missed-call list: its last four digits ("•••• 3210"),
+    or "purged" once it is no longer kept."""
+    return f"•••• {number[-4:]}" if number else "purged"
+
+
 @bp.get("/recordings")
 def recordings() -> ResponseReturnValue:
     """Questions callers recorded: those to review, or (?all=1) every one."""

@@ -1,4 +1,4 @@
-"""A fake of Twilio's REST edge: a twilio.http.HttpClient that answers like the Messages API."""
+"""A fake of Twilio's REST edge: a twilio.http.HttpClient that answers like the Messages and Calls APIs."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from twilio.http.response import Response
 
 @dataclass
 class Sent:
-    """One request the line made to Twilio's REST API."""
+    """One request the line made to Twilio's REST API (`data`: the form it sent, Twilio's names)."""
 
     method: str
     uri: str
@@ -24,7 +24,8 @@ class Sent:
 
 @dataclass
 class FakeTwilioHttp(HttpClient):  # type: ignore[misc]
-    """Records requests; replies 201 with a message SID, or with the error it was told to give."""
+    """Records requests; replies 201 with a message SID (a call SID for Calls), or with the error
+    it was told to give."""
 
     fail_with: tuple[int, int, str] | None = None  # (HTTP status, Twilio error code, message)
     sent: list[Sent] = field(default_factory=list)
@@ -62,11 +63,12 @@ class FakeTwilioHttp(HttpClient):  # type: ignore[misc]
                 "more_info": f"https://www.twilio.com/docs/errors/{code}",
             }
             return Response(status, json.dumps(body))
-        sid = "SM" + secrets.token_hex(16)
+        sid = ("CA" if uri.endswith("/Calls.json") else "SM") + secrets.token_hex(16)
         body = {
             "sid": sid,
             "status": "queued",
             "to": (data or {}).get("To"),
             "body": (data or {}).get("Body"),
+            "from": (data or {}).get("From"),
         }
         return Response(201, json.dumps(body))

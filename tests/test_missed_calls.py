@@ -1,0 +1,444 @@
+"""A missed call that costs the caller nothing: rejected (<Reject reason="busy"/>), then called back
+through Twilio's REST API (faked at its HttpClient seam) into the same line, with its guards:
+withheld and foreign numbers, one call-back per 10 minutes, a daily cap, quiet hours, answering
+machines, retries and Twilio's errors. The call-back's webhooks are signed and rate-limited as the
+caller's own."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from flask import Flask
+
+from ivr import services
+from ivr.config import REPO_ROOT
+from ivr.content import load_content
+from ivr.phone.callbacks import NO_CREDENTIALS, RETRY_AFTER
+from ivr.phone.texts import retry_delay
+from ivr.privacy import caller_hash
+from ivr.simulator import FlaskTransport, Phone, Turn
+from ivr.store.missed import MissedRow
+from ivr.web.staff import hash_password
+from tests.support.app import AUTH_TOKEN, BASE_URL, IN_HOURS, SignedClient, indian_mobile, make_app
+from tests.support.twilio_fake import FakeTwilioHttp
+from tests.support.twiml import assert_valid_twiml, gather
+from tests.support.web import STAFF_PASSWORD, STAFF_USER, log_in
+
+pytestmark = pytest.mark.integration
+
+CONTENT = load_content(REPO_ROOT)
+EN, HI = CONTENT.prompts["en"].phrases, CONTENT.prompts["hi"].phrases
+LINE = "+911140001234"  # the line's missed-call number
+CALLS = "/Calls.json"
+HASH_SALT = "test-salt"  # tests.support.app's
+
+
+class Clock:
+    """The line's clock, moved on by the test."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def tick(self, **delta: float) -> None:
+        self.at += timedelta(**delta)
+
+
+def missed_app(clock: Clock, fake: FakeTwilioHttp, **overrides: Any) -> Flask:
+    """A line whose number LINE is in missed-call mode, on `clock`, with Twilio's REST edge faked;
+    its own database (an in-memory SQLite unless told), so that it places only its own call-backs."""
+    settings = {"MISSED_CALL_NUMBERS": LINE, "PUBLIC_BASE_URL": BASE_URL, "TWILIO_HTTP_CLIENT": fake}
+    settings["DATABASE_URL"] = "sqlite://"
+    return make_app(CLOCK=clock, **{**settings, **overrides})
+
+
+def phone(app: Flask, caller: str | None = None) -> Phone:
+    number = caller or indian_mobile()
+    return Phone(
+        FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, caller=number, line_number=LINE
+    )
+
+
+def ring(handset: Phone) -> Turn:
+    """The caller rings the missed-call number: a new call each time."""
+    handset.call_sid = "CA" + secrets.token_hex(16)
+    handset.direction = "inbound"
+    return handset.dial()
+
+
+def rejected(turn: Turn) -> bool:
+    """Whether the line refused the call with <Reject reason="busy"/>, nothing else, valid TwiML."""
+    (root,) = turn.documents
+    assert_valid_twiml(ET.tostring(root))
+    return [(v.tag, v.attrib) for v in root] == [("Reject", {"reason": "busy"})]
+
+
+def calls(fake: FakeTwilioHttp) -> list[dict[str, object]]:
+    """The calls the line asked Twilio to place."""
+    return [sent.data for sent in fake.sent if sent.uri.endswith(CALLS)]
+
+
+def cb_of(placed: dict[str, object]) -> int:
+    return int(parse_qs(urlsplit(str(placed["Url"])).query)["cb"][0])
+
+
+def row(app: Flask, placed: dict[str, object]) -> MissedRow:
+    found = services.store(app).missed_call(cb_of(placed))
+    assert found is not None
+    return found
+
+
+def rows_of(app: Flask, *handsets: Phone) -> list[MissedRow]:
+    """The missed calls of these phones' numbers, newest first (the tests' SQLite file is shared)."""
+    keys = {caller_hash(handset.caller, HASH_SALT) for handset in handsets}
+    return [r for r in services.store(app).missed_calls() if r.caller_hash in keys]
+
+
+def place(app: Flask, clock: Clock) -> dict[str, int]:
+    return dict(services.callbacks(app).place_due(clock()))
+
+
+def status(app: Flask, placed: dict[str, object], sid: str, call_status: str, answered_by: str = "") -> int:
+    """Twilio's status callback of the call-back placed as `placed`, with Twilio's CallSid `sid`."""
+    client = SignedClient(app)
+    form = {"CallSid": sid, "From": LINE, "To": str(placed["To"]), "Direction": "outbound-api"}
+    form |= {"CallStatus": call_status, **({"AnsweredBy": answered_by} if answered_by else {})}
+    code, _ = client.post(str(placed["StatusCallback"]).removeprefix(BASE_URL), form)
+    return code
+
+
+def answered(app: Flask, handset: Phone, placed: dict[str, object], by: str = "human") -> Turn:
+    sid = row(app, placed).outbound_sid
+    assert sid is not None
+    return handset.answer_call_back(str(placed["Url"]), sid, by)
+
+
+def test_a_missed_call_is_rejected_then_called_back_once_with_the_right_parameters(database_url: str) -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake, DATABASE_URL=database_url)
+    caller = phone(app)
+    assert rejected(ring(caller))
+    assert place(app, clock).get("placed", 0) == 0 and calls(fake) == [], "not before the caller has hung up"
+    clock.tick(seconds=20)
+    assert place(app, clock)["placed"] == 1
+    (placed,) = calls(fake)
+    missed_id = cb_of(placed)
+    assert placed == {
+        "To": caller.caller,
+        "From": LINE,
+        "Url": f"{BASE_URL}/voice?cb={missed_id}",
+        "Method": "POST",
+        "StatusCallback": f"{BASE_URL}/voice/status?cb={missed_id}",
+        "StatusCallbackMethod": "POST",
+        "MachineDetection": "Enable",
+        "Timeout": 30,
+    }
+    assert row(app, placed).state == "calling" and row(app, placed).attempts == 1
+    clock.tick(minutes=5)
+    assert place(app, clock).get("placed", 0) == 0 and len(calls(fake)) == 1, "placed once"
+
+
+def test_the_call_back_plays_the_line_as_the_callers_own_call_in_their_language() -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake)
+    caller = phone(app)
+    caller.line_number = "+15005550001"  # an ordinary call first, to the line's other number
+    caller.dial()
+    caller.press("2")  # Hindi, remembered for the caller's number
+    caller.line_number = LINE
+    assert rejected(ring(caller))
+    clock.tick(seconds=20)
+    place(app, clock)
+    (placed,) = calls(fake)
+    turn = answered(app, caller, placed)
+    assert turn.says[:2] == [HI.calling_back, HI.welcome_back], "the caller is To: a returning caller"
+    assert row(app, placed).state == "answered" and row(app, placed).outcome == "human"
+    assert caller.press("1").gather is not None, "the call goes on through the menus"
+    assert status(app, placed, str(row(app, placed).outbound_sid), "completed") == 204
+    assert row(app, placed).state == "answered"
+
+    stranger = phone(app)  # never called before: the call-back says who calls in both languages
+    assert rejected(ring(stranger))
+    clock.tick(seconds=20)
+    place(app, clock)
+    first = answered(app, stranger, calls(fake)[-1], "unknown")
+    assert first.says[:2] == [EN.calling_back, HI.calling_back]
+    assert "n=_language" in gather(first.documents[0]).get("action", "")
+
+
+def test_a_redelivered_or_repeated_missed_call_adds_nothing_and_a_later_one_is_answered(
+    database_url: str,
+) -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake, DATABASE_URL=database_url)
+    caller = phone(app)
+    assert rejected(ring(caller))
+    assert rejected(caller.dial()), "Twilio delivers the same webhook again (same CallSid)"
+    clock.tick(seconds=5)
+    assert rejected(ring(caller)), "rings again before the call-back: it is coming"
+    clock.tick(seconds=20)
+    place(app, clock)
+    assert len(calls(fake)) == 1
+    assert [r.call_sid for r in rows_of(app, caller)] == [row(app, calls(fake)[0]).call_sid]
+    answered(app, caller, calls(fake)[0])
+    clock.tick(minutes=5)
+    again = ring(caller)  # within 10 minutes of the call-back: the line answers, no second call-back
+    assert again.gather is not None and not rejected_any(again)
+    clock.tick(minutes=6)
+    assert rejected(ring(caller)), "10 minutes on: a new call-back"
+    clock.tick(seconds=20)
+    place(app, clock)
+    assert len(calls(fake)) == 2
+
+
+def rejected_any(turn: Turn) -> bool:
+    return any(v.tag == "Reject" for root in turn.documents for v in root)
+
+
+def test_a_number_gets_the_daily_cap_of_call_backs_then_the_line_answers_it(database_url: str) -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake, DATABASE_URL=database_url, CALLBACK_DAILY_LIMIT=2)
+    caller = phone(app)
+    for _ in range(2):
+        assert rejected(ring(caller))
+        clock.tick(seconds=20)
+        place(app, clock)
+        answered(app, caller, calls(fake)[-1])
+        clock.tick(minutes=11)
+    over = ring(caller)
+    assert over.gather is not None and not rejected_any(over), "over the cap: answered as usual"
+    assert [r.state for r in rows_of(app, caller)] == ["capped", "answered", "answered"]
+    assert rows_of(app, caller)[0].to_number is None, "a capped call keeps no number"
+    assert rejected(ring(phone(app))), "another number has its own cap"
+    clock.tick(hours=24)
+    assert rejected(ring(caller)), "the next day, the cap starts again"
+
+
+def test_missed_calls_in_quiet_hours_are_called_back_when_they_end_in_the_order_they_came() -> None:
+    clock, fake = Clock(datetime(2026, 11, 25, 16, 30, tzinfo=UTC)), FakeTwilioHttp()  # 22:00 in India
+    app = missed_app(clock, fake)
+    callers = [phone(app) for _ in range(3)]
+    for each in callers:
+        assert rejected(ring(each))
+        clock.tick(minutes=1)
+    assert {r.note for r in rows_of(app, *callers)} == {"quiet hours"}
+    for _ in range(9):
+        clock.tick(hours=1)
+        place(app, clock)
+    assert calls(fake) == [], "nobody is called in the night"
+    clock.at = datetime(2026, 11, 26, 2, 30, tzinfo=UTC)  # 08:00 in India
+    assert place(app, clock)["placed"] == 3
+    assert [c["To"] for c in calls(fake)] == [each.caller for each in callers]
+
+
+def test_a_machine_is_hung_up_on_and_tried_again_until_the_limit(database_url: str) -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake, DATABASE_URL=database_url)
+    caller = phone(app)
+    ring(caller)
+    clock.tick(seconds=20)
+    place(app, clock)
+    first = calls(fake)[0]
+    machine = answered(app, caller, first, "machine_end_beep")
+    assert machine.says == [] and [v.tag for v in machine.documents[0]] == ["Hangup"]
+    assert_valid_twiml(ET.tostring(machine.documents[0]))
+    sid = str(row(app, first).outbound_sid)
+    assert status(app, first, sid, "completed", "machine_end_beep") == 204, "its status moves nothing more"
+    assert (row(app, first).state, row(app, first).outcome) == ("retry", "machine")
+    assert row(app, first).next_attempt_at == clock() + RETRY_AFTER
+    clock.tick(minutes=5)
+    assert place(app, clock).get("placed", 0) == 0
+    clock.tick(minutes=5)
+    assert place(app, clock)["placed"] == 1
+    assert status(app, first, str(row(app, first).outbound_sid), "no-answer") == 204
+    assert (row(app, first).state, row(app, first).outcome) == ("retry", "no-answer")
+    clock.tick(minutes=10)
+    place(app, clock)
+    assert status(app, first, str(row(app, first).outbound_sid), "busy") == 204
+    assert (row(app, first).state, row(app, first).attempts) == ("given-up", 3)
+    clock.tick(hours=1)
+    assert place(app, clock).get("placed", 0) == 0 and len(calls(fake)) == 3
+
+
+@pytest.mark.parametrize(
+    ("number", "why"),
+    [
+        ("anonymous", "withheld"),
+        ("+266696687", "withheld"),
+        ("919876543210", "withheld"),  # no + : not a number the line can reach
+        ("+447911123456", "country"),  # a UK mobile: not an allowed country by default
+        ("+9118001234567", "kind"),  # an Indian toll-free number
+    ],
+)
+def test_a_number_that_may_not_be_called_back_hears_the_line_as_usual(number: str, why: str) -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake)
+    handset = phone(app, number)
+    turn = handset.dial()
+    assert not rejected_any(turn) and turn.gather is not None, why
+    assert turn.says[0] == EN.safety.format(number="1 1 2")
+    clock.tick(minutes=1)
+    place(app, clock)
+    assert calls(fake) == []
+    assert handset.call_sid not in {r.call_sid for r in services.store(app).missed_calls()}
+
+
+def test_the_line_s_other_numbers_answer_as_usual() -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake)
+    caller = phone(app)
+    caller.line_number = "+15005550001"
+    assert caller.dial().gather is not None
+    assert rows_of(app, caller) == []
+
+
+def test_twilio_errors_are_retried_with_back_off_and_permanent_ones_are_not() -> None:
+    clock = Clock(IN_HOURS)
+    fake = FakeTwilioHttp(script=[(503, 20503, "Service unavailable"), (400, 21215, "Geo permission")])
+    app = missed_app(clock, fake)
+    first, second = phone(app), phone(app)
+    ring(first)
+    clock.tick(seconds=20)
+    assert place(app, clock).get("retry") == 1
+    (tried,) = rows_of(app, first)
+    assert tried.note is not None and "20503" in tried.note
+    assert tried.next_attempt_at == clock() + timedelta(seconds=retry_delay(1))
+    ring(second)
+    clock.tick(seconds=retry_delay(1))
+    done = place(app, clock)  # the first is due again (placed); the second meets 21215
+    assert done.get("placed") == 1 and done.get("failed") == 1
+    states = {r.to_number: (r.state, r.attempts) for r in rows_of(app, first, second)}
+    assert states == {first.caller: ("calling", 2), second.caller: ("failed", 1)}
+    clock.tick(hours=2)
+    place(app, clock)
+    assert [c["To"] for c in calls(fake)] == [first.caller, second.caller, first.caller]
+
+
+def test_without_twilio_credentials_call_backs_wait_in_the_queue_saying_so() -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake, TWILIO_ACCOUNT_SID=None)
+    handset = phone(app)
+    assert rejected(ring(handset))
+    clock.tick(minutes=1)
+    place(app, clock)
+    (waiting,) = rows_of(app, handset)
+    assert (waiting.state, waiting.note, fake.sent) == ("queued", NO_CREDENTIALS, [])
+    result = app.test_cli_runner().invoke(args=["callbacks", "place-due"])
+    assert result.exit_code != 0 and "TWILIO_ACCOUNT_SID" in result.output
+
+
+def test_two_senders_at_once_place_each_call_back_once(database_url: str) -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp(delay_s=0.2)
+    app = missed_app(clock, fake, DATABASE_URL=database_url)
+    for _ in range(3):
+        ring(phone(app))
+    clock.tick(seconds=20)
+    start = threading.Barrier(2)
+
+    def sender() -> None:
+        start.wait(10)
+        place(app, clock)
+
+    threads = [threading.Thread(target=sender) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(calls(fake)) == 3 and len({c["To"] for c in calls(fake)}) == 3
+
+
+def test_the_call_back_s_webhooks_are_signed_and_rate_limited_as_the_caller_s() -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    limits = {"RATELIMIT_ENABLED": True, "RATELIMIT_CALLER_BURST": 2, "RATELIMIT_CALLER_PER_MINUTE": 2}
+    app = missed_app(clock, fake, **limits)
+    caller, other = phone(app), phone(app)
+    ring(caller)  # the caller's first request
+    ring(other)
+    clock.tick(seconds=20)
+    place(app, clock)
+    mine, theirs = calls(fake)
+    forged = app.test_client().post(
+        "/voice?cb=" + str(cb_of(mine)),
+        data={
+            "CallSid": row(app, mine).outbound_sid,
+            "From": LINE,
+            "To": caller.caller,
+            "Direction": "outbound-api",
+        },
+    )
+    assert forged.status_code == 403
+    assert answered(app, caller, mine).gather is not None  # the second: within the caller's burst
+    busy = caller.press("1")  # the third in the window: the caller is over their limit
+    assert busy.says == [EN.busy] and busy.ended
+    # Counted against the person called (To), not the line's number (From, the same for both).
+    assert answered(app, other, theirs).says[0] == EN.calling_back
+
+
+def test_numbers_are_purged_a_week_after_the_call_back_is_done(database_url: str) -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake, DATABASE_URL=database_url)
+    caller, waiting = phone(app), phone(app)
+    ring(caller)
+    clock.tick(seconds=20)
+    place(app, clock)
+    answered(app, caller, calls(fake)[0])
+    clock.tick(days=6, hours=23)
+    ring(waiting)  # still pending a week on: its number is kept
+    place(app, clock)
+    assert services.store(app).missed_call(cb_of(calls(fake)[0])).to_number == caller.caller  # type: ignore[union-attr]
+    clock.tick(hours=2)
+    assert place(app, clock)["purged"] == 1
+    numbers = {r.id: r.to_number for r in services.store(app).missed_calls()}
+    assert numbers[cb_of(calls(fake)[0])] is None and waiting.caller in numbers.values()
+    clock.tick(days=31)
+    place(app, clock)
+    assert services.store(app).missed_calls() == [], "the records go after 30 days"
+
+
+def test_staff_see_every_missed_call_and_its_tries_with_numbers_masked() -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake)
+    caller = phone(app)
+    ring(caller)
+    clock.tick(seconds=20)
+    place(app, clock)
+    answered(app, caller, calls(fake)[0], "machine_start")
+    assert services.store(app).add_staff_user(STAFF_USER, hash_password(STAFF_PASSWORD))
+    staff = app.test_client()
+    assert log_in(staff) == 303
+    page = staff.get("/staff/missed-calls").get_data(as_text=True)
+    (shown,) = re.findall(r'<tr id="missed-\d+">(.*?)</tr>', page, re.S)
+    cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", shown, re.S)]
+    assert cells[1:2] + cells[3:6] == [f"•••• {caller.caller[-4:]}", "retry", "1", "machine"]
+    assert caller.caller[3:] not in re.sub(r"\D", "", page), "the number is never shown whole"
+
+
+@pytest.mark.parametrize(("answered_by", "heard"), [("human", EN.calling_back), ("machine_start", None)])
+def test_the_console_phone_plays_a_missed_call_and_its_call_back(answered_by: str, heard: str | None) -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake, TWILIO_ACCOUNT_SID=None)  # no Twilio account at all
+    number = indian_mobile()
+    args = ["call", "--quiet", "--from", number, "--missed-call", answered_by, "--keys", "1,q"]
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == (0 if heard else 2), result.output
+    assert (
+        '<Reject reason="busy"/>' in result.stdout and f"the line calls {number} from {LINE}" in result.stdout
+    )
+    assert (heard in result.stdout) if heard else "= the line hung up" in result.stdout
+    assert fake.sent == [], "the console's own Twilio, never the app's"
+    (missed,) = services.store(app).missed_calls()
+    assert missed.state == ("answered" if heard else "retry")
+
+
+def test_the_console_phone_refuses_a_missed_call_where_the_line_has_no_missed_call_number() -> None:
+    result = make_app().test_cli_runner().invoke(args=["call", "--quiet", "--missed-call", "human"])
+    assert result.exit_code == 2 and "IVR_MISSED_CALL_NUMBERS" in result.output
