@@ -232,6 +232,34 @@ def test_carry_on_can_be_said(phone: Phone, words: str) -> None:
     assert where(turn) == ("symptoms", 2) and turn.says[0] == part_said("symptoms", 2)
 
 
+@pytest.mark.parametrize("words", ["next", "ok", "go on", "आगे", "ठीक है"])
+def test_yes_and_next_in_either_language_carry_on_too(phone: Phone, words: str) -> None:
+    dropped_in_symptoms(phone)
+    again = call_again(phone)
+    again.dial()
+    turn = again.say(words)
+    assert where(turn) == ("symptoms", 2) and turn.says[0] == part_said("symptoms", 2)
+
+
+@pytest.mark.parametrize("words", ["no", "No thanks.", "nope", "नहीं"])
+def test_no_at_the_offer_declines_it_as_silence_does_without_blame(phone: Phone, words: str) -> None:
+    dropped_in_symptoms(phone)
+    plain = stranger(phone)
+    answer(plain, "1")
+    plain.hangup()
+    offered, usual = call_again(phone), call_again(plain)
+    offered.dial()
+    welcome = usual.dial()
+    declined = offered.say(words)
+    assert declined.says == welcome.says[3:], "the main menu's options, as after silence"
+    assert EN.phrases.not_understood not in declined.says
+    assert declined.gather is not None
+    state = query(declined.gather.get("action", ""))
+    assert (state["n"], state.get("m", "0")) == (TREE.root, "0"), "no miss counted"
+    # The place is kept: offered again on the next call.
+    assert where(call_again(phone).dial()) == (CARRY_ON, 0)
+
+
 def test_the_offer_listens_for_carry_on_in_both_languages_as_speech_hints(phone: Phone) -> None:
     dropped_in_symptoms(phone)
     offered = call_again(phone).dial()
@@ -451,6 +479,16 @@ def test_the_place_is_offered_only_to_a_returning_caller_and_only_while_it_exist
     for place in gone:  # the content changed since: a part, a section that is no more, not a topic
         step = engine.start(LINE, "en", returning=True, place=place)
         assert step.state.node == TREE.root and step.say[0] == EN.phrases.welcome_back
+
+
+@pytest.mark.unit
+def test_a_call_the_line_places_never_names_the_callers_last_topic() -> None:
+    # A call back (after a missed call) may be answered by anyone in the house, or a voicemail.
+    step = engine.start(LINE, "en", returning=True, place=Place("symptoms", 1), calling_back=True)
+    assert step.state.node == TREE.root
+    said = " ".join(step.say)
+    assert EN.phrases.calling_back in said and EN.phrases.welcome_back in said
+    assert "Symptoms" not in said and "carry on" not in said.lower()
 
 
 @pytest.mark.unit

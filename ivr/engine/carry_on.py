@@ -5,8 +5,9 @@ place, as a `Place`, for 30 days: ivr.store) hears "Welcome back", the emergency
 disclaimer, then the topic's title and the key: "Last time you were listening to Symptoms. To carry
 on, press 1." Nothing more of the topic is said before they choose: the phone may be shared.
 
-- 1, or "carry on", "जारी रखें": the part they were hearing (it may not have been heard to its
-  end), as if they had never left.
+- 1, or "carry on", "yes", "next", "जारी रखें", "हाँ", "आगे": the part they were hearing (it may not
+  have been heard to its end), as if they had never left.
+- "No", "no thanks", "नहीं": declined, as silence is (the main menu's options), no miss counted.
 - 9, help, 7, "more time": said for the offer, which stays.
 - Silence: on to the main menu's options after the usual wait, as the welcome goes on; a caller
   who presses nothing still reaches every topic.
@@ -26,6 +27,8 @@ from ivr.engine.understanding import Heard
 # What is done at the offer itself (the rest as at the main menu): the offer's 1 and its words,
 # and the actions that say the offer again (repeat, help, speed, "more time").
 OFFER_ACTIONS = frozenset({"repeat", "help", "rate", "slower", "faster", "more_time"})
+# The offer's "no" (the understanding's result for its words at the offer: ivr.engine.understanding).
+DECLINE = ("action", "decline")
 
 
 def can_offer(line: Line, place: Place | None) -> bool:
@@ -63,6 +66,8 @@ def answers_offer(heard: Heard | None) -> Heard | None:
         heard.kind == "action" and heard.value in OFFER_ACTIONS
     ):
         return replace(heard, sure=True)
+    if (heard.kind, heard.value) == ("action", "next"):  # "next", "go on", "आगे": on with the topic
+        return Heard("key", "1")
     return None
 
 
@@ -80,12 +85,12 @@ def at_main_menu(line: Line, state: CallState) -> CallState:
     return replace(state, node=root, part=0, ret="", ret_part=0, flags=state.flags | GREETED)
 
 
-def declined(line: Line, state: CallState) -> Step:
-    """Silence at the offer: the main menu's options and how to speak, as the welcome goes on."""
+def declined(line: Line, state: CallState, event: str = "carry_on:declined") -> Step:
+    """Silence or "no" at the offer: the main menu's options and how to speak, as the welcome goes on."""
     root = line.content.tree.root
     menu = replace(at_main_menu(line, state), visited=state.visited | line.menu_bit(root))
     said = each(line, menu, lambda lang: wording.menu_prompt(line, lang, root, full=True)[1:])  # no title
-    return gather(line, menu, said, "carry_on:declined")
+    return gather(line, menu, said, event)
 
 
 def listening_at(line: Line, state: CallState) -> Place | None:

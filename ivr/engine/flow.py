@@ -79,7 +79,8 @@ def start(
         state = CallState(
             node=content.tree.root, lang=lang or content.default_language, rate=rate, flags=CHOSEN
         )
-        if returning and place is not None and carry_on.can_offer(line, place):
+        # Never on a call the line placed (a call back): whoever answers may not be the caller.
+        if returning and place is not None and not calling_back and carry_on.can_offer(line, place):
             made = carry_on.offer(line, state, place, "start:carry_on")
         else:
             made = welcome(line, state, "start", returning=returning)
@@ -119,6 +120,8 @@ def _next_step(line: Line, state: CallState, inp: CallerInput) -> Step:
         return _silence(line, state)
     heard = understanding.resolve(line, state, inp)
     if state.node == CARRY_ON:
+        if heard is not None and (heard.kind, heard.value) == carry_on.DECLINE:  # "no", "नहीं"
+            return carry_on.declined(line, settled, "carry_on:no")
         offered = carry_on.answers_offer(heard)
         if offered is None:  # not the offer's: as if said at the main menu
             return _next_step(line, carry_on.at_main_menu(line, state), inp)

@@ -336,8 +336,11 @@ def _here(line: Line, state: CallState) -> dict[str, list[str]]:
         }
     if state.node == SPECIALIST:
         return {"key:1": [w for p in every for w in p.speech.callback]}
-    if state.node == CARRY_ON:  # "carry on", "जारी रखें": here, not the next part of a topic
-        return {"key:1": [w for p in every for w in p.speech.resume]}
+    if state.node == CARRY_ON:  # "carry on", "yes", "जारी रखें": here, not the next part of a topic
+        return {
+            "key:1": [w for p in every for w in (*p.speech.resume, *p.speech.confirm_yes)],
+            "action:decline": [w for p in every for w in p.speech.confirm_no],
+        }
     return {}
 
 
