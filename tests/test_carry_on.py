@@ -223,17 +223,21 @@ def test_repeat_help_speed_and_more_time_keep_the_offer(phone: Phone) -> None:
     assert where(again.press("1")) == ("symptoms", 2)
 
 
-@pytest.mark.parametrize("words", ["carry on", "continue where I left", "Continue where I left off.", "yes"])
+@pytest.mark.parametrize(
+    "words",
+    [
+        "carry on",
+        "continue where I left",
+        "Continue where I left off.",
+        "yes",
+        "next",
+        "ok",
+        "go on",
+        "आगे",
+        "ठीक है",
+    ],
+)
 def test_carry_on_can_be_said(phone: Phone, words: str) -> None:
-    dropped_in_symptoms(phone)
-    again = call_again(phone)
-    again.dial()
-    turn = again.say(words)
-    assert where(turn) == ("symptoms", 2) and turn.says[0] == part_said("symptoms", 2)
-
-
-@pytest.mark.parametrize("words", ["next", "ok", "go on", "आगे", "ठीक है"])
-def test_yes_and_next_in_either_language_carry_on_too(phone: Phone, words: str) -> None:
     dropped_in_symptoms(phone)
     again = call_again(phone)
     again.dial()
