@@ -104,7 +104,7 @@ def calling_codes(raw: str) -> str:
     for item in raw.replace(" ", "").split(","):
         digits = item.removeprefix("+")
         if (
-            not digits.isdigit()
+            not (digits.isascii() and digits.isdigit())  # not "²" or "٩١": int() refuses or misreads them
             or len(digits) > 3
             or phonenumbers.region_code_for_country_code(int(digits)) == "ZZ"
         ):

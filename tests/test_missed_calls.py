@@ -12,7 +12,7 @@ import threading
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from flask import Flask
@@ -114,6 +114,14 @@ def status(app: Flask, placed: dict[str, object], sid: str, call_status: str, an
     form |= {"CallStatus": call_status, **({"AnsweredBy": answered_by} if answered_by else {})}
     code, _ = client.post(str(placed["StatusCallback"]).removeprefix(BASE_URL), form)
     return code
+
+
+def called_back(app: Flask, clock: Clock, fake: FakeTwilioHttp, handset: Phone) -> dict[str, object]:
+    """`handset` rings the missed-call number and the line places its call-back: the call placed."""
+    assert rejected(ring(handset))
+    clock.tick(seconds=20)
+    assert place(app, clock)["placed"] == 1
+    return calls(fake)[-1]
 
 
 def answered(app: Flask, handset: Phone, placed: dict[str, object], by: str = "human") -> Turn:
@@ -408,10 +416,7 @@ def test_staff_see_every_missed_call_and_its_tries_with_numbers_masked() -> None
     clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
     app = missed_app(clock, fake)
     caller = phone(app)
-    ring(caller)
-    clock.tick(seconds=20)
-    place(app, clock)
-    answered(app, caller, calls(fake)[0], "machine_start")
+    answered(app, caller, called_back(app, clock, fake, caller), "machine_start")
     assert services.store(app).add_staff_user(STAFF_USER, hash_password(STAFF_PASSWORD))
     staff = app.test_client()
     assert log_in(staff) == 303
@@ -442,3 +447,46 @@ def test_the_console_phone_plays_a_missed_call_and_its_call_back(answered_by: st
 def test_the_console_phone_refuses_a_missed_call_where_the_line_has_no_missed_call_number() -> None:
     result = make_app().test_cli_runner().invoke(args=["call", "--quiet", "--missed-call", "human"])
     assert result.exit_code == 2 and "IVR_MISSED_CALL_NUMBERS" in result.output
+
+
+# Digits that str.isdigit() takes but that are no call-back's id: superscripts, Arabic-Indic,
+# Devanagari, fullwidth. `cb` is ASCII digits only; anything else is no call-back id.
+FOREIGN_DIGITS = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+DEVANAGARI_DIGITS = str.maketrans("0123456789", "०१२३४५६७८९")
+
+
+@pytest.mark.parametrize("spelt", ["²", "¹", "١", "१", "１", "1²", " 1", "+1", "-1", "1.0", "9" * 19])
+def test_a_cb_that_is_not_ascii_digits_is_no_call_back_id(
+    spelt: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake)
+    caller = phone(app)
+    placed = called_back(app, clock, fake, caller)
+    assert cb_of(placed) == 1, "the first row of a fresh database"
+    before = row(app, placed)
+    sid = str(before.outbound_sid)
+    client = SignedClient(app)
+    form = {"CallSid": sid, "From": LINE, "To": caller.caller, "Direction": "outbound-api"}
+    cb = quote(spelt)
+    with caplog.at_level("INFO", logger="ivr.callbacks"):
+        code, root = client.post(f"/voice?cb={cb}", {**form, "AnsweredBy": "machine_start"})
+        assert code == 200 and root is not None
+        assert [v.tag for v in root] != ["Hangup"], "not taken for call-back 1: the line plays as usual"
+        code, _ = client.post(f"/voice/status?cb={cb}", {**form, "CallStatus": "busy"})
+        assert code == 204
+    after = row(app, placed)
+    assert (after.state, after.attempts, after.outcome) == (before.state, 1, None), "nothing moved"
+    assert any("not a call-back id" in r.getMessage() for r in caplog.records)
+
+
+def test_the_digits_of_other_scripts_are_never_a_call_back_id() -> None:
+    assert "12".translate(FOREIGN_DIGITS).isdigit() and "12".translate(DEVANAGARI_DIGITS).isdigit()
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake)
+    client = SignedClient(app)
+    form = {"From": LINE, "To": indian_mobile(), "Direction": "outbound-api", "AnsweredBy": "human"}
+    for spelt in ("12".translate(FOREIGN_DIGITS), "12".translate(DEVANAGARI_DIGITS)):
+        code, root = client.post(f"/voice?cb={quote(spelt)}", form)
+        assert code == 200 and root is not None
+        assert EN.calling_back not in ET.tostring(root, encoding="unicode"), "not a call-back"
