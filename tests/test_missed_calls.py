@@ -20,7 +20,7 @@ from flask import Flask
 from ivr import services
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
-from ivr.phone.callbacks import NO_CREDENTIALS, RETRY_AFTER
+from ivr.phone.callbacks import RETRY_AFTER
 from ivr.phone.texts import retry_delay
 from ivr.privacy import caller_hash
 from ivr.simulator import FlaskTransport, Phone, Turn
@@ -331,17 +331,31 @@ def test_twilio_errors_are_retried_with_back_off_and_permanent_ones_are_not() ->
     assert [c["To"] for c in calls(fake)] == [first.caller, second.caller, first.caller]
 
 
-def test_without_twilio_credentials_call_backs_wait_in_the_queue_saying_so() -> None:
+@pytest.mark.parametrize(
+    ("unset", "named"),
+    [("TWILIO_ACCOUNT_SID", "TWILIO_ACCOUNT_SID"), ("TWILIO_REST_TOKEN", "TWILIO_AUTH_TOKEN")],
+)
+def test_a_line_that_cannot_call_back_answers_missed_calls_as_usual_and_says_why_once(
+    unset: str, named: str, caplog: pytest.LogCaptureFixture
+) -> None:
     clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
-    app = missed_app(clock, fake, TWILIO_ACCOUNT_SID=None)
-    handset = phone(app)
-    assert rejected(ring(handset))
+    app = missed_app(clock, fake, **{unset: None})
+    handsets = [phone(app), phone(app)]
+    with caplog.at_level("INFO", logger="ivr.callbacks"):
+        for handset in handsets + handsets:
+            turn = ring(handset)
+            assert not rejected_any(turn) and turn.gather is not None, (
+                "never rejected with no call-back to come"
+            )
+            assert turn.says[0] == EN.safety.format(number="1 1 2")
+    why = [r for r in caplog.records if "missed-call mode is not in effect" in r.getMessage()]
+    assert len(why) == 1 and why[0].levelname == "WARNING", "once per process"
+    assert LINE in why[0].getMessage() and named in why[0].getMessage()
     clock.tick(minutes=1)
     place(app, clock)
-    (waiting,) = rows_of(app, handset)
-    assert (waiting.state, waiting.note, fake.sent) == ("queued", NO_CREDENTIALS, [])
+    assert (services.store(app).missed_calls(), fake.sent) == ([], []), "nothing queued, nothing placed"
     result = app.test_cli_runner().invoke(args=["callbacks", "place-due"])
-    assert result.exit_code != 0 and "TWILIO_ACCOUNT_SID" in result.output
+    assert result.exit_code != 0 and named in result.output
 
 
 def test_two_senders_at_once_place_each_call_back_once(database_url: str) -> None:

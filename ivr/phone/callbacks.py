@@ -41,7 +41,6 @@ PERMANENT = frozenset({13227, 21211, 21214, 21215, 21216})
 # AnsweredBy values (https://www.twilio.com/docs/voice/answering-machine-detection) that are no person.
 MACHINE = frozenset({"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"})
 NOT_REACHED = frozenset({"busy", "no-answer", "failed", "canceled"})  # final CallStatus with no one
-NO_CREDENTIALS = "waiting: no Twilio credentials"
 QUIET = "quiet hours"  # the note of a call-back held until they end
 _WHY_NOT = {
     "malformed": "not a valid number",
@@ -75,16 +74,36 @@ class CallBacks:
     quiet: tuple[time, time] | None = (time(21), time(8))
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Kolkata"))
     clock: Callable[[], datetime] = utc_now
+    _logged: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
 
     @property
     def configured(self) -> bool:
         """Whether call-backs can be placed: Twilio's credentials and the public address are set."""
         return bool(self.line_numbers and self.account_sid and self.auth_token and self.public_base_url)
 
+    def missing(self) -> list[str]:
+        """The settings call-backs need that are not set."""
+        needed = {
+            "TWILIO_ACCOUNT_SID": self.account_sid,
+            "TWILIO_AUTH_TOKEN": self.auth_token,
+            "PUBLIC_BASE_URL": self.public_base_url,
+        }
+        return [name for name, value in needed.items() if not value]
+
     def take(self, call_sid: str, caller_number: str | None, caller_key: str | None, line_number: str) -> str:
         """A call to the missed-call number `line_number`: "reject" when a call-back will come (queued
         now, or one already pending), else why the call is answered as usual: "withheld", "not
-        allowed", "recent" (a call-back in the last 10 minutes), "capped" or "no database"."""
+        allowed", "recent" (a call-back in the last 10 minutes), "capped", "no database" or "not
+        configured" (no Twilio credentials: the line could not call back, so it does not reject)."""
+        if not self.configured:
+            if self._once("not configured"):
+                log.warning(
+                    "missed-call mode is not in effect: calls to %s are answered as usual, as no"
+                    " call-back can be placed without %s",
+                    ", ".join(sorted(self.line_numbers)),
+                    " and ".join(self.missing()),
+                )
+            return "not configured"
         if caller_number is None or caller_key is None or not call_sid:
             log.info("missed call=%s answered as usual: the number is withheld", call_sid or "-")
             return "withheld"
@@ -94,7 +113,7 @@ class CallBacks:
             return "not allowed"
         now = self.clock()
         due = self.after_quiet(now + self.delay)
-        note = NO_CREDENTIALS if not self.configured else (QUIET if due > now + self.delay else None)
+        note = QUIET if due > now + self.delay else None
         local = now.astimezone(self.zone)
         queued = self.store.queue_missed(
             call_sid,
@@ -112,6 +131,13 @@ class CallBacks:
         if outcome != "reject":
             log.info("missed call=%s answered as usual: %s", call_sid, outcome)
         return outcome
+
+    def _once(self, what: str) -> bool:
+        """True the first time this process's call-backs are told `what` (to log it once)."""
+        if what in self._logged:
+            return False
+        self._logged.add(what)
+        return True
 
     def in_quiet(self, at: datetime) -> bool:
         """Whether `at` falls in the quiet hours (in the line's time zone)."""
