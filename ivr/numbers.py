@@ -144,6 +144,21 @@ def _why_not(raw: str, codes: str, kinds: frozenset[int]) -> str | None:
     return None
 
 
+def as_dialled(raw: str, codes: str) -> str | None:
+    """A number as people write it (IVR_LINE_NUMBER: "+91 11 4000 1234", or "011-4000 1234" in the
+    country of the first of `codes`, as made by calling_codes) in E.164; None if it is none."""
+    region = phonenumbers.region_code_for_country_code(int(codes.split(",")[0] or 0))
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except NumberParseException:
+        return None
+    return (
+        phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
+        if phonenumbers.is_valid_number(parsed)
+        else None
+    )
+
+
 def phone_numbers(raw: str) -> str:
     """A list of the line's own numbers (IVR_MISSED_CALL_NUMBERS: "+91 11 4000 1234, +91...") as
     "E164,E164" (phone_number each; "" for none); ValueError naming the first that is not valid."""

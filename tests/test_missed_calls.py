@@ -20,7 +20,7 @@ from flask import Flask
 from ivr import services
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
-from ivr.phone.callbacks import RETRY_AFTER
+from ivr.phone.callbacks import RECENT, RETRY_AFTER
 from ivr.phone.texts import retry_delay
 from ivr.privacy import caller_hash
 from ivr.simulator import FlaskTransport, Phone, Turn
@@ -504,3 +504,53 @@ def test_the_digits_of_other_scripts_are_never_a_call_back_id() -> None:
         code, root = client.post(f"/voice?cb={quote(spelt)}", form)
         assert code == 200 and root is not None
         assert EN.calling_back not in ET.tostring(root, encoding="unicode"), "not a call-back"
+
+
+LINE_2 = "+911140005678"  # the line's second missed-call number
+
+
+@pytest.mark.parametrize(
+    ("caller_id", "settings"),
+    [
+        (LINE, {}),  # the number called calls itself (From = To)
+        (LINE_2, {"MISSED_CALL_NUMBERS": f"{LINE},{LINE_2}"}),  # another missed-call number: a ping-pong
+        ("+91 11 4000 9999", {"LINE_NUMBER": "011-4000 9999"}),  # the number the line's pages show
+        ("+911140007777", {"TWILIO_SMS_FROM": "+91 11 4000 7777"}),  # the number its texts come from
+    ],
+)
+def test_a_call_from_one_of_the_line_s_own_numbers_is_rejected_and_never_called_back(
+    caller_id: str, settings: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake, **settings)
+    handset = phone(app, caller_id)
+    with caplog.at_level("INFO", logger="ivr.callbacks"):
+        assert rejected(ring(handset)), "free to whoever placed it: the loop ends here"
+        assert rejected(ring(handset))
+    assert sum("the line's own number" in r.getMessage() for r in caplog.records) == 2
+    for _ in range(3):
+        clock.tick(minutes=11)
+        place(app, clock)
+    assert (services.store(app).missed_calls(), calls(fake)) == ([], []), "no call-back, nothing recorded"
+
+
+def test_a_call_back_queued_to_one_of_the_line_s_own_numbers_is_never_placed(database_url: str) -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake, DATABASE_URL=database_url, MISSED_CALL_NUMBERS=f"{LINE},{LINE_2}")
+    store = services.store(app)
+    own = caller_hash(LINE_2, HASH_SALT)
+    since = clock() - RECENT
+    queued = store.queue_missed(
+        "CA" + "1" * 32,
+        own,
+        LINE_2,
+        LINE,
+        now=clock(),
+        due=clock(),
+        recent_since=since,
+        day_start=since,
+        daily_limit=3,
+    )
+    assert queued is not None and queued.outcome == "queued"  # as before the line knew it as its own
+    assert place(app, clock).get("failed") == 1
+    assert calls(fake) == [] and store.missed_call(int(str(queued.id))).state == "failed"  # type: ignore[union-attr]

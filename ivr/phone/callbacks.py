@@ -42,6 +42,11 @@ PERMANENT = frozenset({13227, 21211, 21214, 21215, 21216})
 MACHINE = frozenset({"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"})
 NOT_REACHED = frozenset({"busy", "no-answer", "failed", "canceled"})  # final CallStatus with no one
 QUIET = "quiet hours"  # the note of a call-back held until they end
+# What `take` says of a missed call: a call-back will come, or the call is from one of the line's
+# own numbers (a call-back that rang a missed-call number, or a number calling itself): both are
+# rejected, which costs nothing; anything else is answered as usual.
+REJECT, OWN_NUMBER = "reject", "own number"
+REJECTED = frozenset({REJECT, OWN_NUMBER})
 _WHY_NOT = {
     "malformed": "not a valid number",
     "country": "in a country call-backs may not go to",
@@ -68,6 +73,8 @@ class CallBacks:
     public_base_url: str | None
     line_numbers: frozenset[str] = frozenset()  # the numbers in missed-call mode, E.164
     http_client: Any = None  # a twilio.http.HttpClient; tests fake Twilio's REST edge there
+    # The line's other numbers in E.164 (IVR_LINE_NUMBER, TWILIO_SMS_FROM): never called back either.
+    own_numbers: frozenset[str] = frozenset()
     country_codes: str = "91"
     delay: timedelta = timedelta(seconds=20)
     daily_limit: int = 3
@@ -92,9 +99,19 @@ class CallBacks:
 
     def take(self, call_sid: str, caller_number: str | None, caller_key: str | None, line_number: str) -> str:
         """A call to the missed-call number `line_number`: "reject" when a call-back will come (queued
-        now, or one already pending), else why the call is answered as usual: "withheld", "not
-        allowed", "recent" (a call-back in the last 10 minutes), "capped", "no database" or "not
-        configured" (no Twilio credentials: the line could not call back, so it does not reject)."""
+        now, or one already pending); "own number" when it comes from one of the line's own numbers
+        (rejected, never called back: the line would call itself, or two missed-call numbers each
+        other, for ever); else why the call is answered as usual: "withheld", "not allowed",
+        "recent" (a call-back in the last 10 minutes), "capped", "no database" or "not configured"
+        (no Twilio credentials: the line could not call back, so it does not reject)."""
+        if caller_number is not None and self.is_own(caller_number, line_number):
+            log.warning(
+                "missed call=%s to %s rejected with no call-back: it comes from the line's own number %s",
+                call_sid or "-",
+                line_number,
+                caller_number,
+            )
+            return OWN_NUMBER
         if not self.configured:
             if self._once("not configured"):
                 log.warning(
@@ -128,9 +145,13 @@ class CallBacks:
             note=note,
         )
         outcome = _told(queued)
-        if outcome != "reject":
+        if outcome != REJECT:
             log.info("missed call=%s answered as usual: %s", call_sid, outcome)
         return outcome
+
+    def is_own(self, number: str, *also: str) -> bool:
+        """Whether `number` (E.164) is one of the line's own numbers, or one of `also`."""
+        return number in self.line_numbers or number in self.own_numbers or number in also
 
     def _once(self, what: str) -> bool:
         """True the first time this process's call-backs are told `what` (to log it once)."""
@@ -172,6 +193,8 @@ class CallBacks:
         if not self.store.claim_missed(due.id, now):
             return "claimed"
         tries = due.attempts + 1
+        if self.is_own(due.to_number, due.line_number):  # queued before the line knew it as its own
+            return self._not_placed(due, tries, now, "one of the line's own numbers: never called back", True)
         base = str(self.public_base_url)
         try:
             call = rest_client(self.account_sid, self.auth_token, self.http_client).calls.create(
@@ -249,4 +272,4 @@ def _told(queued: MissedQueued | None) -> str:
     """What a missed call gets from what the store did with it."""
     if queued is None:
         return "no database"
-    return {"queued": "reject", "pending": "reject"}.get(queued.outcome, queued.outcome)
+    return {"queued": REJECT, "pending": REJECT}.get(queued.outcome, queued.outcome)

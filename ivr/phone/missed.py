@@ -12,6 +12,7 @@ from flask import Request, Response, request
 from ivr import services, twiml
 from ivr.logs import STEP_ENVIRON
 from ivr.numbers import caller_number
+from ivr.phone.callbacks import REJECT, REJECTED
 from ivr.phone.callers import call_sid, caller, is_call_back
 
 log = logging.getLogger("ivr.callbacks")
@@ -54,9 +55,10 @@ def on_incoming() -> Response | None:
     if line_number is None or line_number not in callbacks.line_numbers or is_call_back():
         return None
     who = caller()
-    if callbacks.take(call_sid(), who.number, who.key, line_number) != "reject":
+    outcome = callbacks.take(call_sid(), who.number, who.key, line_number)
+    if outcome not in REJECTED:
         return None  # withheld, not allowed, capped...: the line answers as usual (and says why in the log)
-    return _answer(twiml.reject(), "missed:rejected")
+    return _answer(twiml.reject(), "missed:rejected" if outcome == REJECT else "missed:own-number")
 
 
 def on_status(call_status: str) -> None:
