@@ -554,3 +554,36 @@ def test_a_call_back_queued_to_one_of_the_line_s_own_numbers_is_never_placed(dat
     assert queued is not None and queued.outcome == "queued"  # as before the line knew it as its own
     assert place(app, clock).get("failed") == 1
     assert calls(fake) == [] and store.missed_call(int(str(queued.id))).state == "failed"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("ended", ["answered", "given-up"])
+def test_ten_minutes_are_counted_from_the_last_call_back_too_not_only_from_the_missed_call(
+    database_url: str, ended: str
+) -> None:
+    clock, fake = Clock(datetime(2026, 11, 25, 16, 0, tzinfo=UTC)), FakeTwilioHttp()  # 21:30 in India
+    app = missed_app(clock, fake, DATABASE_URL=database_url)
+    caller = phone(app)
+    assert rejected(ring(caller))
+    clock.at = datetime(2026, 11, 26, 2, 30, tzinfo=UTC)  # 08:00 in India: the quiet hours end
+    assert place(app, clock)["placed"] == 1
+    placed = calls(fake)[0]
+    if ended == "answered":
+        answered(app, caller, placed)
+    else:  # no answer, three times
+        for _ in range(2):
+            status(app, placed, str(row(app, placed).outbound_sid), "no-answer")
+            clock.tick(minutes=10)
+            place(app, clock)
+        status(app, placed, str(row(app, placed).outbound_sid), "no-answer")
+    assert row(app, placed).state == ended
+    clock.tick(minutes=5)  # 5 minutes after the last call-back, 10 hours after the missed call
+    again = ring(caller)
+    assert again.gather is not None and not rejected_any(again), "answered as usual: no second call-back yet"
+    clock.tick(minutes=4)
+    assert ring(caller).gather is not None
+    clock.tick(minutes=2)  # 11 minutes after the last call-back
+    assert rejected(ring(caller))
+    clock.tick(seconds=20)
+    assert place(app, clock)["placed"] == 1
+    times = [r.done_at for r in rows_of(app, caller) if r.done_at is not None]
+    assert len(times) == 1 and clock() - times[0] >= RECENT, "no two call-backs within 10 minutes"

@@ -29,7 +29,9 @@ from ivr.store.core import utc_now
 from ivr.store.missed import DueCallback, MissedQueued
 
 log = logging.getLogger("ivr.callbacks")
-RECENT = timedelta(minutes=10)  # one call-back per number in this time, however often it rings
+# One call-back per number in this time, however often it rings: counted from the missed call that
+# queued the last call-back and from that call-back's end (answered, given up or failed).
+RECENT = timedelta(minutes=10)
 MAX_CALLS = 3  # call-backs that ring a number for one missed call: the first and 2 retries
 RETRY_AFTER = timedelta(minutes=10)  # after a machine, no answer, busy or a failed call
 MAX_TRIES = 6  # tries in all, Twilio refusing one (a 5xx, the network) included: retried with back-off
@@ -102,8 +104,9 @@ class CallBacks:
         now, or one already pending); "own number" when it comes from one of the line's own numbers
         (rejected, never called back: the line would call itself, or two missed-call numbers each
         other, for ever); else why the call is answered as usual: "withheld", "not allowed",
-        "recent" (a call-back in the last 10 minutes), "capped", "no database" or "not configured"
-        (no Twilio credentials: the line could not call back, so it does not reject)."""
+        "recent" (a call-back queued or ended in the last 10 minutes), "capped", "no database" or
+        "not configured" (no Twilio credentials: the line could not call back, so it does not
+        reject)."""
         if caller_number is not None and self.is_own(caller_number, line_number):
             log.warning(
                 "missed call=%s to %s rejected with no call-back: it comes from the line's own number %s",

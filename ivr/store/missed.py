@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, text, update
+from sqlalchemy import Connection, delete, func, or_, select, text, update
 
 from ivr.store.batch import Batched
 from ivr.store.core import columns, fit, insert_for
@@ -32,8 +32,9 @@ STATUS_WAIT = timedelta(hours=1)  # a call placed with no outcome by then is giv
 @dataclass(frozen=True, slots=True)
 class MissedQueued:
     """What a missed call did: `outcome` is "queued" (a call-back is coming), "pending" (one was
-    already coming: nothing added; also a redelivered webhook), "recent" (one was queued in the
-    last minutes and is done: nothing added), or "capped" (the daily cap: recorded, never called)."""
+    already coming: nothing added; also a redelivered webhook), "recent" (one was queued, or its
+    last call ended, in the last minutes: nothing added), or "capped" (the daily cap: recorded,
+    never called)."""
 
     id: int | None
     outcome: str
@@ -87,8 +88,9 @@ class MissedCalls(Batched):
         note: str | None = None,
     ) -> MissedQueued | None:
         """Queue a call-back to `to_number` from `line_number`, due at `due`, for the missed call
-        `call_sid`, unless one is pending, one was queued since `recent_since`, or the caller has had
-        `daily_limit` since `day_start` (recorded as capped). None if the database failed."""
+        `call_sid`, unless one is pending, one was queued or ended (its last call) since
+        `recent_since`, or the caller has had `daily_limit` since `day_start` (recorded as capped).
+        None if the database failed."""
         key = pseudonym(caller_hash)
         if key is None:
             return None
@@ -114,7 +116,10 @@ class MissedCalls(Batched):
             pending = conn.execute(mine.where(MissedCall.state.in_(PENDING))).first()
             if pending is not None:
                 return MissedQueued(int(pending.id), "pending")
-            if conn.execute(mine.where(MissedCall.created_at >= recent_since)).first() is not None:
+            # Since the last missed call that was taken, or the last call-back's end (answered, given
+            # up, failed): a call-back held through the quiet hours ends long after its missed call.
+            lately = or_(MissedCall.created_at >= recent_since, MissedCall.done_at >= recent_since)
+            if conn.execute(mine.where(lately)).first() is not None:
                 return MissedQueued(None, "recent")
             today = conn.execute(
                 select(func.count()).select_from(mine.where(MissedCall.created_at >= day_start).subquery())
