@@ -127,6 +127,7 @@ def _callbacks(app: Flask, store: Store) -> CallBacks:
         country_codes=cfg["CALLBACK_COUNTRY_CODES"],
         delay=timedelta(seconds=cfg["CALLBACK_DELAY"]),
         daily_limit=cfg["CALLBACK_DAILY_LIMIT"],
+        line_hourly_limit=cfg["CALLBACK_LINE_HOURLY_LIMIT"],
         quiet=quiet_span(cfg["CALLBACK_QUIET_HOURS"]),
         zone=ZoneInfo(cfg["TIME_ZONE"]),
         clock=cfg.get("CLOCK") or utc_now,

@@ -587,3 +587,57 @@ def test_ten_minutes_are_counted_from_the_last_call_back_too_not_only_from_the_m
     assert place(app, clock)["placed"] == 1
     times = [r.done_at for r in rows_of(app, caller) if r.done_at is not None]
     assert len(times) == 1 and clock() - times[0] >= RECENT, "no two call-backs within 10 minutes"
+
+
+def test_the_line_queues_at_most_its_hourly_limit_of_call_backs_across_all_its_servers(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    servers = [
+        missed_app(clock, fake, DATABASE_URL=database_url, CALLBACK_LINE_HOURLY_LIMIT=3) for _ in range(2)
+    ]
+
+    def cap_warnings() -> int:
+        return sum(
+            "IVR_CALLBACK_LINE_HOURLY_LIMIT" in r.getMessage()
+            for r in caplog.records
+            if r.levelname == "WARNING"
+        )
+
+    with caplog.at_level("INFO", logger="ivr.callbacks"):
+        for server in servers + servers[:1]:  # 3 call-backs, queued through both servers
+            assert rejected(ring(phone(server)))
+            clock.tick(minutes=1)
+        for _ in range(3):  # over the limit: answered as usual, on either server; warned once an hour
+            over = ring(phone(servers[0]))
+            assert over.gather is not None and not rejected_any(over), "answered as usual, never rejected"
+            clock.tick(minutes=1)
+        assert cap_warnings() == 1
+        clock.tick(minutes=54)
+        for _ in range(3):  # an hour after each of the first call-backs, it leaves the count
+            assert rejected(ring(phone(servers[1])))
+            clock.tick(minutes=1)
+        assert ring(phone(servers[0])).gather is not None
+        assert cap_warnings() == 2, "an hour after the last warning, warned again"
+    place(servers[0], clock)
+    assert len(calls(fake)) == 6
+    assert len(services.store(servers[0]).missed_calls()) == 6, "nothing recorded over the limit"
+
+
+def test_missed_calls_at_once_from_many_numbers_never_pass_the_line_s_hourly_limit(database_url: str) -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake, DATABASE_URL=database_url, CALLBACK_LINE_HOURLY_LIMIT=3)
+    handsets = [phone(app) for _ in range(8)]
+    start, turns = threading.Barrier(len(handsets)), {}
+
+    def missed(handset: Phone) -> None:
+        start.wait(10)
+        turns[handset.caller] = ring(handset)
+
+    threads = [threading.Thread(target=missed, args=(handset,)) for handset in handsets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(rejected_any(turn) for turn in turns.values()) == [False] * 5 + [True] * 3
+    assert len(services.store(app).missed_calls()) == 3

@@ -80,10 +80,12 @@ class CallBacks:
     country_codes: str = "91"
     delay: timedelta = timedelta(seconds=20)
     daily_limit: int = 3
+    line_hourly_limit: int = 200  # call-backs the whole line queues an hour (IVR_CALLBACK_LINE_HOURLY_LIMIT)
     quiet: tuple[time, time] | None = (time(21), time(8))
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Kolkata"))
     clock: Callable[[], datetime] = utc_now
     _logged: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
+    _line_capped_logged: datetime | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def configured(self) -> bool:
@@ -104,7 +106,8 @@ class CallBacks:
         now, or one already pending); "own number" when it comes from one of the line's own numbers
         (rejected, never called back: the line would call itself, or two missed-call numbers each
         other, for ever); else why the call is answered as usual: "withheld", "not allowed",
-        "recent" (a call-back queued or ended in the last 10 minutes), "capped", "no database" or
+        "recent" (a call-back queued or ended in the last 10 minutes), "capped" (the number's daily
+        cap), "line capped" (the line's hourly cap, IVR_CALLBACK_LINE_HOURLY_LIMIT), "no database" or
         "not configured" (no Twilio credentials: the line could not call back, so it does not
         reject)."""
         if caller_number is not None and self.is_own(caller_number, line_number):
@@ -145,9 +148,16 @@ class CallBacks:
             recent_since=now - RECENT,
             day_start=local.replace(hour=0, minute=0, second=0, microsecond=0),
             daily_limit=self.daily_limit,
+            line_limit=self.line_hourly_limit,
             note=note,
         )
         outcome = _told(queued)
+        if outcome == "line capped" and self._line_cap_news(now):
+            log.warning(
+                "missed calls answered as usual: the line has queued its %d call-backs of the last hour"
+                " (IVR_CALLBACK_LINE_HOURLY_LIMIT); more callers than usual, or spoofed caller IDs",
+                self.line_hourly_limit,
+            )
         if outcome != REJECT:
             log.info("missed call=%s answered as usual: %s", call_sid, outcome)
         return outcome
@@ -155,6 +165,14 @@ class CallBacks:
     def is_own(self, number: str, *also: str) -> bool:
         """Whether `number` (E.164) is one of the line's own numbers, or one of `also`."""
         return number in self.line_numbers or number in self.own_numbers or number in also
+
+    def _line_cap_news(self, now: datetime) -> bool:
+        """True when the line-wide cap was last logged by this process an hour or more ago."""
+        last = self._line_capped_logged
+        if last is not None and now - last < timedelta(hours=1):
+            return False
+        self._line_capped_logged = now
+        return True
 
     def _once(self, what: str) -> bool:
         """True the first time this process's call-backs are told `what` (to log it once)."""

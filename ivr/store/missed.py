@@ -1,9 +1,10 @@
 """Missed calls and their free call-backs: queued once per missed call, claimed before each try,
 every try and its outcome kept, the number purged once the call-back is done and NUMBER_KEPT more.
 
-A missed call is queued in one transaction that first looks at the caller's other call-backs
-(under a lock per caller on PostgreSQL; SQLite's write lock is taken at BEGIN): a call-back still
-pending takes it (nothing added), as does the 10-minute window and the daily cap. A try is
+A missed call is queued in one transaction that first looks at the caller's other call-backs and
+the line's (under one lock for the line on PostgreSQL; SQLite's write lock is taken at BEGIN): a
+call-back still pending takes it (nothing added), as do the 10-minute window, the line-wide hourly
+cap and the caller's daily cap. A try is
 claimed by a conditional UPDATE, so two senders never call one number twice for one missed call.
 """
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, or_, select, text, update
+from sqlalchemy import Connection, Select, delete, func, or_, select, text, update
 
 from ivr.store.batch import Batched
 from ivr.store.core import columns, fit, insert_for
@@ -27,6 +28,10 @@ NUMBER_KEPT = timedelta(days=7)  # a number is kept this long after its call-bac
 ROW_KEPT = timedelta(days=30)  # the record of a missed call (no number by then) is kept this long
 STALE_CLAIM = timedelta(minutes=10)  # a claim this old lost its sender (placing a call takes seconds)
 STATUS_WAIT = timedelta(hours=1)  # a call placed with no outcome by then is given up
+LINE_HOUR = timedelta(hours=1)  # the line-wide cap counts the call-backs queued in this time
+# The PostgreSQL advisory lock under which missed calls are queued, one at a time for the whole
+# line (the line-wide cap counts every caller's): a constant key, "missed" in ASCII.
+QUEUE_LOCK = int.from_bytes(b"missed", "big")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +90,14 @@ class MissedCalls(Batched):
         recent_since: datetime,
         day_start: datetime,
         daily_limit: int,
+        line_limit: int | None = None,
         note: str | None = None,
     ) -> MissedQueued | None:
         """Queue a call-back to `to_number` from `line_number`, due at `due`, for the missed call
         `call_sid`, unless one is pending, one was queued or ended (its last call) since
-        `recent_since`, or the caller has had `daily_limit` since `day_start` (recorded as capped).
-        None if the database failed."""
+        `recent_since`, the whole line has queued `line_limit` in the LINE_HOUR before `now`
+        ("line capped": nothing recorded), or the caller has had `daily_limit` since `day_start`
+        (recorded as capped). None if the database failed."""
         key = pseudonym(caller_hash)
         if key is None:
             return None
@@ -107,8 +114,8 @@ class MissedCalls(Batched):
         }
 
         def work(conn: Connection) -> MissedQueued:
-            if not is_sqlite(conn):  # one caller's missed calls are decided one at a time
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int(key[:15], 16)})
+            if not is_sqlite(conn):  # the line's missed calls are decided one at a time
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": QUEUE_LOCK})
             again = conn.execute(select(MissedCall.id).where(MissedCall.call_sid == row["call_sid"])).first()
             if again is not None:
                 return MissedQueued(int(again.id), "pending")
@@ -121,9 +128,13 @@ class MissedCalls(Batched):
             lately = or_(MissedCall.created_at >= recent_since, MissedCall.done_at >= recent_since)
             if conn.execute(mine.where(lately)).first() is not None:
                 return MissedQueued(None, "recent")
-            today = conn.execute(
-                select(func.count()).select_from(mine.where(MissedCall.created_at >= day_start).subquery())
-            ).scalar_one()
+            if line_limit is not None:
+                taken = select(MissedCall.id).where(
+                    MissedCall.state != "capped", MissedCall.created_at > now - LINE_HOUR
+                )
+                if _count(conn, taken.limit(line_limit)) >= line_limit:
+                    return MissedQueued(None, "line capped")
+            today = _count(conn, mine.where(MissedCall.created_at >= day_start))
             if today >= daily_limit:
                 capped = {
                     **row,
@@ -274,3 +285,8 @@ class MissedCalls(Batched):
             stmt = stmt.where(MissedCall.state == "calling", MissedCall.outbound_sid == outbound_sid)
         fields = {"id": missed_id, "state": values.get("state")}
         return self._write(what, fields, lambda c: c.execute(stmt.values(values)).rowcount == 1, False)
+
+
+def _count(conn: Connection, rows: Select[Any]) -> int:
+    """How many rows a SELECT finds."""
+    return int(conn.execute(select(func.count()).select_from(rows.subquery())).scalar_one())
