@@ -68,6 +68,14 @@ def phone(app: Flask, caller: str | None = None) -> Phone:
     )
 
 
+def a_line(at: datetime = IN_HOURS, **overrides: Any) -> tuple[Clock, FakeTwilioHttp, Flask, Phone]:
+    """A missed-call line (missed_app) on its clock at `at`, its fake of Twilio's REST edge, and a
+    caller with a new Indian mobile number."""
+    clock, fake = Clock(at), FakeTwilioHttp()
+    app = missed_app(clock, fake, **overrides)
+    return clock, fake, app, phone(app)
+
+
 def ring(handset: Phone) -> Turn:
     """The caller rings the missed-call number: a new call each time."""
     handset.call_sid = "CA" + secrets.token_hex(16)
@@ -641,3 +649,74 @@ def test_missed_calls_at_once_from_many_numbers_never_pass_the_line_s_hourly_lim
         thread.join(30)
     assert sorted(rejected_any(turn) for turn in turns.values()) == [False] * 5 + [True] * 3
     assert len(services.store(app).missed_calls()) == 3
+
+
+def twilio_tells_first(app: Flask, handset: Phone, call_status: str, answered_by: str) -> None:
+    """Twilio's webhook of each call-back it places, before its answer to calls.create: the call's
+    URL (answered, by `answered_by`) when `call_status` is "answered", else its status callback."""
+
+    def webhook(sid: str, placed: dict[str, object]) -> None:
+        assert services.store(app).missed_call(cb_of(placed)).outbound_sid != sid  # type: ignore[union-attr]
+        if call_status == "answered":
+            handset.answer_call_back(str(placed["Url"]), sid, answered_by)
+        else:
+            assert status(app, placed, sid, call_status, answered_by) == 204
+
+    fake = services.callbacks(app).http_client
+    assert isinstance(fake, FakeTwilioHttp)
+    fake.while_placing = webhook
+
+
+@pytest.mark.parametrize(
+    ("call_status", "answered_by", "state", "outcome"),
+    [
+        ("busy", "", "retry", "busy"),
+        ("no-answer", "", "retry", "no-answer"),
+        ("failed", "", "retry", "failed"),
+        ("answered", "machine_start", "retry", "machine"),
+        ("completed", "machine_end_beep", "retry", "machine"),
+        ("answered", "human", "answered", "human"),
+        ("completed", "unknown", "answered", "unknown"),
+    ],
+)
+def test_an_outcome_twilio_tells_before_calls_create_returns_is_kept(
+    database_url: str, call_status: str, answered_by: str, state: str, outcome: str
+) -> None:
+    clock, fake, app, caller = a_line(DATABASE_URL=database_url)
+    twilio_tells_first(app, caller, call_status, answered_by)
+    placed = called_back(app, clock, fake, caller)
+    after = row(app, placed)
+    assert (after.state, after.outcome, after.attempts) == (state, outcome, 1)
+    if state == "retry":
+        assert after.next_attempt_at == clock() + RETRY_AFTER, "tried again as any call no one took"
+
+
+def test_call_backs_no_one_takes_are_given_up_after_3_calls_however_early_twilio_tells(
+    database_url: str,
+) -> None:
+    clock, fake, app, caller = a_line(DATABASE_URL=database_url)
+    twilio_tells_first(app, caller, "busy", "")
+    placed = called_back(app, clock, fake, caller)
+    for _ in range(2):
+        clock.tick(minutes=10)
+        assert place(app, clock)["placed"] == 1
+    done = row(app, placed)
+    assert (done.state, done.outcome, done.attempts, done.note) == ("given-up", "busy", 3, None)
+    clock.tick(hours=2)
+    assert place(app, clock).get("placed", 0) == 0 and len(calls(fake)) == 3
+
+
+def test_a_late_callback_of_the_try_before_is_not_taken_for_the_next_try_s(database_url: str) -> None:
+    clock, fake, app, caller = a_line(DATABASE_URL=database_url)
+    first = called_back(app, clock, fake, caller)
+    first_sid = str(row(app, first).outbound_sid)
+    assert status(app, first, first_sid, "no-answer") == 204
+    clock.tick(minutes=10)
+    # Twilio redelivers the first call's status while the second is being placed: not the second's.
+    fake.while_placing = lambda sid, placed: (status(app, placed, first_sid, "busy"), None)[1]
+    assert place(app, clock)["placed"] == 1
+    second = row(app, first)
+    assert (second.state, second.outcome, second.attempts) == ("calling", None, 2)
+    assert second.outbound_sid not in (None, first_sid)
+    assert status(app, first, str(second.outbound_sid), "busy") == 204
+    assert (row(app, first).state, row(app, first).outcome) == ("retry", "busy")

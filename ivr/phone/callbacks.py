@@ -26,7 +26,7 @@ from ivr import numbers
 from ivr.phone.texts import never_reached, rest_client, retry_delay
 from ivr.store import Store
 from ivr.store.core import utc_now
-from ivr.store.missed import DueCallback, MissedQueued
+from ivr.store.missed import DUE, DueCallback, MissedQueued
 
 log = logging.getLogger("ivr.callbacks")
 # One call-back per number in this time, however often it rings: counted from the missed call that
@@ -67,7 +67,7 @@ def quiet_span(raw: str) -> tuple[time, time] | None:
 @dataclass
 class CallBacks:
     """The missed-call numbers and their call-backs: `take` a missed call, `place_due` what is due,
-    `answered` / `not_reached` / `status` for what became of each call."""
+    `answered` / `status` / `ended` for what became of each call."""
 
     store: Store
     account_sid: str | None
@@ -238,36 +238,55 @@ class CallBacks:
             # Twilio may have placed it before the answer was lost: never placed again (at most once).
             why = f"no clear answer from Twilio ({type(exc).__name__}): it may have rung"
             return self._not_placed(due, tries, now, why, True)
-        self.store.missed_placed(due.id, str(call.sid), now)
-        log.info("call-back id=%d placed: call=%s, try %d", due.id, call.sid, tries)
+        sid = str(call.sid)
+        early = self.store.missed_placed(due.id, sid, now)
+        log.info("call-back id=%d placed: call=%s, try %d", due.id, sid, tries)
+        if early:  # Twilio told its outcome before calls.create answered: followed now
+            self.ended(due.id, sid, early)
         return "placed"
 
     def answered(self, missed_id: int, call_sid: str, answered_by: str) -> bool:
         """The call-back's call was answered (its url webhook): True when the line should play, for
         a person (or "unknown"); False for a machine, then tried again later."""
         if answered_by in MACHINE:
-            self.not_reached(missed_id, call_sid, "machine")
+            self.ended(missed_id, call_sid, "machine")
             return False
-        if self.store.missed_done(
-            missed_id, "answered", answered_by or "human", self.clock(), outbound_sid=call_sid
-        ):
-            log.info("call-back id=%d answered (%s): call=%s", missed_id, answered_by or "human", call_sid)
+        self.ended(missed_id, call_sid, answered_by or "human")
         return True
 
     def status(self, missed_id: int, call_sid: str, call_status: str, answered_by: str) -> None:
         """The call-back's final CallStatus (its status callback)."""
         if call_status in NOT_REACHED:
-            self.not_reached(missed_id, call_sid, call_status)
+            self.ended(missed_id, call_sid, call_status)
         elif call_status == "completed":
             self.answered(missed_id, call_sid, answered_by)  # already answered: nothing moves
 
-    def not_reached(self, missed_id: int, call_sid: str, outcome: str) -> None:
-        """No one took the call-back (a machine, busy, no answer, failed): again in RETRY_AFTER
-        (after the quiet hours), up to MAX_CALLS calls; then given up."""
+    def ended(self, missed_id: int, call_sid: str, outcome: str) -> None:
+        """What became of the call `call_sid` of a call-back: a person took it ("human", "unknown":
+        answered), or no one did (a "machine", "busy", "no-answer", "failed", "canceled": again in
+        RETRY_AFTER, after the quiet hours, up to MAX_CALLS calls; then given up).
+
+        Twilio may tell it before calls.create has answered, while the try is still claimed and its
+        CallSid unknown to the store: it is then kept with the try (`missed_early`), and `attempt`
+        follows it once the call is recorded as placed, so that no outcome is lost."""
         row = self.store.missed_call(missed_id)
+        if row is not None and row.state in DUE and row.claimed_at is not None:
+            if self.store.missed_early(missed_id, call_sid, outcome):
+                log.info(
+                    "call-back id=%d: %s before its placing was recorded: call=%s",
+                    missed_id,
+                    outcome,
+                    call_sid,
+                )
+                return
+            row = self.store.missed_call(missed_id)  # recorded as placed meanwhile
         if row is None or row.state != "calling" or row.outbound_sid != call_sid:
             return  # unknown, or already moved on (a redelivered or late callback)
         now = self.clock()
+        if outcome not in NOT_REACHED and outcome != "machine":
+            if self.store.missed_done(missed_id, "answered", outcome, now, outbound_sid=call_sid):
+                log.info("call-back id=%d answered (%s): call=%s", missed_id, outcome, call_sid)
+            return
         if row.attempts >= MAX_CALLS:
             self.store.missed_done(missed_id, "given-up", outcome, now, outbound_sid=call_sid)
             log.info("call-back id=%d given up after %d calls (%s)", missed_id, row.attempts, outcome)

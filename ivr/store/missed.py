@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, delete, func, or_, select, text, update
+from sqlalchemy import Connection, Select, and_, case, delete, func, or_, select, text, update
 
 from ivr.store.batch import Batched
 from ivr.store.core import columns, fit, insert_for
@@ -28,6 +28,7 @@ NUMBER_KEPT = timedelta(days=7)  # a number is kept this long after its call-bac
 ROW_KEPT = timedelta(days=30)  # the record of a missed call (no number by then) is kept this long
 STALE_CLAIM = timedelta(minutes=10)  # a claim this old lost its sender (placing a call takes seconds)
 STATUS_WAIT = timedelta(hours=1)  # a call placed with no outcome by then is given up
+EARLY = "early:"  # marks an outcome Twilio told before its call was recorded as placed
 LINE_HOUR = timedelta(hours=1)  # the line-wide cap counts the call-backs queued in this time
 # The PostgreSQL advisory lock under which missed calls are queued, one at a time for the whole
 # line (the line-wide cap counts every caller's): a constant key, "missed" in ASCII.
@@ -178,16 +179,42 @@ class MissedCalls(Batched):
         )
         return self._write("claim_missed", {"id": missed_id}, lambda c: c.execute(stmt).rowcount == 1, False)
 
-    def missed_placed(self, missed_id: int, outbound_sid: str, now: datetime) -> bool:
-        """A claimed try was taken by Twilio: the call-back rings (its CallSid kept), until its outcome."""
+    def missed_early(self, missed_id: int, outbound_sid: str, outcome: str) -> bool:
+        """Twilio told the outcome of the call `outbound_sid` (answered, busy, a machine...) while
+        its try is still claimed, before calls.create answered: kept with the try (the CallSid, and
+        the outcome marked EARLY) for `missed_placed` to hand back. Only the first for a try, and
+        never for the try before's call (its CallSid is still the row's until this one's is known).
+        False when the try is not claimed (recorded as placed meanwhile) or that was so."""
+        sid = fit(MissedCall.outbound_sid, outbound_sid)
+        stmt = (
+            update(MissedCall)
+            .where(
+                MissedCall.id == missed_id,
+                MissedCall.state.in_(DUE),
+                MissedCall.claimed_at.is_not(None),
+                MissedCall.outbound_sid.is_distinct_from(sid),
+                or_(MissedCall.outcome.is_(None), MissedCall.outcome.not_like(f"{EARLY}%")),
+            )
+            .values(outbound_sid=sid, outcome=fit(MissedCall.outcome, EARLY + outcome))
+        )
+        return self._write("missed_early", {"id": missed_id}, lambda c: c.execute(stmt).rowcount == 1, False)
+
+    def missed_placed(self, missed_id: int, outbound_sid: str, now: datetime) -> str | None:
+        """A claimed try was taken by Twilio: the call-back rings (its CallSid kept), until its
+        outcome. That outcome when Twilio told it already (`missed_early`), else None."""
+        sid = fit(MissedCall.outbound_sid, outbound_sid)
+        told = and_(MissedCall.outbound_sid == sid, MissedCall.outcome.like(f"{EARLY}%"))
         values = {
             "state": "calling",
-            "outbound_sid": fit(MissedCall.outbound_sid, outbound_sid),
+            "outbound_sid": sid,
             "claimed_at": None,
             "next_attempt_at": now + STATUS_WAIT,
-            "outcome": None,
+            "outcome": case((told, func.substr(MissedCall.outcome, len(EARLY) + 1)), else_=None),
         }
-        return self._move("missed_placed", missed_id, None, values, claimed=True)
+        if not self._move("missed_placed", missed_id, None, values, claimed=True):
+            return None
+        row = self.missed_call(missed_id)
+        return row.outcome if row is not None and row.state == "calling" and row.outbound_sid == sid else None
 
     def missed_retry(
         self, missed_id: int, outcome: str, at: datetime, *, outbound_sid: str | None = None, note: str = ""
