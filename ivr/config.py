@@ -66,8 +66,9 @@ def _account_sid(sid: str) -> str:
 
 
 def _quiet_hours(raw: str) -> str:
-    """IVR_CALLBACK_QUIET_HOURS: "HH:MM-HH:MM" in the line's time zone (it may span midnight:
-    21:00-08:00), or "off"; kept as given, spaces dropped."""
+    """IVR_CALLBACK_QUIET_HOURS: "HH:MM-HH:MM" where a call-back rings (the callee's time zone when
+    their number has one, else the line's; it may span midnight: 21:00-08:00), or "off"; kept as
+    given, spaces dropped."""
     value = raw.replace(" ", "")
     if value.lower() in ("off", "none", "0"):
         return "off"

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
+from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult, timezone
 
 # A short code a caller dials: 2 to 6 digits (15 in France, 112, 108, 999, 10111 in South Africa).
 _SHORT_CODE = re.compile(r"[0-9]{2,6}")
@@ -157,6 +157,17 @@ def as_dialled(raw: str, codes: str) -> str | None:
         if phonenumbers.is_valid_number(parsed)
         else None
     )
+
+
+def time_zone_of(number: str) -> str | None:
+    """The time zone (an IANA name) where a number in E.164 rings, when libphonenumber knows exactly
+    one for it (an Indian number: Asia/Calcutta; +1 212: America/New_York); None when it knows
+    several (a UK mobile: London, Jersey, Guernsey, the Isle of Man; a US mobile) or none."""
+    try:
+        zones = timezone.time_zones_for_number(phonenumbers.parse(number, None))
+    except NumberParseException:
+        return None
+    return zones[0] if len(zones) == 1 and zones[0] != timezone.UNKNOWN_TIMEZONE else None
 
 
 def phone_numbers(raw: str) -> str:

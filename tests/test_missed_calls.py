@@ -720,3 +720,49 @@ def test_a_late_callback_of_the_try_before_is_not_taken_for_the_next_try_s(datab
     assert second.outbound_sid not in (None, first_sid)
     assert status(app, first, str(second.outbound_sid), "busy") == 204
     assert (row(app, first).state, row(app, first).outcome) == ("retry", "busy")
+
+
+NEW_YORK = "+12125550123"  # one time zone: America/New_York
+UK_MOBILE = "+447911123456"  # London, Jersey, Guernsey, the Isle of Man: the line's time zone
+
+
+def test_quiet_hours_are_the_callee_s_where_their_number_has_one_time_zone(database_url: str) -> None:
+    night_in_india = datetime(2026, 11, 25, 16, 30, tzinfo=UTC)  # 22:00 in India, 11:30 in New York
+    clock, fake, app, indian = a_line(
+        night_in_india, DATABASE_URL=database_url, CALLBACK_COUNTRY_CODES="91,1,44"
+    )
+    new_yorker, briton = phone(app, NEW_YORK), phone(app, UK_MOBILE)
+    for handset in (indian, new_yorker, briton):
+        assert rejected(ring(handset))
+    clock.tick(seconds=20)
+    assert place(app, clock)["placed"] == 1 and [c["To"] for c in calls(fake)] == [NEW_YORK]
+    held = {r.to_number: (r.note, r.next_attempt_at) for r in rows_of(app, indian, briton)}
+    morning_in_india = datetime(2026, 11, 26, 2, 30, tzinfo=UTC)  # 08:00 in India, 21:30 in New York
+    assert held == {number: ("quiet hours", morning_in_india) for number in (indian.caller, UK_MOBILE)}
+    status(app, calls(fake)[0], str(rows_of(app, new_yorker)[0].outbound_sid), "no-answer")
+    clock.at = morning_in_india
+    assert place(app, clock)["placed"] == 2, "India's morning: the Indian and the UK number"
+    # New York's night: a missed call there, and its retry, wait for its morning (08:00 = 13:00 UTC).
+    morning_in_new_york = datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
+    assert rows_of(app, new_yorker)[0].next_attempt_at == morning_in_new_york
+    late = phone(app, "+12125550199")  # another New Yorker rings at 21:30 their time
+    assert rejected(ring(late))
+    assert rows_of(app, late)[0].next_attempt_at == morning_in_new_york
+    clock.at = morning_in_new_york
+    assert place(app, clock)["placed"] == 2 and {c["To"] for c in calls(fake)[-2:]} == {NEW_YORK, late.caller}
+
+
+def test_a_call_back_found_due_in_the_quiet_hours_where_it_rings_is_held_till_they_end(
+    database_url: str,
+) -> None:
+    clock, fake, app, _ = a_line(
+        datetime(2026, 11, 25, 16, 30, tzinfo=UTC), DATABASE_URL=database_url, CALLBACK_COUNTRY_CODES="91,1"
+    )
+    assert rejected(ring(phone(app, NEW_YORK)))  # 11:30 in New York: due at once
+    clock.at = datetime(2026, 11, 26, 2, 30, tzinfo=UTC)  # no placer ran till 21:30 in New York
+    assert place(app, clock).get("held") == 1 and calls(fake) == []
+    (waiting,) = services.store(app).missed_calls()
+    assert (waiting.state, waiting.note) == ("queued", "quiet hours")
+    assert waiting.next_attempt_at == datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
+    clock.at = waiting.next_attempt_at
+    assert place(app, clock)["placed"] == 1

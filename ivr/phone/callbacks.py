@@ -11,13 +11,14 @@ play the line, or hang up on a machine, and report the outcome here.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -135,7 +136,7 @@ class CallBacks:
             log.info("missed call=%s answered as usual: the number is %s", call_sid, _WHY_NOT[why_not])
             return "not allowed"
         now = self.clock()
-        due = self.after_quiet(now + self.delay)
+        due = self.after_quiet(now + self.delay, caller_number)
         note = QUIET if due > now + self.delay else None
         local = now.astimezone(self.zone)
         queued = self.store.queue_missed(
@@ -181,33 +182,49 @@ class CallBacks:
         self._logged.add(what)
         return True
 
-    def in_quiet(self, at: datetime) -> bool:
-        """Whether `at` falls in the quiet hours (in the line's time zone)."""
+    def zone_for(self, number: str | None) -> ZoneInfo:
+        """The time zone of the quiet hours of a call-back to `number`: its own, when its country
+        (or area) has exactly one (ivr.numbers.time_zone_of), else the line's (IVR_TIME_ZONE)."""
+        name = numbers.time_zone_of(number) if number else None
+        return (_zone(name) if name else None) or self.zone
+
+    def in_quiet(self, at: datetime, number: str | None = None) -> bool:
+        """Whether `at` falls in the quiet hours where `number` is (zone_for; the line's if None)."""
         if self.quiet is None:
             return False
         start, end = self.quiet
-        now = at.astimezone(self.zone).time()
+        now = at.astimezone(self.zone_for(number)).time()
         return start <= now < end if start < end else (now >= start or now < end)
 
-    def after_quiet(self, at: datetime) -> datetime:
-        """`at`, or when the quiet hours it falls in end."""
-        if self.quiet is None or not self.in_quiet(at):
+    def after_quiet(self, at: datetime, number: str | None = None) -> datetime:
+        """`at`, or when the quiet hours it falls in end where `number` is."""
+        if self.quiet is None or not self.in_quiet(at, number):
             return at
-        local = at.astimezone(self.zone)
-        end = datetime.combine(local.date(), self.quiet[1], tzinfo=self.zone)
+        zone = self.zone_for(number)
+        local = at.astimezone(zone)
+        end = datetime.combine(local.date(), self.quiet[1], tzinfo=zone)
         return (end if end > local else end + timedelta(days=1)).astimezone(at.tzinfo)
 
     def place_due(self, now: datetime | None = None, limit: int = 20) -> Counter[str]:
         """One pass of the sender: housekeeping, then each due call-back tried once, in the order
-        they are due (never in quiet hours); how many ended each way ("placed", "retry", "failed",
-        "claimed"), and what housekeeping did."""
+        they are due, unless it is in the quiet hours where it would ring ("held" till they end);
+        how many ended each way ("placed", "retry", "failed", "claimed", "held"), and what
+        housekeeping did."""
         at = now or self.clock()
         done: Counter[str] = Counter(self.store.tidy_missed(at))
-        if not self.configured or self.in_quiet(at):
+        if not self.configured:
             return done
         for due in self.store.due_missed(at, limit):
-            done[self.attempt(due, at)] += 1
+            done[self.hold(due, at) if self.in_quiet(at, due.to_number) else self.attempt(due, at)] += 1
         return done
+
+    def hold(self, due: DueCallback, now: datetime) -> str:
+        """A call-back due before the quiet hours where it would ring, found in them (no placer ran
+        in between): "held" till they end, never placed at night."""
+        if not self.store.missed_hold(due.id, self.after_quiet(now, due.to_number), QUIET):
+            return "claimed"
+        log.info("call-back id=%d held: quiet hours where it would ring", due.id)
+        return "held"
 
     def attempt(self, due: DueCallback, now: datetime) -> str:
         """Claim one call-back and ask Twilio to place it: "placed", "retry", "failed" or "claimed"."""
@@ -292,7 +309,7 @@ class CallBacks:
             log.info("call-back id=%d given up after %d calls (%s)", missed_id, row.attempts, outcome)
             return
         self.store.missed_retry(
-            missed_id, outcome, self.after_quiet(now + RETRY_AFTER), outbound_sid=call_sid
+            missed_id, outcome, self.after_quiet(now + RETRY_AFTER, row.to_number), outbound_sid=call_sid
         )
         log.info("call-back id=%d not taken (%s): tried again in %s", missed_id, outcome, RETRY_AFTER)
 
@@ -304,7 +321,9 @@ class CallBacks:
             return "failed"
         wait = retry_delay(tries)
         log.info("call-back id=%d not placed (%s); try %d in %.0f s", due.id, first, tries + 1, wait)
-        self.store.missed_retry(due.id, "error", self.after_quiet(at + timedelta(seconds=wait)), note=reason)
+        self.store.missed_retry(
+            due.id, "error", self.after_quiet(at + timedelta(seconds=wait), due.to_number), note=reason
+        )
         return "retry"
 
 
@@ -313,3 +332,12 @@ def _told(queued: MissedQueued | None) -> str:
     if queued is None:
         return "no database"
     return {"queued": REJECT, "pending": REJECT}.get(queued.outcome, queued.outcome)
+
+
+@functools.lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo | None:
+    """A time zone of phonenumbers' data by its name; None if this system's database lacks it."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None

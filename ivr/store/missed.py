@@ -266,6 +266,16 @@ class MissedCalls(Batched):
 
         return self._read("missed_calls", {}, work, [])
 
+    def missed_hold(self, missed_id: int, at: datetime, note: str) -> bool:
+        """A due call-back not claimed by any sender waits till `at` (the end of the quiet hours
+        where it would ring), saying why; False if it was claimed or moved on meanwhile."""
+        stmt = (
+            update(MissedCall)
+            .where(MissedCall.id == missed_id, MissedCall.state.in_(DUE), MissedCall.claimed_at.is_(None))
+            .values(next_attempt_at=at, note=fit(MissedCall.note, note))
+        )
+        return self._write("missed_hold", {"id": missed_id}, lambda c: c.execute(stmt).rowcount == 1, False)
+
     def missed_note(self, missed_id: int, note: str) -> bool:
         """Say why a call-back waits (no Twilio credentials, quiet hours), for staff."""
         stmt = update(MissedCall).where(MissedCall.id == missed_id).values(note=fit(MissedCall.note, note))
