@@ -66,8 +66,9 @@ def _account_sid(sid: str) -> str:
 
 
 def _quiet_hours(raw: str) -> str:
-    """IVR_CALLBACK_QUIET_HOURS: "HH:MM-HH:MM" in the line's time zone (it may span midnight:
-    21:00-08:00), or "off"; kept as given, spaces dropped."""
+    """IVR_CALLBACK_QUIET_HOURS: "HH:MM-HH:MM" where a call-back rings (the callee's time zone when
+    their number has one, else the line's; it may span midnight: 21:00-08:00), or "off"; kept as
+    given, spaces dropped."""
     value = raw.replace(" ", "")
     if value.lower() in ("off", "none", "0"):
         return "off"
@@ -146,7 +147,7 @@ class Settings(BaseSettings):
     )
     # Missed-call mode (free call-back): the line's numbers whose incoming calls are rejected
     # (not billed to the caller) and called back; the country codes, time zone and quiet hours of
-    # those call-backs, how long after the missed call, and how many per number and day.
+    # those call-backs, how long after the missed call, how many per number and day, and per hour.
     missed_call_numbers: Annotated[str, AfterValidator(numbers.phone_numbers)] = _env(
         "IVR_MISSED_CALL_NUMBERS", ""
     )
@@ -155,6 +156,9 @@ class Settings(BaseSettings):
     )
     callback_delay: int = _env("IVR_CALLBACK_DELAY", 20, ge=0, le=3600)
     callback_daily_limit: int = _env("IVR_CALLBACK_DAILY_LIMIT", 3, ge=1)
+    # Call-backs the whole line queues an hour (every number, every worker and server: counted in
+    # the database), against spoofed caller IDs making it call any number of people.
+    callback_line_hourly_limit: int = _env("IVR_CALLBACK_LINE_HOURLY_LIMIT", 200, ge=1)
     callback_quiet_hours: Annotated[str, AfterValidator(_quiet_hours)] = _env(
         "IVR_CALLBACK_QUIET_HOURS", "21:00-08:00"
     )

@@ -17,7 +17,7 @@ from ivr.content import Content, load_content
 from ivr.content.directory import Directory, resolve_numbers
 from ivr.content.lint import review_findings
 from ivr.engine import Line
-from ivr.numbers import NumberError
+from ivr.numbers import NumberError, as_dialled
 from ivr.phone import limits
 from ivr.phone.callbacks import CallBacks, quiet_span
 from ivr.phone.forms import WebhookRequest
@@ -123,13 +123,23 @@ def _callbacks(app: Flask, store: Store) -> CallBacks:
         cfg["PUBLIC_BASE_URL"],
         frozenset(filter(None, cfg["MISSED_CALL_NUMBERS"].split(","))),
         cfg.get("TWILIO_HTTP_CLIENT"),
+        own_numbers=_own_numbers(cfg),
         country_codes=cfg["CALLBACK_COUNTRY_CODES"],
         delay=timedelta(seconds=cfg["CALLBACK_DELAY"]),
         daily_limit=cfg["CALLBACK_DAILY_LIMIT"],
+        line_hourly_limit=cfg["CALLBACK_LINE_HOURLY_LIMIT"],
         quiet=quiet_span(cfg["CALLBACK_QUIET_HOURS"]),
         zone=ZoneInfo(cfg["TIME_ZONE"]),
         clock=cfg.get("CLOCK") or utc_now,
     )
+
+
+def _own_numbers(cfg: Any) -> frozenset[str]:
+    """The line's numbers besides its missed-call ones, in E.164: the number its pages show
+    (IVR_LINE_NUMBER, as people write it) and the one its texts come from (TWILIO_SMS_FROM)."""
+    codes = cfg["CALLBACK_COUNTRY_CODES"]
+    found = (as_dialled(cfg[key] or "", codes) for key in ("LINE_NUMBER", "TWILIO_SMS_FROM"))
+    return frozenset(number for number in found if number)
 
 
 def _proxies(app: Flask) -> None:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
+from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult, timezone
 
 # A short code a caller dials: 2 to 6 digits (15 in France, 112, 108, 999, 10111 in South Africa).
 _SHORT_CODE = re.compile(r"[0-9]{2,6}")
@@ -104,7 +104,7 @@ def calling_codes(raw: str) -> str:
     for item in raw.replace(" ", "").split(","):
         digits = item.removeprefix("+")
         if (
-            not digits.isdigit()
+            not (digits.isascii() and digits.isdigit())  # not "²" or "٩١": int() refuses or misreads them
             or len(digits) > 3
             or phonenumbers.region_code_for_country_code(int(digits)) == "ZZ"
         ):
@@ -142,6 +142,32 @@ def _why_not(raw: str, codes: str, kinds: frozenset[int]) -> str | None:
     if phonenumbers.number_type(parsed) not in kinds:
         return "kind"
     return None
+
+
+def as_dialled(raw: str, codes: str) -> str | None:
+    """A number as people write it (IVR_LINE_NUMBER: "+91 11 4000 1234", or "011-4000 1234" in the
+    country of the first of `codes`, as made by calling_codes) in E.164; None if it is none."""
+    region = phonenumbers.region_code_for_country_code(int(codes.split(",")[0] or 0))
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except NumberParseException:
+        return None
+    return (
+        phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
+        if phonenumbers.is_valid_number(parsed)
+        else None
+    )
+
+
+def time_zone_of(number: str) -> str | None:
+    """The time zone (an IANA name) where a number in E.164 rings, when libphonenumber knows exactly
+    one for it (an Indian number: Asia/Calcutta; +1 212: America/New_York); None when it knows
+    several (a UK mobile: London, Jersey, Guernsey, the Isle of Man; a US mobile) or none."""
+    try:
+        zones = timezone.time_zones_for_number(phonenumbers.parse(number, None))
+    except NumberParseException:
+        return None
+    return zones[0] if len(zones) == 1 and zones[0] != timezone.UNKNOWN_TIMEZONE else None
 
 
 def phone_numbers(raw: str) -> str:

@@ -12,7 +12,7 @@ import threading
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from flask import Flask
@@ -20,7 +20,7 @@ from flask import Flask
 from ivr import services
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
-from ivr.phone.callbacks import NO_CREDENTIALS, RETRY_AFTER
+from ivr.phone.callbacks import RECENT, RETRY_AFTER
 from ivr.phone.texts import retry_delay
 from ivr.privacy import caller_hash
 from ivr.simulator import FlaskTransport, Phone, Turn
@@ -66,6 +66,14 @@ def phone(app: Flask, caller: str | None = None) -> Phone:
     return Phone(
         FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, caller=number, line_number=LINE
     )
+
+
+def a_line(at: datetime = IN_HOURS, **overrides: Any) -> tuple[Clock, FakeTwilioHttp, Flask, Phone]:
+    """A missed-call line (missed_app) on its clock at `at`, its fake of Twilio's REST edge, and a
+    caller with a new Indian mobile number."""
+    clock, fake = Clock(at), FakeTwilioHttp()
+    app = missed_app(clock, fake, **overrides)
+    return clock, fake, app, phone(app)
 
 
 def ring(handset: Phone) -> Turn:
@@ -114,6 +122,14 @@ def status(app: Flask, placed: dict[str, object], sid: str, call_status: str, an
     form |= {"CallStatus": call_status, **({"AnsweredBy": answered_by} if answered_by else {})}
     code, _ = client.post(str(placed["StatusCallback"]).removeprefix(BASE_URL), form)
     return code
+
+
+def called_back(app: Flask, clock: Clock, fake: FakeTwilioHttp, handset: Phone) -> dict[str, object]:
+    """`handset` rings the missed-call number and the line places its call-back: the call placed."""
+    assert rejected(ring(handset))
+    clock.tick(seconds=20)
+    assert place(app, clock)["placed"] == 1
+    return calls(fake)[-1]
 
 
 def answered(app: Flask, handset: Phone, placed: dict[str, object], by: str = "human") -> Turn:
@@ -323,17 +339,31 @@ def test_twilio_errors_are_retried_with_back_off_and_permanent_ones_are_not() ->
     assert [c["To"] for c in calls(fake)] == [first.caller, second.caller, first.caller]
 
 
-def test_without_twilio_credentials_call_backs_wait_in_the_queue_saying_so() -> None:
+@pytest.mark.parametrize(
+    ("unset", "named"),
+    [("TWILIO_ACCOUNT_SID", "TWILIO_ACCOUNT_SID"), ("TWILIO_REST_TOKEN", "TWILIO_AUTH_TOKEN")],
+)
+def test_a_line_that_cannot_call_back_answers_missed_calls_as_usual_and_says_why_once(
+    unset: str, named: str, caplog: pytest.LogCaptureFixture
+) -> None:
     clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
-    app = missed_app(clock, fake, TWILIO_ACCOUNT_SID=None)
-    handset = phone(app)
-    assert rejected(ring(handset))
+    app = missed_app(clock, fake, **{unset: None})
+    handsets = [phone(app), phone(app)]
+    with caplog.at_level("INFO", logger="ivr.callbacks"):
+        for handset in handsets + handsets:
+            turn = ring(handset)
+            assert not rejected_any(turn) and turn.gather is not None, (
+                "never rejected with no call-back to come"
+            )
+            assert turn.says[0] == EN.safety.format(number="1 1 2")
+    why = [r for r in caplog.records if "missed-call mode is not in effect" in r.getMessage()]
+    assert len(why) == 1 and why[0].levelname == "WARNING", "once per process"
+    assert LINE in why[0].getMessage() and named in why[0].getMessage()
     clock.tick(minutes=1)
     place(app, clock)
-    (waiting,) = rows_of(app, handset)
-    assert (waiting.state, waiting.note, fake.sent) == ("queued", NO_CREDENTIALS, [])
+    assert (services.store(app).missed_calls(), fake.sent) == ([], []), "nothing queued, nothing placed"
     result = app.test_cli_runner().invoke(args=["callbacks", "place-due"])
-    assert result.exit_code != 0 and "TWILIO_ACCOUNT_SID" in result.output
+    assert result.exit_code != 0 and named in result.output
 
 
 def test_two_senders_at_once_place_each_call_back_once(database_url: str) -> None:
@@ -408,10 +438,7 @@ def test_staff_see_every_missed_call_and_its_tries_with_numbers_masked() -> None
     clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
     app = missed_app(clock, fake)
     caller = phone(app)
-    ring(caller)
-    clock.tick(seconds=20)
-    place(app, clock)
-    answered(app, caller, calls(fake)[0], "machine_start")
+    answered(app, caller, called_back(app, clock, fake, caller), "machine_start")
     assert services.store(app).add_staff_user(STAFF_USER, hash_password(STAFF_PASSWORD))
     staff = app.test_client()
     assert log_in(staff) == 303
@@ -442,3 +469,300 @@ def test_the_console_phone_plays_a_missed_call_and_its_call_back(answered_by: st
 def test_the_console_phone_refuses_a_missed_call_where_the_line_has_no_missed_call_number() -> None:
     result = make_app().test_cli_runner().invoke(args=["call", "--quiet", "--missed-call", "human"])
     assert result.exit_code == 2 and "IVR_MISSED_CALL_NUMBERS" in result.output
+
+
+# Digits that str.isdigit() takes but that are no call-back's id: superscripts, Arabic-Indic,
+# Devanagari, fullwidth. `cb` is ASCII digits only; anything else is no call-back id.
+FOREIGN_DIGITS = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+DEVANAGARI_DIGITS = str.maketrans("0123456789", "०१२३४५६७८९")
+
+
+@pytest.mark.parametrize("spelt", ["²", "¹", "١", "१", "１", "1²", " 1", "+1", "-1", "1.0", "9" * 19])
+def test_a_cb_that_is_not_ascii_digits_is_no_call_back_id(
+    spelt: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake)
+    caller = phone(app)
+    placed = called_back(app, clock, fake, caller)
+    assert cb_of(placed) == 1, "the first row of a fresh database"
+    before = row(app, placed)
+    sid = str(before.outbound_sid)
+    client = SignedClient(app)
+    form = {"CallSid": sid, "From": LINE, "To": caller.caller, "Direction": "outbound-api"}
+    cb = quote(spelt)
+    with caplog.at_level("INFO", logger="ivr.callbacks"):
+        code, root = client.post(f"/voice?cb={cb}", {**form, "AnsweredBy": "machine_start"})
+        assert code == 200 and root is not None
+        assert [v.tag for v in root] != ["Hangup"], "not taken for call-back 1: the line plays as usual"
+        code, _ = client.post(f"/voice/status?cb={cb}", {**form, "CallStatus": "busy"})
+        assert code == 204
+    after = row(app, placed)
+    assert (after.state, after.attempts, after.outcome) == (before.state, 1, None), "nothing moved"
+    assert any("not a call-back id" in r.getMessage() for r in caplog.records)
+
+
+def test_the_digits_of_other_scripts_are_never_a_call_back_id() -> None:
+    assert "12".translate(FOREIGN_DIGITS).isdigit() and "12".translate(DEVANAGARI_DIGITS).isdigit()
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake)
+    client = SignedClient(app)
+    form = {"From": LINE, "To": indian_mobile(), "Direction": "outbound-api", "AnsweredBy": "human"}
+    for spelt in ("12".translate(FOREIGN_DIGITS), "12".translate(DEVANAGARI_DIGITS)):
+        code, root = client.post(f"/voice?cb={quote(spelt)}", form)
+        assert code == 200 and root is not None
+        assert EN.calling_back not in ET.tostring(root, encoding="unicode"), "not a call-back"
+
+
+LINE_2 = "+911140005678"  # the line's second missed-call number
+
+
+@pytest.mark.parametrize(
+    ("caller_id", "settings"),
+    [
+        (LINE, {}),  # the number called calls itself (From = To)
+        (LINE_2, {"MISSED_CALL_NUMBERS": f"{LINE},{LINE_2}"}),  # another missed-call number: a ping-pong
+        ("+91 11 4000 9999", {"LINE_NUMBER": "011-4000 9999"}),  # the number the line's pages show
+        ("+911140007777", {"TWILIO_SMS_FROM": "+91 11 4000 7777"}),  # the number its texts come from
+    ],
+)
+def test_a_call_from_one_of_the_line_s_own_numbers_is_rejected_and_never_called_back(
+    caller_id: str, settings: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake, **settings)
+    handset = phone(app, caller_id)
+    with caplog.at_level("INFO", logger="ivr.callbacks"):
+        assert rejected(ring(handset)), "free to whoever placed it: the loop ends here"
+        assert rejected(ring(handset))
+    assert sum("the line's own number" in r.getMessage() for r in caplog.records) == 2
+    for _ in range(3):
+        clock.tick(minutes=11)
+        place(app, clock)
+    assert (services.store(app).missed_calls(), calls(fake)) == ([], []), "no call-back, nothing recorded"
+
+
+def test_a_call_back_queued_to_one_of_the_line_s_own_numbers_is_never_placed(database_url: str) -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake, DATABASE_URL=database_url, MISSED_CALL_NUMBERS=f"{LINE},{LINE_2}")
+    store = services.store(app)
+    own = caller_hash(LINE_2, HASH_SALT)
+    since = clock() - RECENT
+    queued = store.queue_missed(
+        "CA" + "1" * 32,
+        own,
+        LINE_2,
+        LINE,
+        now=clock(),
+        due=clock(),
+        recent_since=since,
+        day_start=since,
+        daily_limit=3,
+    )
+    assert queued is not None and queued.outcome == "queued"  # as before the line knew it as its own
+    assert place(app, clock).get("failed") == 1
+    assert calls(fake) == [] and store.missed_call(int(str(queued.id))).state == "failed"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("ended", ["answered", "given-up"])
+def test_ten_minutes_are_counted_from_the_last_call_back_too_not_only_from_the_missed_call(
+    database_url: str, ended: str
+) -> None:
+    clock, fake = Clock(datetime(2026, 11, 25, 16, 0, tzinfo=UTC)), FakeTwilioHttp()  # 21:30 in India
+    app = missed_app(clock, fake, DATABASE_URL=database_url)
+    caller = phone(app)
+    assert rejected(ring(caller))
+    clock.at = datetime(2026, 11, 26, 2, 30, tzinfo=UTC)  # 08:00 in India: the quiet hours end
+    assert place(app, clock)["placed"] == 1
+    placed = calls(fake)[0]
+    if ended == "answered":
+        answered(app, caller, placed)
+    else:  # no answer, three times
+        for _ in range(2):
+            status(app, placed, str(row(app, placed).outbound_sid), "no-answer")
+            clock.tick(minutes=10)
+            place(app, clock)
+        status(app, placed, str(row(app, placed).outbound_sid), "no-answer")
+    assert row(app, placed).state == ended
+    clock.tick(minutes=5)  # 5 minutes after the last call-back, 10 hours after the missed call
+    again = ring(caller)
+    assert again.gather is not None and not rejected_any(again), "answered as usual: no second call-back yet"
+    clock.tick(minutes=4)
+    assert ring(caller).gather is not None
+    clock.tick(minutes=2)  # 11 minutes after the last call-back
+    assert rejected(ring(caller))
+    clock.tick(seconds=20)
+    assert place(app, clock)["placed"] == 1
+    times = [r.done_at for r in rows_of(app, caller) if r.done_at is not None]
+    assert len(times) == 1 and clock() - times[0] >= RECENT, "no two call-backs within 10 minutes"
+
+
+def test_the_line_queues_at_most_its_hourly_limit_of_call_backs_across_all_its_servers(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    servers = [
+        missed_app(clock, fake, DATABASE_URL=database_url, CALLBACK_LINE_HOURLY_LIMIT=3) for _ in range(2)
+    ]
+
+    def cap_warnings() -> int:
+        return sum(
+            "IVR_CALLBACK_LINE_HOURLY_LIMIT" in r.getMessage()
+            for r in caplog.records
+            if r.levelname == "WARNING"
+        )
+
+    with caplog.at_level("INFO", logger="ivr.callbacks"):
+        for server in servers + servers[:1]:  # 3 call-backs, queued through both servers
+            assert rejected(ring(phone(server)))
+            clock.tick(minutes=1)
+        for _ in range(3):  # over the limit: answered as usual, on either server; warned once an hour
+            over = ring(phone(servers[0]))
+            assert over.gather is not None and not rejected_any(over), "answered as usual, never rejected"
+            clock.tick(minutes=1)
+        assert cap_warnings() == 1
+        clock.tick(minutes=54)
+        for _ in range(3):  # an hour after each of the first call-backs, it leaves the count
+            assert rejected(ring(phone(servers[1])))
+            clock.tick(minutes=1)
+        assert ring(phone(servers[0])).gather is not None
+        assert cap_warnings() == 2, "an hour after the last warning, warned again"
+    place(servers[0], clock)
+    assert len(calls(fake)) == 6
+    assert len(services.store(servers[0]).missed_calls()) == 6, "nothing recorded over the limit"
+
+
+def test_missed_calls_at_once_from_many_numbers_never_pass_the_line_s_hourly_limit(database_url: str) -> None:
+    clock, fake = Clock(IN_HOURS), FakeTwilioHttp()
+    app = missed_app(clock, fake, DATABASE_URL=database_url, CALLBACK_LINE_HOURLY_LIMIT=3)
+    handsets = [phone(app) for _ in range(8)]
+    start, turns = threading.Barrier(len(handsets)), {}
+
+    def missed(handset: Phone) -> None:
+        start.wait(10)
+        turns[handset.caller] = ring(handset)
+
+    threads = [threading.Thread(target=missed, args=(handset,)) for handset in handsets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(rejected_any(turn) for turn in turns.values()) == [False] * 5 + [True] * 3
+    assert len(services.store(app).missed_calls()) == 3
+
+
+def twilio_tells_first(app: Flask, handset: Phone, call_status: str, answered_by: str) -> None:
+    """Twilio's webhook of each call-back it places, before its answer to calls.create: the call's
+    URL (answered, by `answered_by`) when `call_status` is "answered", else its status callback."""
+
+    def webhook(sid: str, placed: dict[str, object]) -> None:
+        assert services.store(app).missed_call(cb_of(placed)).outbound_sid != sid  # type: ignore[union-attr]
+        if call_status == "answered":
+            handset.answer_call_back(str(placed["Url"]), sid, answered_by)
+        else:
+            assert status(app, placed, sid, call_status, answered_by) == 204
+
+    fake = services.callbacks(app).http_client
+    assert isinstance(fake, FakeTwilioHttp)
+    fake.while_placing = webhook
+
+
+@pytest.mark.parametrize(
+    ("call_status", "answered_by", "state", "outcome"),
+    [
+        ("busy", "", "retry", "busy"),
+        ("no-answer", "", "retry", "no-answer"),
+        ("failed", "", "retry", "failed"),
+        ("answered", "machine_start", "retry", "machine"),
+        ("completed", "machine_end_beep", "retry", "machine"),
+        ("answered", "human", "answered", "human"),
+        ("completed", "unknown", "answered", "unknown"),
+    ],
+)
+def test_an_outcome_twilio_tells_before_calls_create_returns_is_kept(
+    database_url: str, call_status: str, answered_by: str, state: str, outcome: str
+) -> None:
+    clock, fake, app, caller = a_line(DATABASE_URL=database_url)
+    twilio_tells_first(app, caller, call_status, answered_by)
+    placed = called_back(app, clock, fake, caller)
+    after = row(app, placed)
+    assert (after.state, after.outcome, after.attempts) == (state, outcome, 1)
+    if state == "retry":
+        assert after.next_attempt_at == clock() + RETRY_AFTER, "tried again as any call no one took"
+
+
+def test_call_backs_no_one_takes_are_given_up_after_3_calls_however_early_twilio_tells(
+    database_url: str,
+) -> None:
+    clock, fake, app, caller = a_line(DATABASE_URL=database_url)
+    twilio_tells_first(app, caller, "busy", "")
+    placed = called_back(app, clock, fake, caller)
+    for _ in range(2):
+        clock.tick(minutes=10)
+        assert place(app, clock)["placed"] == 1
+    done = row(app, placed)
+    assert (done.state, done.outcome, done.attempts, done.note) == ("given-up", "busy", 3, None)
+    clock.tick(hours=2)
+    assert place(app, clock).get("placed", 0) == 0 and len(calls(fake)) == 3
+
+
+def test_a_late_callback_of_the_try_before_is_not_taken_for_the_next_try_s(database_url: str) -> None:
+    clock, fake, app, caller = a_line(DATABASE_URL=database_url)
+    first = called_back(app, clock, fake, caller)
+    first_sid = str(row(app, first).outbound_sid)
+    assert status(app, first, first_sid, "no-answer") == 204
+    clock.tick(minutes=10)
+    # Twilio redelivers the first call's status while the second is being placed: not the second's.
+    fake.while_placing = lambda sid, placed: (status(app, placed, first_sid, "busy"), None)[1]
+    assert place(app, clock)["placed"] == 1
+    second = row(app, first)
+    assert (second.state, second.outcome, second.attempts) == ("calling", None, 2)
+    assert second.outbound_sid not in (None, first_sid)
+    assert status(app, first, str(second.outbound_sid), "busy") == 204
+    assert (row(app, first).state, row(app, first).outcome) == ("retry", "busy")
+
+
+NEW_YORK = "+12125550123"  # one time zone: America/New_York
+UK_MOBILE = "+447911123456"  # London, Jersey, Guernsey, the Isle of Man: the line's time zone
+
+
+def test_quiet_hours_are_the_callee_s_where_their_number_has_one_time_zone(database_url: str) -> None:
+    night_in_india = datetime(2026, 11, 25, 16, 30, tzinfo=UTC)  # 22:00 in India, 11:30 in New York
+    clock, fake, app, indian = a_line(
+        night_in_india, DATABASE_URL=database_url, CALLBACK_COUNTRY_CODES="91,1,44"
+    )
+    new_yorker, briton = phone(app, NEW_YORK), phone(app, UK_MOBILE)
+    for handset in (indian, new_yorker, briton):
+        assert rejected(ring(handset))
+    clock.tick(seconds=20)
+    assert place(app, clock)["placed"] == 1 and [c["To"] for c in calls(fake)] == [NEW_YORK]
+    held = {r.to_number: (r.note, r.next_attempt_at) for r in rows_of(app, indian, briton)}
+    morning_in_india = datetime(2026, 11, 26, 2, 30, tzinfo=UTC)  # 08:00 in India, 21:30 in New York
+    assert held == {number: ("quiet hours", morning_in_india) for number in (indian.caller, UK_MOBILE)}
+    status(app, calls(fake)[0], str(rows_of(app, new_yorker)[0].outbound_sid), "no-answer")
+    clock.at = morning_in_india
+    assert place(app, clock)["placed"] == 2, "India's morning: the Indian and the UK number"
+    # New York's night: a missed call there, and its retry, wait for its morning (08:00 = 13:00 UTC).
+    morning_in_new_york = datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
+    assert rows_of(app, new_yorker)[0].next_attempt_at == morning_in_new_york
+    late = phone(app, "+12125550199")  # another New Yorker rings at 21:30 their time
+    assert rejected(ring(late))
+    assert rows_of(app, late)[0].next_attempt_at == morning_in_new_york
+    clock.at = morning_in_new_york
+    assert place(app, clock)["placed"] == 2 and {c["To"] for c in calls(fake)[-2:]} == {NEW_YORK, late.caller}
+
+
+def test_a_call_back_found_due_in_the_quiet_hours_where_it_rings_is_held_till_they_end(
+    database_url: str,
+) -> None:
+    clock, fake, app, _ = a_line(
+        datetime(2026, 11, 25, 16, 30, tzinfo=UTC), DATABASE_URL=database_url, CALLBACK_COUNTRY_CODES="91,1"
+    )
+    assert rejected(ring(phone(app, NEW_YORK)))  # 11:30 in New York: due at once
+    clock.at = datetime(2026, 11, 26, 2, 30, tzinfo=UTC)  # no placer ran till 21:30 in New York
+    assert place(app, clock).get("held") == 1 and calls(fake) == []
+    (waiting,) = services.store(app).missed_calls()
+    assert (waiting.state, waiting.note) == ("queued", "quiet hours")
+    assert waiting.next_attempt_at == datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
+    clock.at = waiting.next_attempt_at
+    assert place(app, clock)["placed"] == 1

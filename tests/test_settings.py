@@ -53,6 +53,7 @@ def test_every_default_is_the_readmes(clean_env: pytest.MonkeyPatch) -> None:
         "TTS_RATE": 150,
     }
     assert cfg["QUEUE_MAX_WAIT"] == 600
+    assert (cfg["CALLBACK_DAILY_LIMIT"], cfg["CALLBACK_LINE_HOURLY_LIMIT"]) == (3, 200)
     assert (cfg["RATELIMIT_CALLER_BURST"], cfg["RATELIMIT_CALLER_PER_MINUTE"]) == (30, 60)
     assert (cfg["RATELIMIT_IP_BURST"], cfg["RATELIMIT_IP_PER_MINUTE"]) == (1000, 12000)
     assert (cfg["LOGIN_MAX_FAILURES_USER"], cfg["LOGIN_MAX_FAILURES_IP"], cfg["LOGIN_WINDOW_S"]) == (
@@ -150,8 +151,13 @@ def test_no_dotenv_file_is_read(clean_env: pytest.MonkeyPatch, tmp_path: Path) -
         ("IVR_MISSED_CALL_NUMBERS", "+911140001234, 12345", "IVR_MISSED_CALL_NUMBERS must be a phone number"),
         ("IVR_MISSED_CALL_NUMBERS", "+911140001234", "IVR_MISSED_CALL_NUMBERS needs PUBLIC_BASE_URL"),
         ("IVR_CALLBACK_COUNTRY_CODES", "999", "IVR_CALLBACK_COUNTRY_CODES must be country calling codes"),
+        # Digits str.isdigit() takes that are not ASCII: refused, never read as another code.
+        ("IVR_CALLBACK_COUNTRY_CODES", "٩١", "IVR_CALLBACK_COUNTRY_CODES must be country calling codes"),
+        ("IVR_CALLBACK_COUNTRY_CODES", "91,¹", "IVR_CALLBACK_COUNTRY_CODES must be country calling codes"),
+        ("IVR_SMS_COUNTRY_CODES", "９１", "IVR_SMS_COUNTRY_CODES must be country calling codes"),
         ("IVR_CALLBACK_DELAY", "-5", "IVR_CALLBACK_DELAY must be at least 0"),
         ("IVR_CALLBACK_DAILY_LIMIT", "0", "IVR_CALLBACK_DAILY_LIMIT must be at least 1"),
+        ("IVR_CALLBACK_LINE_HOURLY_LIMIT", "0", "IVR_CALLBACK_LINE_HOURLY_LIMIT must be at least 1"),
         ("IVR_CALLBACK_QUIET_HOURS", "9pm-8am", "IVR_CALLBACK_QUIET_HOURS must be a span of the day"),
         ("IVR_CALLBACK_QUIET_HOURS", "08:00-08:00", "IVR_CALLBACK_QUIET_HOURS must be a span of the day"),
         ("IVR_TIME_ZONE", "India/Delhi", "IVR_TIME_ZONE must be a time zone of the IANA database"),

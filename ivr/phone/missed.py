@@ -5,21 +5,39 @@ the URL Twilio was given) hang up on a machine, else play the line, and report t
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Request, Response, request
 
 from ivr import services, twiml
 from ivr.logs import STEP_ENVIRON
 from ivr.numbers import caller_number
+from ivr.phone.callbacks import REJECT, REJECTED
 from ivr.phone.callers import call_sid, caller, is_call_back
 
 log = logging.getLogger("ivr.callbacks")
+# A call-back's id as the line wrote it into the URL it gave Twilio: ASCII digits only (str.isdigit
+# also takes "²" and "١٢", which int() refuses or reads as another id), at most 18 of them.
+_ID = re.compile(r"[0-9]{1,18}")
+_CB_ENVIRON = "ivr.call_back_id"
 
 
 def call_back_id() -> int | None:
-    """The missed call this webhook's call calls back (the `cb` of its URL), or None."""
-    raw = request.args.get("cb", "")
-    return int(raw) if raw.isdigit() and len(raw) <= 18 and is_call_back() else None
+    """The missed call this webhook's call calls back (the `cb` of its URL), or None: none given,
+    not a call the line placed, or a `cb` that is not the line's (logged once per request)."""
+    environ = request.environ  # the request's own (g may outlive it: a CLI's app context)
+    if _CB_ENVIRON not in environ:
+        raw = request.args.get("cb")
+        found = None
+        if raw is not None and is_call_back():
+            if _ID.fullmatch(raw) is not None:
+                found = int(raw)
+            else:
+                sid = call_sid() or "-"
+                log.warning("call=%s: cb=%r is not a call-back id; taken as none", sid, raw[:24])
+        environ[_CB_ENVIRON] = found
+    known: int | None = environ[_CB_ENVIRON]
+    return known
 
 
 def on_incoming() -> Response | None:
@@ -37,9 +55,10 @@ def on_incoming() -> Response | None:
     if line_number is None or line_number not in callbacks.line_numbers or is_call_back():
         return None
     who = caller()
-    if callbacks.take(call_sid(), who.number, who.key, line_number) != "reject":
+    outcome = callbacks.take(call_sid(), who.number, who.key, line_number)
+    if outcome not in REJECTED:
         return None  # withheld, not allowed, capped...: the line answers as usual (and says why in the log)
-    return _answer(twiml.reject(), "missed:rejected")
+    return _answer(twiml.reject(), "missed:rejected" if outcome == REJECT else "missed:own-number")
 
 
 def on_status(call_status: str) -> None:

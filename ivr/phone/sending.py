@@ -115,5 +115,5 @@ def place_due(every: float | None) -> None:
             "call-backs cannot be placed: set IVR_MISSED_CALL_NUMBERS, PUBLIC_BASE_URL,"
             " TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
         )
-    counts = ("placed", "retry", "failed", "claimed", "abandoned", "silent", "purged", "deleted")
+    counts = ("placed", "retry", "failed", "claimed", "held", "abandoned", "silent", "purged", "deleted")
     _run(placer.place_due, "the call-back placer", every, counts)

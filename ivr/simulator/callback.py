@@ -20,7 +20,7 @@ from twilio.http import HttpClient
 from twilio.http.response import Response
 
 from ivr import services
-from ivr.phone.callbacks import QUIET
+from ivr.phone.callbacks import QUIET, CallBacks
 from ivr.simulator.phone import Phone, Turn
 from ivr.store.missed import DueCallback
 
@@ -49,7 +49,31 @@ def ring_and_call_back(app: Flask, phone: Phone, answered_by: str, echo: Callabl
     """The phone rings its line (a missed-call number) and is rejected; the line places the
     call-back when it is due (the clock jumps there) and the phone answers it, as `answered_by`
     says. What the phone heard: the call-back's first turn, or the line's answer when it was not
-    rejected (a number the line does not call back)."""
+    rejected (a number the line does not call back).
+
+    For the whole call the app's call-backs are placed through `ConsoleTwilio` with the console's
+    own credentials, so that the line takes the missed call as one it can call back (a line without
+    Twilio's credentials answers missed calls as usual) and never reaches the real Twilio."""
+    twilio = ConsoleTwilio()
+    console = "AC" + "0" * 32
+    line = services.of(app)
+    own = line.callbacks
+    placer = replace(own, account_sid=console, auth_token="console", http_client=twilio)
+    line.callbacks = placer
+    try:
+        return _call_back(app, phone, answered_by, echo, placer, twilio)
+    finally:
+        line.callbacks = own
+
+
+def _call_back(
+    app: Flask,
+    phone: Phone,
+    answered_by: str,
+    echo: Callable[[str], None],
+    placer: CallBacks,
+    twilio: ConsoleTwilio,
+) -> Turn:
     first = phone.dial()
     if not any(verb.tag == "Reject" for root in first.documents for verb in root):
         echo("  ~ the line answered: it does not call this number back (its log says why)")
@@ -59,9 +83,6 @@ def ring_and_call_back(app: Flask, phone: Phone, answered_by: str, echo: Callabl
     row = next((r for r in store.missed_calls() if r.call_sid == phone.call_sid), None)
     if row is None or row.to_number is None or row.next_attempt_at is None or row.state != "queued":
         raise click.ClickException("no call-back was queued for this call (is the database up?)")
-    twilio = ConsoleTwilio()
-    console = "AC" + "0" * 32
-    placer = replace(services.callbacks(app), account_sid=console, auth_token="console", http_client=twilio)
     due = DueCallback(row.id, row.to_number, row.line_number, row.attempts)
     outcome = placer.attempt(due, row.next_attempt_at)
     placed = store.missed_call(row.id)

@@ -1,9 +1,10 @@
 """Missed calls and their free call-backs: queued once per missed call, claimed before each try,
 every try and its outcome kept, the number purged once the call-back is done and NUMBER_KEPT more.
 
-A missed call is queued in one transaction that first looks at the caller's other call-backs
-(under a lock per caller on PostgreSQL; SQLite's write lock is taken at BEGIN): a call-back still
-pending takes it (nothing added), as does the 10-minute window and the daily cap. A try is
+A missed call is queued in one transaction that first looks at the caller's other call-backs and
+the line's (under one lock for the line on PostgreSQL; SQLite's write lock is taken at BEGIN): a
+call-back still pending takes it (nothing added), as do the 10-minute window, the line-wide hourly
+cap and the caller's daily cap. A try is
 claimed by a conditional UPDATE, so two senders never call one number twice for one missed call.
 """
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, text, update
+from sqlalchemy import Connection, Select, and_, case, delete, func, or_, select, text, update
 
 from ivr.store.batch import Batched
 from ivr.store.core import columns, fit, insert_for
@@ -27,13 +28,19 @@ NUMBER_KEPT = timedelta(days=7)  # a number is kept this long after its call-bac
 ROW_KEPT = timedelta(days=30)  # the record of a missed call (no number by then) is kept this long
 STALE_CLAIM = timedelta(minutes=10)  # a claim this old lost its sender (placing a call takes seconds)
 STATUS_WAIT = timedelta(hours=1)  # a call placed with no outcome by then is given up
+EARLY = "early:"  # marks an outcome Twilio told before its call was recorded as placed
+LINE_HOUR = timedelta(hours=1)  # the line-wide cap counts the call-backs queued in this time
+# The PostgreSQL advisory lock under which missed calls are queued, one at a time for the whole
+# line (the line-wide cap counts every caller's): a constant key, "missed" in ASCII.
+QUEUE_LOCK = int.from_bytes(b"missed", "big")
 
 
 @dataclass(frozen=True, slots=True)
 class MissedQueued:
     """What a missed call did: `outcome` is "queued" (a call-back is coming), "pending" (one was
-    already coming: nothing added; also a redelivered webhook), "recent" (one was queued in the
-    last minutes and is done: nothing added), or "capped" (the daily cap: recorded, never called)."""
+    already coming: nothing added; also a redelivered webhook), "recent" (one was queued, or its
+    last call ended, in the last minutes: nothing added), or "capped" (the daily cap: recorded,
+    never called)."""
 
     id: int | None
     outcome: str
@@ -84,11 +91,14 @@ class MissedCalls(Batched):
         recent_since: datetime,
         day_start: datetime,
         daily_limit: int,
+        line_limit: int | None = None,
         note: str | None = None,
     ) -> MissedQueued | None:
         """Queue a call-back to `to_number` from `line_number`, due at `due`, for the missed call
-        `call_sid`, unless one is pending, one was queued since `recent_since`, or the caller has had
-        `daily_limit` since `day_start` (recorded as capped). None if the database failed."""
+        `call_sid`, unless one is pending, one was queued or ended (its last call) since
+        `recent_since`, the whole line has queued `line_limit` in the LINE_HOUR before `now`
+        ("line capped": nothing recorded), or the caller has had `daily_limit` since `day_start`
+        (recorded as capped). None if the database failed."""
         key = pseudonym(caller_hash)
         if key is None:
             return None
@@ -105,8 +115,8 @@ class MissedCalls(Batched):
         }
 
         def work(conn: Connection) -> MissedQueued:
-            if not is_sqlite(conn):  # one caller's missed calls are decided one at a time
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int(key[:15], 16)})
+            if not is_sqlite(conn):  # the line's missed calls are decided one at a time
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": QUEUE_LOCK})
             again = conn.execute(select(MissedCall.id).where(MissedCall.call_sid == row["call_sid"])).first()
             if again is not None:
                 return MissedQueued(int(again.id), "pending")
@@ -114,11 +124,18 @@ class MissedCalls(Batched):
             pending = conn.execute(mine.where(MissedCall.state.in_(PENDING))).first()
             if pending is not None:
                 return MissedQueued(int(pending.id), "pending")
-            if conn.execute(mine.where(MissedCall.created_at >= recent_since)).first() is not None:
+            # Since the last missed call that was taken, or the last call-back's end (answered, given
+            # up, failed): a call-back held through the quiet hours ends long after its missed call.
+            lately = or_(MissedCall.created_at >= recent_since, MissedCall.done_at >= recent_since)
+            if conn.execute(mine.where(lately)).first() is not None:
                 return MissedQueued(None, "recent")
-            today = conn.execute(
-                select(func.count()).select_from(mine.where(MissedCall.created_at >= day_start).subquery())
-            ).scalar_one()
+            if line_limit is not None:
+                taken = select(MissedCall.id).where(
+                    MissedCall.state != "capped", MissedCall.created_at > now - LINE_HOUR
+                )
+                if _count(conn, taken.limit(line_limit)) >= line_limit:
+                    return MissedQueued(None, "line capped")
+            today = _count(conn, mine.where(MissedCall.created_at >= day_start))
             if today >= daily_limit:
                 capped = {
                     **row,
@@ -162,16 +179,42 @@ class MissedCalls(Batched):
         )
         return self._write("claim_missed", {"id": missed_id}, lambda c: c.execute(stmt).rowcount == 1, False)
 
-    def missed_placed(self, missed_id: int, outbound_sid: str, now: datetime) -> bool:
-        """A claimed try was taken by Twilio: the call-back rings (its CallSid kept), until its outcome."""
+    def missed_early(self, missed_id: int, outbound_sid: str, outcome: str) -> bool:
+        """Twilio told the outcome of the call `outbound_sid` (answered, busy, a machine...) while
+        its try is still claimed, before calls.create answered: kept with the try (the CallSid, and
+        the outcome marked EARLY) for `missed_placed` to hand back. Only the first for a try, and
+        never for the try before's call (its CallSid is still the row's until this one's is known).
+        False when the try is not claimed (recorded as placed meanwhile) or that was so."""
+        sid = fit(MissedCall.outbound_sid, outbound_sid)
+        stmt = (
+            update(MissedCall)
+            .where(
+                MissedCall.id == missed_id,
+                MissedCall.state.in_(DUE),
+                MissedCall.claimed_at.is_not(None),
+                MissedCall.outbound_sid.is_distinct_from(sid),
+                or_(MissedCall.outcome.is_(None), MissedCall.outcome.not_like(f"{EARLY}%")),
+            )
+            .values(outbound_sid=sid, outcome=fit(MissedCall.outcome, EARLY + outcome))
+        )
+        return self._write("missed_early", {"id": missed_id}, lambda c: c.execute(stmt).rowcount == 1, False)
+
+    def missed_placed(self, missed_id: int, outbound_sid: str, now: datetime) -> str | None:
+        """A claimed try was taken by Twilio: the call-back rings (its CallSid kept), until its
+        outcome. That outcome when Twilio told it already (`missed_early`), else None."""
+        sid = fit(MissedCall.outbound_sid, outbound_sid)
+        told = and_(MissedCall.outbound_sid == sid, MissedCall.outcome.like(f"{EARLY}%"))
         values = {
             "state": "calling",
-            "outbound_sid": fit(MissedCall.outbound_sid, outbound_sid),
+            "outbound_sid": sid,
             "claimed_at": None,
             "next_attempt_at": now + STATUS_WAIT,
-            "outcome": None,
+            "outcome": case((told, func.substr(MissedCall.outcome, len(EARLY) + 1)), else_=None),
         }
-        return self._move("missed_placed", missed_id, None, values, claimed=True)
+        if not self._move("missed_placed", missed_id, None, values, claimed=True):
+            return None
+        row = self.missed_call(missed_id)
+        return row.outcome if row is not None and row.state == "calling" and row.outbound_sid == sid else None
 
     def missed_retry(
         self, missed_id: int, outcome: str, at: datetime, *, outbound_sid: str | None = None, note: str = ""
@@ -223,6 +266,16 @@ class MissedCalls(Batched):
 
         return self._read("missed_calls", {}, work, [])
 
+    def missed_hold(self, missed_id: int, at: datetime, note: str) -> bool:
+        """A due call-back not claimed by any sender waits till `at` (the end of the quiet hours
+        where it would ring), saying why; False if it was claimed or moved on meanwhile."""
+        stmt = (
+            update(MissedCall)
+            .where(MissedCall.id == missed_id, MissedCall.state.in_(DUE), MissedCall.claimed_at.is_(None))
+            .values(next_attempt_at=at, note=fit(MissedCall.note, note))
+        )
+        return self._write("missed_hold", {"id": missed_id}, lambda c: c.execute(stmt).rowcount == 1, False)
+
     def missed_note(self, missed_id: int, note: str) -> bool:
         """Say why a call-back waits (no Twilio credentials, quiet hours), for staff."""
         stmt = update(MissedCall).where(MissedCall.id == missed_id).values(note=fit(MissedCall.note, note))
@@ -269,3 +322,8 @@ class MissedCalls(Batched):
             stmt = stmt.where(MissedCall.state == "calling", MissedCall.outbound_sid == outbound_sid)
         fields = {"id": missed_id, "state": values.get("state")}
         return self._write(what, fields, lambda c: c.execute(stmt.values(values)).rowcount == 1, False)
+
+
+def _count(conn: Connection, rows: Select[Any]) -> int:
+    """How many rows a SELECT finds."""
+    return int(conn.execute(select(func.count()).select_from(rows.subquery())).scalar_one())

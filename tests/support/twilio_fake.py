@@ -6,6 +6,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from twilio.http import HttpClient
@@ -33,6 +34,9 @@ class FakeTwilioHttp(HttpClient):  # type: ignore[misc]
     # (status, code, message) is Twilio's error, an exception is raised as the HTTP library would.
     script: list[tuple[int, int, str] | Exception | None] = field(default_factory=list)
     delay_s: float = 0.0  # how long Twilio takes to answer (for two senders at once)
+    # Called with each call's CallSid and form as Twilio places it, before it answers the request:
+    # a call's webhooks (its status callback...) may reach the line before calls.create returns.
+    while_placing: Callable[[str, dict[str, object]], None] | None = None
 
     def __post_init__(self) -> None:
         super().__init__(logging.getLogger("fake-twilio"), is_async=False)
@@ -64,6 +68,8 @@ class FakeTwilioHttp(HttpClient):  # type: ignore[misc]
             }
             return Response(status, json.dumps(body))
         sid = ("CA" if uri.endswith("/Calls.json") else "SM") + secrets.token_hex(16)
+        if self.while_placing is not None and uri.endswith("/Calls.json"):
+            self.while_placing(sid, dict(data or {}))
         body = {
             "sid": sid,
             "status": "queued",
