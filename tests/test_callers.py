@@ -593,3 +593,21 @@ def test_twilio_schema_is_at_hand() -> None:
     assert_valid_twiml("<Response><Say>Hello.</Say><Gather input='dtmf' timeout='2'/></Response>")
     with pytest.raises(AssertionError):
         assert_valid_twiml("<Response><Whisper>not a verb</Whisper></Response>")
+
+
+def test_each_request_is_its_callers_own_even_inside_one_app_context() -> None:
+    # The console phone (and any script) runs many calls inside one app context: a caller worked
+    # out for one request must not be taken for the next one's.
+    app = make_app()
+    with app.app_context():
+        known = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, caller="+919812300001")
+        answer(known, "2")  # chooses Hindi: welcomed back in Hindi next time
+        known.hangup()
+        again = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, caller="+919812300001")
+        assert again.dial().says[0] == CONTENT.prompts["hi"].phrases.welcome_back
+        stranger = Phone(
+            FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, caller="+919812300002"
+        )
+        first = stranger.dial()
+        assert CONTENT.prompts["hi"].phrases.welcome_back not in first.says
+        assert query(first.gather.get("action", "") if first.gather is not None else "")["n"] == "_language"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from flask import current_app, g, request
+from flask import current_app, request
 
 from ivr.numbers import caller_number
 from ivr.phone.sids import sid
@@ -35,15 +35,14 @@ OUTBOUND_API = "outbound-api"
 
 
 def caller() -> Caller:
-    """The caller of the request being handled (one HMAC per request, however often it is asked):
-    From, or on the line's call back (Direction outbound-api) the person called, To, so that their
-    language, their returning-caller welcome and their rate limit are theirs, as when they ring."""
-    found: Caller | None = g.get("ivr_caller")
-    if found is None:
-        form = request.form
-        number = form.get("To", "") if is_call_back() else form.get("From", "")
-        found = g.ivr_caller = identify(number, str(current_app.config["HASH_SALT"]))
-    return found
+    """The caller of the request being handled: From, or on the line's call back (Direction
+    outbound-api) the person called, To, so that their language, their returning-caller welcome
+    and their rate limit are theirs, as when they ring. Read from each request (not kept in `g`,
+    which outlives a request inside a longer app context such as the console phone's); the HMAC
+    is worked out once per number and worker (`identify`)."""
+    form = request.form
+    number = form.get("To", "") if is_call_back() else form.get("From", "")
+    return identify(number, str(current_app.config["HASH_SALT"]))
 
 
 def is_call_back() -> bool:
