@@ -11,6 +11,7 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -222,9 +223,22 @@ def test_login_page_with_an_error_has_no_violations(page: Page) -> None:
 
 @pytest.mark.parametrize("url", STAFF_PAGES.values(), ids=STAFF_PAGES.keys())
 def test_staff_pages_have_no_wcag_22_aa_violations(staff_page: Page, site: Site, url: str) -> None:
-    # Something in every table, whatever ran before: an open callback and an unreviewed recording.
+    # Something in every table, whatever ran before: an open callback, an unreviewed recording and
+    # a missed call waiting for its call-back.
     site.store.add_callback("CAended2", CALLER, "+447700900555")
     site.store.add_recording("CAended2", "https://api.twilio.com/rec/RE-axe", duration_seconds=7)
+    now = datetime.now(UTC)
+    site.store.queue_missed(
+        "CAmissed2",
+        CALLER,
+        "+919812345678",
+        "+911140001234",
+        now=now,
+        due=now + timedelta(seconds=20),
+        recent_since=now - timedelta(minutes=10),
+        day_start=now - timedelta(days=1),
+        daily_limit=1000,
+    )
     response = staff_page.goto(url)
     assert response is not None and response.status == 200 and staff_page.url.endswith(url)
     assert staff_page.locator("table").count() > 0 or url == "/staff/"

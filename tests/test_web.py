@@ -385,6 +385,19 @@ def test_pages_carry_security_headers(web: FlaskClient) -> None:
     assert web.get("/staff/login").headers["Cache-Control"] == "no-store"
 
 
+@pytest.mark.parametrize("url", STAFF_PAGES)
+def test_a_table_that_may_scroll_sideways_is_reachable_by_keyboard_and_named(
+    staff: FlaskClient, url: str
+) -> None:
+    # On a narrow screen or at a large text size a wide table scrolls: a keyboard user must be able
+    # to focus it to scroll it (WCAG 2.1.1), and a screen reader must say which table it is.
+    page = text(staff, url)
+    for tag in re.findall(r'<div class="table-scroll"[^>]*>', page):
+        assert 'tabindex="0"' in tag and 'role="region"' in tag, tag
+        named = re.search(r'aria-labelledby="([^"]+)"', tag)
+        assert named is not None and f'id="{named.group(1)}"' in page, tag
+
+
 # Logging in.
 
 
