@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -18,32 +16,13 @@ from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.proxy import _nginx_string, busy_map
 from tests.support.over_http import wait_until
-from tests.support.production import Production, Reply, request
+from tests.support.production import Production, Reply, app_out_of_reach, request
 from tests.support.twiml import assert_valid_twiml, spoken, verbs
 
 CONTENT = load_content(REPO_ROOT)
 NGINX = "/usr/sbin/nginx"
 FORM = urlencode({"CallSid": "CA" + "1" * 32, "From": "+919812345678", "Digits": "2"}).encode()
 FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-@contextmanager
-def _out_of_reach(line: Production, *, stuck: bool = False) -> Iterator[None]:
-    """gunicorn out of nginx's reach while inside: its socket moved away (nginx's connect is refused:
-    a 502), or with `stuck` a socket in its place that takes connections and never answers (a stuck
-    worker: a 504 after proxy_read_timeout). Put back afterwards."""
-    moved = line.socket_path.with_name("moved.sock")
-    line.socket_path.rename(moved)
-    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        if stuck:
-            silent.bind(str(line.socket_path))
-            silent.listen(16)
-        yield
-    finally:
-        silent.close()
-        line.socket_path.unlink(missing_ok=True)
-        moved.rename(line.socket_path)
 
 
 def _busy(reply: Reply, lang: str) -> None:
@@ -62,7 +41,7 @@ def _busy(reply: Reply, lang: str) -> None:
 @pytest.mark.slow
 def test_webhooks_hear_the_busy_reply_in_their_language_when_the_app_is_unreachable(tmp_path: Path) -> None:
     with Production(tmp_path) as line:
-        with _out_of_reach(line):
+        with app_out_of_reach(line):
             first = request(line.base_url + "/voice", "POST", FORM, FORM_HEADERS)
             hindi = request(line.base_url + "/voice/step?n=main&l=hi&p=0", "POST", FORM, FORM_HEADERS)
             unknown = request(line.base_url + "/voice/step?l=xx", "POST", FORM, FORM_HEADERS)
@@ -83,7 +62,7 @@ def test_webhooks_hear_the_busy_reply_in_their_language_when_the_app_is_unreacha
 def test_a_webhook_the_app_does_not_answer_in_time_hears_the_busy_reply(tmp_path: Path) -> None:
     # An app that takes the connection and never answers (a stuck worker): nginx gives up after its
     # proxy_read_timeout (12 s, under Twilio's 15 s) and the caller hears the busy reply.
-    with Production(tmp_path) as line, _out_of_reach(line, stuck=True):
+    with Production(tmp_path) as line, app_out_of_reach(line, stuck=True):
         reply = request(line.base_url + "/voice/step?l=hi", "POST", FORM, FORM_HEADERS, timeout=30)
     _busy(reply, "hi")
     assert 11 < reply.seconds < 15, reply.seconds

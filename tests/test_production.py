@@ -19,6 +19,7 @@ from tests.support.production import (
     Production,
     Reply,
     SlowClients,
+    app_out_of_reach,
     app_server,
     head_of,
     raw_exchange,
@@ -140,10 +141,8 @@ def test_nginx_refusals_and_gateway_errors_carry_the_security_headers(tmp_path: 
         no_host = raw_exchange(line.port, b"GET /healthz HTTP/1.1\r\n\r\n")
         long_line = raw_exchange(line.port, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
         # gunicorn gone, as nginx sees it: its socket is no longer where nginx connects.
-        moved = line.socket_path.with_name("moved.sock")
-        line.socket_path.rename(moved)
-        gone = request(line.base_url + "/healthz")
-        moved.rename(line.socket_path)
+        with app_out_of_reach(line):
+            gone = request(line.base_url + "/healthz")
         back = request(line.base_url + "/healthz")
     for raw, status in ((too_big, 413), (no_host, 400), (long_line, 414)):
         code, headers = head_of(raw)

@@ -50,9 +50,12 @@ def on_incoming() -> Response | None:
         if services.callbacks().answered(found, call_sid(), answered_by):
             return None
         return _answer(twiml.hang_up(), f"call-back:{answered_by or 'machine'}")
-    line_number = caller_number(request.form.get("To", "")).reachable
     callbacks = services.callbacks()
-    if line_number is None or line_number not in callbacks.line_numbers or is_call_back():
+    # Every call's first webhook comes here: no number parsed unless the line has missed-call numbers.
+    if not callbacks.line_numbers or is_call_back():
+        return None
+    line_number = caller_number(request.form.get("To", "")).reachable
+    if line_number is None or line_number not in callbacks.line_numbers:
         return None
     who = caller()
     outcome = callbacks.take(call_sid(), who.number, who.key, line_number)

@@ -14,7 +14,8 @@ import subprocess
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -23,7 +24,7 @@ from urllib.parse import urlencode, urlsplit
 from twilio.request_validator import RequestValidator
 
 from ivr.config import REPO_ROOT
-from ivr.simulator.server import Gunicorn, free_port
+from ivr.simulator.server import Gunicorn, children, command_line, free_port, terminate
 from tests.support.app import AUTH_TOKEN, indian_mobile
 
 PRODUCTION = REPO_ROOT / "bin" / "production"
@@ -266,13 +267,10 @@ class Production:
         if self.process is None:
             return {}
         found = {}
-        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        for pid in path.read_text().split() if path.exists() else []:
-            try:
-                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            found["nginx" if "nginx" in command else "gunicorn"] = int(pid)
+        for pid in children(self.process.pid):
+            command = command_line(pid)
+            if command:  # "" once it has gone
+                found["nginx" if "nginx" in command else "gunicorn"] = pid
         return found
 
     def alive_in_session(self) -> bool:
@@ -293,13 +291,7 @@ class Production:
         """SIGTERM to the script (it stops nginx, then gunicorn, gracefully); its exit status."""
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        return self.process.returncode
+        return terminate(self.process, timeout, session=True)  # SIGKILL to its session after `timeout`
 
     def kill(self) -> None:
         """Kill whatever is left of the script's session (its own process group)."""
@@ -316,6 +308,25 @@ class Production:
     ) -> None:
         self.stop()
         self.kill()
+
+
+@contextmanager
+def app_out_of_reach(line: Production, *, stuck: bool = False) -> Iterator[None]:
+    """gunicorn out of nginx's reach while inside: its socket moved away (nginx's connect is refused:
+    a 502), or with `stuck` a socket in its place that takes connections and never answers (a stuck
+    worker: a 504 after proxy_read_timeout). Put back afterwards."""
+    moved = line.socket_path.with_name("moved.sock")
+    line.socket_path.rename(moved)
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        if stuck:
+            silent.bind(str(line.socket_path))
+            silent.listen(16)
+        yield
+    finally:
+        silent.close()
+        line.socket_path.unlink(missing_ok=True)
+        moved.rename(line.socket_path)
 
 
 class SlowClients:
