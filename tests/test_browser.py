@@ -82,6 +82,7 @@ STAFF_PAGES = {
     "recordings": "/staff/recordings",
     "recordings, all": "/staff/recordings?all=1",
     "stats": "/staff/stats",
+    "audit log": "/staff/audit/",
 }
 
 
@@ -109,7 +110,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         LINE_NUMBER=LINE_NUMBER,
         EMERGENCY_NUMBER=EMERGENCY_NUMBER,
     )
-    seed(services.store(app))
+    store = services.store(app)
+    seed(store)
+    # An administrator opens every staff page; the audit log has an entry to show in its table.
+    assert store.set_staff_role(STAFF_USER, "admin")
+    assert store.audit("asha", "view-numbers", "callbacks 1", role="admin", detail="1 numbers")
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -14,6 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from flask import Flask
 from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from ivr import factory, services
 from ivr.config import from_env
@@ -36,6 +37,7 @@ TABLES = {
     "sms_quota",
     "webhook_replies",
     "missed_calls",
+    "audit_log",
 }
 
 
@@ -123,6 +125,24 @@ def test_staff_session_version_comes_with_0004_and_users_keep_their_accounts(dat
     assert "session_version" not in _columns(engine, "staff_users")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT username FROM staff_users")).scalars().all() == ["asha"]
+    engine.dispose()
+
+
+def test_staff_roles_come_with_0008_and_existing_users_are_call_centre_staff(database_url: str) -> None:
+    engine = make_engine(database_url)
+    migrate.upgrade(engine, "0007")
+    with engine.begin() as conn:  # a staff user from before roles
+        conn.execute(
+            text("INSERT INTO staff_users (username, password_hash, created_at) VALUES ('asha', 'h', :at)"),
+            {"at": datetime(2026, 11, 24, 9, 15)},
+        )
+    migrate.upgrade(engine, "0008")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT username, role FROM staff_users")).one() == ("asha", "staff")
+    with pytest.raises(IntegrityError), engine.begin() as conn:  # no role but the three
+        conn.execute(text("UPDATE staff_users SET role = 'superuser'"))
+    migrate.downgrade(engine, "0007")
+    assert "role" not in _columns(engine, "staff_users") and "audit_log" not in _tables(database_url)
     engine.dispose()
 
 

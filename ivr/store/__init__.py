@@ -5,6 +5,7 @@ Only re-exports: the modules below import one another, never this package's root
 
 from __future__ import annotations
 
+from ivr.store.audit import AuditRow
 from ivr.store.callcentre import CallbackRow, RecordingRow
 from ivr.store.calls import KEEP_PLACE, CallRow, EventRow, Place, Prefs
 from ivr.store.db import DatabaseUrlError, default_url, make_engine, normalise_url
@@ -14,6 +15,7 @@ from ivr.store.store import Store
 
 __all__ = [
     "KEEP_PLACE",
+    "AuditRow",
     "CallRow",
     "CallbackRow",
     "Counts",

@@ -126,6 +126,15 @@ class CallCentre(Batched):
             "recordings", _RECORDINGS, RecordingRow, waiting_only=unreviewed_only, limit=limit
         )
 
+    def recording(self, recording_id: int) -> RecordingRow | None:
+        """One recorded message by id, or None (none such, or the database could not be read)."""
+
+        def work(conn: Connection) -> RecordingRow | None:
+            row = conn.execute(select(*columns(Recording)).where(Recording.id == recording_id)).first()
+            return RecordingRow(**row._mapping) if row else None
+
+        return self._read("recording", {"recording_id": recording_id}, work, None)
+
     def recording_reviewed(self, recording_id: int, reviewed_by: str) -> bool:
         """Mark a recorded message reviewed by a staff user; False if it already was or does not exist."""
         fields = {"recording_id": recording_id, "reviewed_by": reviewed_by}

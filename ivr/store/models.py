@@ -36,6 +36,10 @@ SMS_STATUSES = ("queued", "sent", "failed")
 # (claimed_at set), placed and ringing (calling); answered, given up after its tries, failed for
 # good (a permanent Twilio error), or not called back at all over the daily cap (capped).
 MISSED_STATES = ("queued", "retry", "calling", "answered", "given-up", "failed", "capped")
+# What a staff user may do (ivr/web/roles.py says which pages each role opens): run the call centre
+# (staff), review the content clinically (clinician), or everything and the audit log (admin).
+STAFF_ROLES = ("staff", "clinician", "admin")
+ACTOR_LEN = 80  # who did something: a staff username (64), or "cli:" and the system user
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -246,6 +250,26 @@ class StaffUser(Base):
     # Every session cookie carries the number current when it was opened; raising it (logging out,
     # a new password, `flask staff revoke`) ends every session opened before, copies included.
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    role: Mapped[str] = mapped_column(String(16), default="staff", server_default="staff")
+
+    __table_args__ = (CheckConstraint(f"role IN {STAFF_ROLES!r}", name="role"),)
+
+
+class AuditEntry(Base):
+    """Something a person did with personal data or the line's records: a staff view of a number or
+    a recording, an erasure, an export, a clinical sign-off. Written before the thing is shown or
+    done (a view that cannot be logged is not shown), kept for as long as the line runs."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[Id]
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(ACTOR_LEN), index=True)
+    role: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    # What it was done to, never a number in clear: "callbacks 3, 4", "recording 7", "caller-ab12cd34ef56".
+    target: Mapped[str] = mapped_column(String(500))
+    detail: Mapped[str | None] = mapped_column(String(500))
 
 
 class LoginFailure(Base):

@@ -22,19 +22,21 @@ class StaffRow:
     password_hash: str
     created_at: datetime
     session_version: int
+    role: str = "staff"  # one of models.STAFF_ROLES
 
 
 class Staff(Batched):
     """Who may log in to the staff pages, and the login throttle's shared counts."""
 
-    def add_staff_user(self, username: str, password_hash: str) -> bool:
-        """Add a staff user (a password hash, never the password); False if the name is taken."""
+    def add_staff_user(self, username: str, password_hash: str, role: str = "staff") -> bool:
+        """Add a staff user (a password hash, never the password) with a role of
+        models.STAFF_ROLES; False if the name is taken."""
         fields = {"username": username}
 
         def work(conn: Connection) -> bool:
             stmt = (
                 insert_for(conn, StaffUser)
-                .values(username=username, password_hash=password_hash, created_at=utc_now())
+                .values(username=username, password_hash=password_hash, created_at=utc_now(), role=role)
                 .on_conflict_do_nothing(index_elements=["username"])
                 .returning(StaffUser.id)
             )
@@ -46,30 +48,30 @@ class Staff(Batched):
     def set_staff_password(self, username: str, password_hash: str) -> bool:
         """Replace a staff user's password hash and end every session they have open; False if there
         is no such user."""
-
-        def work(conn: Connection) -> bool:
-            stmt = (
-                update(StaffUser)
-                .where(StaffUser.username == username)
-                .values(password_hash=password_hash, session_version=StaffUser.session_version + 1)
-            )
-            return conn.execute(stmt).rowcount == 1
-
-        return self._write("set_staff_password", {"username": username}, work, False)
+        return self._new_session_version("set_staff_password", username, password_hash=password_hash)
 
     def end_staff_sessions(self, username: str) -> bool:
         """End every session the staff user has open, on every browser (their session version goes up
         by one); False if there is no such user or the database could not be reached."""
+        return self._new_session_version("end_staff_sessions", username)
+
+    def set_staff_role(self, username: str, role: str) -> bool:
+        """Give a staff user another role (one of models.STAFF_ROLES) and end their open sessions,
+        so that pages they may no longer open close at once; False if there is no such user."""
+        return self._new_session_version("set_staff_role", username, role=role)
+
+    def _new_session_version(self, what: str, username: str, **values: str) -> bool:
+        """Change a user's row and raise their session version: every session opened before ends."""
 
         def work(conn: Connection) -> bool:
             stmt = (
                 update(StaffUser)
                 .where(StaffUser.username == username)
-                .values(session_version=StaffUser.session_version + 1)
+                .values(**values, session_version=StaffUser.session_version + 1)
             )
             return conn.execute(stmt).rowcount == 1
 
-        return self._write("end_staff_sessions", {"username": username}, work, False)
+        return self._write(what, {"username": username}, work, False)
 
     def staff_user(self, username: str) -> StaffRow | None:
         """A staff user by name, or None."""
@@ -79,6 +81,15 @@ class Staff(Batched):
             return StaffRow(**row._mapping) if row else None
 
         return self._read("staff_user", {"username": username}, work, None)
+
+    def staff_users(self) -> list[StaffRow]:
+        """Every staff user, by name."""
+
+        def work(conn: Connection) -> list[StaffRow]:
+            stmt = select(*columns(StaffUser)).order_by(StaffUser.username)
+            return [StaffRow(**row._mapping) for row in conn.execute(stmt)]
+
+        return self._read("staff_users", {}, work, [])
 
     def staff_usernames(self) -> list[str]:
         """Every staff user's name, in order."""

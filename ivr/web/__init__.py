@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import BadRequest
 
-from ivr.web import cli, public, staff
+from ivr.web import audit, cli, public, staff
 from ivr.web.site import LanguageConverter, PageSessions, secure_headers
 
 log = logging.getLogger("ivr.web")
@@ -39,6 +39,7 @@ def init_app(app: Flask, webhooks: Iterable[Blueprint] = ()) -> None:
     app.register_error_handler(CSRFError, _stale_form)
     app.register_blueprint(public.bp)
     app.register_blueprint(staff.bp)
+    app.register_blueprint(audit.bp)
     app.cli.add_command(cli.staff)
 
 

@@ -6,7 +6,12 @@ import click
 from flask.cli import AppGroup
 
 from ivr import services
+from ivr.store.audit import ROLE_CHANGE
+from ivr.store.models import STAFF_ROLES
+from ivr.web.audit import command_line_actor
 from ivr.web.staff import MIN_PASSWORD, hash_password, normal_username
+
+ROLE = click.Choice(STAFF_ROLES)
 
 staff = AppGroup("staff", help="Staff dashboard accounts (passwords are asked for, never echoed).")
 
@@ -28,16 +33,47 @@ def _check_password(password: str) -> str:
 
 @staff.command("add")
 @click.argument("username")
+@click.option(
+    "--role",
+    type=ROLE,
+    default="staff",
+    show_default=True,
+    help="staff: the call centre's pages; clinician: the clinical review; admin: all and the audit log.",
+)
 @click.password_option(help="Asked for when not given.")
-def add_command(username: str, password: str) -> None:
+def add_command(username: str, role: str, password: str) -> None:
     """Add a staff user who can log in to /staff (asks for the password twice)."""
     name = _username(username)
     store = services.store()
     if store.staff_user(name) is not None:
         raise click.ClickException(f"{name} already exists (to change the password: flask staff password)")
-    if not store.add_staff_user(name, hash_password(_check_password(password))):
+    if not store.add_staff_user(name, hash_password(_check_password(password)), role):
         raise click.ClickException(f"could not save {name} in {store.url} (see the log above)")
-    click.echo(f"added {name}: log in at /staff/login")
+    click.echo(f"added {name} ({role}): log in at /staff/login")
+
+
+@staff.command("role")
+@click.argument("username")
+@click.argument("role", type=ROLE)
+def role_command(username: str, role: str) -> None:
+    """Give a staff user another role (their open sessions end); recorded in the audit log."""
+    name = _username(username)
+    store = services.store()
+    user = store.staff_user(name)
+    if user is None:
+        raise click.ClickException(f"no staff user {name} in {store.url}")
+    if user.role == role:
+        click.echo(f"{name} is already {role}")
+        return
+    if not store.audit(
+        command_line_actor(), ROLE_CHANGE, f"staff user {name}", detail=f"{user.role} to {role}"
+    ):
+        raise click.ClickException(
+            f"could not write the audit log in {store.url}: {name}'s role is unchanged"
+        )
+    if not store.set_staff_role(name, role):
+        raise click.ClickException(f"could not change {name}'s role in {store.url} (see the log above)")
+    click.echo(f"{name} is now {role} (their open sessions have ended)")
 
 
 @staff.command("password")
@@ -54,9 +90,9 @@ def password_command(username: str, password: str) -> None:
 
 @staff.command("list")
 def list_command() -> None:
-    """List the staff users."""
-    for name in services.store().staff_usernames():
-        click.echo(name)
+    """List the staff users and their roles."""
+    for user in services.store().staff_users():
+        click.echo(f"{user.username}\t{user.role}")
 
 
 @staff.command("unlock")

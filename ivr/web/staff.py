@@ -36,7 +36,9 @@ from ivr import services
 from ivr.content import Content
 from ivr.engine import CARRY_ON, EMERGENCY, LANGUAGE, SPECIALIST
 from ivr.store import EventRow, StaffRow
-from ivr.web import throttle
+from ivr.store.audit import LISTEN_RECORDING, VIEW_NUMBERS
+from ivr.web import roles, throttle
+from ivr.web.roles import ANY, CALLS, FIGURES, requires
 from ivr.web.stats import drop_off_chart, listening_rows
 
 log = logging.getLogger("ivr.web.staff")
@@ -55,6 +57,12 @@ SYSTEM_NODE_NAMES = {
 }
 RECENT_CALLS = 50
 OPEN_PAGES = frozenset({"staff.login"})
+NUMBERS_HIDDEN = (
+    "The audit log could not be written, so numbers are shown by their last digits only. Reload to try again."
+)
+LISTEN_NOT_RECORDED = (
+    "The audit log could not be written, so the recording cannot be opened now. Try again shortly."
+)
 LOGOUT_NOT_SAVED = (
     "You have logged out of this browser, but the server could not end your session everywhere."
     " Log out again when the dashboard works, or ask an administrator to run flask staff revoke."
@@ -107,17 +115,47 @@ def current_user() -> StaffRow | None:
     return found
 
 
-@bp.before_request
-def _guard() -> ResponseReturnValue | None:
-    if request.endpoint in OPEN_PAGES or current_user() is not None:
+def guard() -> ResponseReturnValue | None:
+    """Before every staff page (this blueprint's and the others' that register it): a logged-in
+    user whose role may open it (ivr/web/roles.py), else the login page or 403."""
+    if request.endpoint in OPEN_PAGES:
         return None
-    if request.method == "GET":
-        return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
-    return redirect(url_for("staff.login"))
+    user = current_user()
+    if user is None:
+        if request.method == "GET":
+            return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
+        return redirect(url_for("staff.login"))
+    if roles.can(user.role, roles.required(current_app.view_functions.get(request.endpoint or ""))):
+        return None
+    home = home_endpoint(user.role)
+    if request.endpoint == "staff.dashboard" and home != "staff.dashboard":
+        return redirect(url_for(home))
+    log.warning("staff page refused: %s (%s) may not open %s", user.username, user.role, request.endpoint)
+    return render_template("staff/forbidden.html", page=None, home=home), 403
+
+
+bp.before_request(guard)
+
+
+def home_endpoint(role: str) -> str:
+    """The page a role starts on: the first of roles.HOMES it may open."""
+    views = current_app.view_functions
+    for endpoint in roles.HOMES:
+        if endpoint in views and roles.can(role, roles.required(views[endpoint])):
+            return endpoint
+    return "staff.login"
+
+
+def may_open(endpoint: str) -> bool:
+    """Whether the logged-in user's role may open a page (for the navigation and links)."""
+    user = current_user()
+    view = current_app.view_functions.get(endpoint)
+    return user is not None and view is not None and roles.can(user.role, roles.required(view))
 
 
 @bp.context_processor
-def _template_helpers() -> dict[str, object]:
+def template_helpers() -> dict[str, object]:
+    """What every staff template may use (other staff blueprints register it too)."""
     return {
         "lang": "en",
         "is_section": lambda node: node in services.line().content.tree.sections,
@@ -127,6 +165,7 @@ def _template_helpers() -> dict[str, object]:
         "duration": duration,
         "when": when,
         "since": since,
+        "may_open": may_open,
     }
 
 
@@ -136,7 +175,7 @@ def _safe_next(target: str | None) -> str:
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and parts.path.startswith("/staff/"):
             return target
-    return url_for("staff.dashboard")
+    return url_for("staff.dashboard")  # each role is sent on from there to its own first page
 
 
 def throttle_name(raw: str) -> str:
@@ -217,6 +256,7 @@ def login() -> ResponseReturnValue:
 
 
 @bp.post("/logout")
+@requires(ANY)
 def logout() -> ResponseReturnValue:
     """Log out: end this user's sessions on the server (every copy of the cookie, every browser),
     and this one's cookie and CSRF token."""
@@ -234,12 +274,14 @@ def logout() -> ResponseReturnValue:
 
 
 @bp.get("/")
+@requires(CALLS)
 def dashboard() -> ResponseReturnValue:
     """What needs attention: live calls, open callbacks, recordings to review."""
     return render_template("staff/dashboard.html", counts=services.store().counts(), page="dashboard")
 
 
 @bp.get("/calls")
+@requires(CALLS)
 def calls() -> ResponseReturnValue:
     """Live and recent calls, each with the way it went through the menus."""
     store = services.store()
@@ -256,6 +298,7 @@ def calls() -> ResponseReturnValue:
 
 
 @bp.get("/calls/<call_sid>")
+@requires(CALLS)
 def call(call_sid: str) -> ResponseReturnValue:
     """One call and every event of its journey."""
     store = services.store()
@@ -267,12 +310,36 @@ def call(call_sid: str) -> ResponseReturnValue:
 
 
 @bp.get("/callbacks")
+@requires(CALLS)
 def callbacks() -> ResponseReturnValue:
-    """The callback queue, oldest first, with the numbers to call."""
-    return render_template("staff/callbacks.html", callbacks=services.store().callbacks(), page="callbacks")
+    """The callback queue, oldest first, with the numbers to call. Showing the numbers is recorded
+    in the audit log first; when it cannot be, they are shown by their last digits only."""
+    queue = services.store().callbacks()
+    shown = not queue or record(
+        VIEW_NUMBERS, "callbacks " + ", ".join(str(cb.id) for cb in queue), f"{len(queue)} numbers"
+    )
+    if not shown:
+        flash(NUMBERS_HIDDEN)
+    return render_template(
+        "staff/callbacks.html", callbacks=queue, shown=shown, masked=masked_number, page="callbacks"
+    )
+
+
+@bp.get("/recordings/<int:recording_id>/listen")
+@requires(CALLS)
+def listen(recording_id: int) -> ResponseReturnValue:
+    """Go to a recorded question's audio (Twilio keeps it), once the listening is in the audit log."""
+    rec = services.store().recording(recording_id)
+    href = listen_url(rec.recording_url) if rec else None
+    if rec is None or href is None:
+        abort(404)
+    if not record(LISTEN_RECORDING, f"recording {rec.id}", f"call {rec.call_sid}"):
+        return render_template("staff/unavailable.html", page="recordings", what=LISTEN_NOT_RECORDED), 503
+    return redirect(href, 303)
 
 
 @bp.post("/callbacks/<int:callback_id>/done")
+@requires(CALLS)
 def callback_done(callback_id: int) -> ResponseReturnValue:
     """Take a callback off the queue: someone has called back."""
     user = current_user()
@@ -285,6 +352,7 @@ def callback_done(callback_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/missed-calls")
+@requires(CALLS)
 def missed_calls() -> ResponseReturnValue:
     """Missed calls and their free call-backs, newest first: every try, its outcome, what is next.
     Numbers are shown by their last digits only: the line calls them back, not staff."""
@@ -303,6 +371,7 @@ def masked_number(number: str | None) -> str:
 
 
 @bp.get("/recordings")
+@requires(CALLS)
 def recordings() -> ResponseReturnValue:
     """Questions callers recorded: those to review, or (?all=1) every one."""
     show_all = request.args.get("all") == "1"
@@ -316,6 +385,7 @@ def recordings() -> ResponseReturnValue:
 
 
 @bp.post("/recordings/<int:recording_id>/reviewed")
+@requires(CALLS)
 def recording_reviewed(recording_id: int) -> ResponseReturnValue:
     """Mark a recorded question reviewed, by the staff user logged in."""
     user = current_user()
@@ -328,6 +398,7 @@ def recording_reviewed(recording_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/stats")
+@requires(FIGURES)
 def stats() -> ResponseReturnValue:
     """How many calls listened to each section, and where calls ended."""
     store = services.store()
@@ -338,6 +409,18 @@ def stats() -> ResponseReturnValue:
         chart=drop_off_chart(store.drop_offs(), node_name),
         page="stats",
     )
+
+
+def record(action: str, target: str, detail: str | None = None) -> bool:
+    """Record that the logged-in staff user did `action` to `target` (ivr.store.audit's actions);
+    False if it could not be recorded: then the caller of this must not show or do it."""
+    user = current_user()
+    if user is None:  # the guard lets no one else through; never record "nobody"
+        return False
+    done = services.store().audit(user.username, action, target, role=user.role, detail=detail)
+    if not done:
+        log.error("audit log unavailable: %s by %s not recorded, so not done", action, user.username)
+    return done
 
 
 # Helpers for the templates.

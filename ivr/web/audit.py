@@ -1,0 +1,55 @@
+"""The audit log's page, where an administrator reads what staff did with callers' data
+(/staff/audit). Entries are written by `ivr.web.staff.record` before a thing is shown or done, and by
+the `flask` commands as `command_line_actor()`."""
+
+from __future__ import annotations
+
+import getpass
+
+from flask import Blueprint, render_template, request
+from flask.typing import ResponseReturnValue
+
+from ivr import services
+from ivr.store.audit import ACTIONS
+from ivr.web import staff
+from ivr.web.roles import AUDIT, requires
+
+bp = Blueprint("audit", __name__, url_prefix="/staff/audit")
+bp.before_request(staff.guard)
+bp.context_processor(staff.template_helpers)
+
+PAGE_SIZE = 50
+
+
+def command_line_actor() -> str:
+    """Who runs a `flask` command, as the audit log names them: "cli:" and the system user."""
+    try:
+        return "cli:" + getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        return "cli:unknown"
+
+
+@bp.get("/")
+@requires(AUDIT)
+def entries() -> ResponseReturnValue:
+    """The audit log, newest first, 50 to a page, by action and by person if asked (?action=, ?actor=)."""
+    action = request.args.get("action", "")
+    action = action if action in ACTIONS else ""
+    actor = request.args.get("actor", "").strip()[:80]
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    found = services.store().audit_entries(
+        limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, action=action or None, actor=actor or None
+    )
+    rows, total = found if found is not None else ([], 0)
+    return render_template(
+        "staff/audit.html",
+        rows=rows,
+        total=total,
+        available=found is not None,
+        actions=ACTIONS,
+        action=action,
+        actor=actor,
+        page_number=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        page="audit",
+    )
