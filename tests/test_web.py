@@ -619,9 +619,13 @@ def test_a_recording_reviewed_before_reviewers_were_kept_says_so(
 def test_a_recording_address_that_is_not_a_web_address_is_not_a_link(
     web_app: Flask, staff: FlaskClient
 ) -> None:
-    store_of(web_app).add_recording("CAx", "javascript:alert(1)")
+    rec = store_of(web_app).add_recording("CAx", "javascript:alert(1)")
     page = text(staff, "/staff/recordings")
-    assert "javascript:alert(1)" in page and 'href="javascript:' not in page
+    row = re.search(rf'<tr id="recording-{rec}">.*?</tr>', page, re.S)
+    assert row is not None and "Not available" in row.group(0) and "/listen" not in row.group(0)
+    assert "javascript:" not in page
+    # Nor does the listening route send anyone there.
+    assert staff.get(f"/staff/recordings/{rec}/listen").status_code == 404
 
 
 def test_calls_page_shows_live_and_ended_calls_with_their_journeys(staff: FlaskClient) -> None:
@@ -719,7 +723,7 @@ def test_staff_add_asks_for_the_password_and_the_user_can_log_in(web_app: Flask,
     assert short.exit_code != 0 and "at least 12 characters" in short.output
     bad = runner.invoke(args=["staff", "add", "no spaces"], input="a long password 1\na long password 1\n")
     assert bad.exit_code != 0
-    assert runner.invoke(args=["staff", "list"]).output.split() == [STAFF_USER, "ravi"]
+    assert runner.invoke(args=["staff", "list"]).output.split() == [STAFF_USER, "staff", "ravi", "staff"]
 
 
 def test_staff_password_changes_the_password(web_app: Flask, web: FlaskClient) -> None:
