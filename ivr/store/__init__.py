@@ -9,6 +9,7 @@ from ivr.store.audit import AuditRow
 from ivr.store.callcentre import CallbackRow, RecordingRow
 from ivr.store.calls import KEEP_PLACE, CallRow, EventRow, Place, Prefs
 from ivr.store.db import DatabaseUrlError, default_url, make_engine, normalise_url
+from ivr.store.figures import Journey
 from ivr.store.staff import StaffRow
 from ivr.store.stats import Counts, Listening
 from ivr.store.store import Store
@@ -21,6 +22,7 @@ __all__ = [
     "Counts",
     "DatabaseUrlError",
     "EventRow",
+    "Journey",
     "Listening",
     "Place",
     "Prefs",

@@ -1,0 +1,69 @@
+"""`flask data export journeys|figures [--from DAY] [--to DAY] [--out FILE]`: the staff pages' CSV
+exports from the command line, recorded in the audit log (as "cli:" and the system user) first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import click
+from flask.cli import AppGroup
+
+from ivr import services
+from ivr.store.audit import EXPORT
+from ivr.web import staff
+from ivr.web.audit import command_line_actor
+from ivr.web.exports import (
+    FIGURE_COLUMNS,
+    JOURNEY_COLUMNS,
+    Cell,
+    Pseudonyms,
+    csv_lines,
+    figure_rows,
+    journey_rows,
+)
+from ivr.web.figures import listening_figures
+from ivr.web.figures_page import bounds, parse_period
+
+data = AppGroup("data", help="What the line keeps about calls: exports.")
+
+
+@data.command("export")
+@click.argument("what", type=click.Choice(("journeys", "figures")))
+@click.option(
+    "--from", "first", default="", help="First day (YYYY-MM-DD, UTC); default: the first call kept."
+)
+@click.option(
+    "--to", "last", default="", help="Last day, included (YYYY-MM-DD, UTC); default: the last call kept."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, allow_dash=True),
+    default="-",
+    help="The CSV file to write; default: standard output.",
+)
+def export_command(what: str, first: str, last: str, out: str) -> None:
+    """Write the pseudonymous journeys or the listening figures of a period as CSV (README.md has
+    the columns). Nothing is written unless the export is in the audit log."""
+    period, errors = parse_period(first, last)
+    if errors:
+        raise click.UsageError(" ".join(errors))
+    store = services.store()
+    journeys = store.journeys(*bounds(period))
+    if journeys is None:
+        raise click.ClickException(f"could not read the calls from {store.url} (see the log above)")
+    content = services.line().content
+    header: Sequence[str]
+    rows: Iterable[Sequence[Cell]]
+    if what == "journeys":
+        header, count = JOURNEY_COLUMNS, sum(len(journey.events) for journey in journeys)
+        rows = journey_rows(content, journeys, Pseudonyms(), staff.node_name)
+    else:
+        table = list(figure_rows(content, listening_figures(content.tree, journeys), period, staff.node_name))
+        header, rows, count = FIGURE_COLUMNS, table, len(table)
+    if not store.audit(command_line_actor(), EXPORT, f"{what} {period.label()}", detail=f"{count} rows"):
+        raise click.ClickException("the audit log could not be written, so nothing was exported")
+    with click.open_file(out, "w", encoding="utf-8") as sink:
+        for line in csv_lines(header, rows):
+            sink.write(line)
+    if out != "-":
+        click.echo(f"{count} rows written to {out}", err=True)
