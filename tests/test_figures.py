@@ -30,10 +30,10 @@ from tests.support.web import SALT, STAFF_PASSWORD, STAFF_USER, log_in
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # The columns README.md documents, in its words (a CSV file's first line).
-JOURNEY_HEADER = "caller,call,call_started,language,event_at,event,node,node_title,part,call_status".split(
-    ","
+JOURNEY_HEADER = next(
+    csv.reader(["caller,call,call_started,language,event_at,event,node,node_title,part,call_status"])
 )
-FIGURE_HEADER = "from,to,table,topic,topic_title,node,node_title,part,figure,value".split(",")
+FIGURE_HEADER = next(csv.reader(["from,to,table,topic,topic_title,node,node_title,part,figure,value"]))
 LANGUAGE, MAIN, SC = "Language choice", "Main menu (main)", "Symptoms and causes (symptoms_causes)"
 ABOUT = "What neuromuscular disorders are (about)"
 # Each scripted call's journey as the export says it: event, node, node title, part (1 = the first).
