@@ -82,6 +82,8 @@ STAFF_PAGES = {
     "recordings": "/staff/recordings",
     "recordings, all": "/staff/recordings?all=1",
     "stats": "/staff/stats",
+    "listening figures": "/staff/figures/",
+    "listening figures, a period": "/staff/figures/?from=2026-01-01&to=2026-12-31",
     "audit log": "/staff/audit/",
 }
 
@@ -323,3 +325,40 @@ def test_staff_log_in_and_mark_a_callback_done_with_the_keyboard_alone(page: Pag
     assert callback_id not in [cb.id for cb in site.store.callbacks()]
     done = next(cb for cb in site.store.callbacks(open_only=False) if cb.id == callback_id)
     assert done.done_by == STAFF_USER
+
+
+def test_the_figures_period_and_exports_work_with_the_keyboard_alone(staff_page: Page, site: Site) -> None:
+    staff_page.goto("/staff/figures/")
+    # Backwards: the message is announced, tied to both fields, and the page stays axe-clean.
+    tab_to(staff_page, "el.id === 'figures-from'")
+    staff_page.keyboard.type("12312026")  # Chromium's date field, month, day, year (en-US)
+    tab_to(staff_page, "el.id === 'figures-to'")
+    staff_page.keyboard.type("01012026")
+    staff_page.keyboard.press("Enter")
+    staff_page.wait_for_url("**/staff/figures/?from=2026-12-31&to=2026-01-01")
+    alert = staff_page.locator("[role=alert]")
+    assert alert.inner_text() == "To is before From: the period would have no days."
+    assert staff_page.locator("#figures-to").get_attribute("aria-describedby") == alert.get_attribute("id")
+    result = axe(staff_page)
+    assert result["violations"] == [], explain(result["violations"])
+
+    staff_page.locator("#figures-from").focus()
+    staff_page.keyboard.type("01012026")
+    tab_to(staff_page, "el.id === 'figures-to'")
+    staff_page.keyboard.type("12312026")
+    staff_page.keyboard.press("Enter")
+    staff_page.wait_for_url("**/staff/figures/?from=2026-01-01&to=2026-12-31")
+    assert staff_page.locator("[role=alert]").count() == 0
+    link = tab_to(staff_page, "(el.getAttribute('href') || '').startsWith('/staff/figures/journeys.csv')")
+    assert link["href"] == "/staff/figures/journeys.csv?from=2026-01-01&to=2026-12-31"
+    assert link["background"] == FOCUS_YELLOW, "the focused link is marked"
+    with staff_page.expect_download() as started:
+        staff_page.keyboard.press("Enter")
+    download = started.value
+    assert download.suggested_filename == "journeys-2026-01-01-to-2026-12-31.csv"
+    saved = download.path()
+    assert saved is not None
+    header = Path(saved).read_text(encoding="utf-8").splitlines()[0]
+    assert header == "caller,call,call_started,language,event_at,event,node,node_title,part,call_status"
+    found = site.store.audit_entries(action="export")
+    assert found is not None and found[0][0].target == "journeys 2026-01-01-to-2026-12-31"
