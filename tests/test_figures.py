@@ -437,3 +437,14 @@ def test_flask_data_export_writes_either_csv_once_it_is_recorded(
     ]
     wrong = runner.invoke(args=["data", "export", "journeys", "--to", "yesterday"])
     assert wrong.exit_code == 2 and "'yesterday' is not a date" in wrong.output
+
+
+def test_the_readme_documents_every_column_of_both_exports(on_sqlite: tuple[Flask, ScriptedCalls]) -> None:
+    app, _ = on_sqlite
+    client = logged_in(app)
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\s*\| `([a-z_]+)`(?:, `([a-z_]+)`)? \|", readme, re.M))
+    names = {name for pair in documented for name in pair if name}
+    for url in ("/staff/figures/journeys.csv", "/staff/figures/figures.csv"):
+        header = csv_of(client, url)[0][0]
+        assert set(header) <= names, set(header) - names

@@ -28,7 +28,8 @@ from ivr.content.tree import Tree
 from ivr.store import EventRow, Journey
 
 HEARD_BY_ITSELF = "play"  # the step after a part that ended, and its pause passed, by itself
-TRANSFER_REQUESTS = ("transfer:", "operator", "emergency:transfer")
+TRANSFER_STARTS = ("transfer:",)  # and a transfer to a specialty
+TRANSFERS = frozenset({"operator", "emergency:transfer"})  # exactly: "operator:unavailable" is none
 TRANSFER_TAKEN = "dial:completed"
 NO_ONE_FREE = ("closed:", "operator:unavailable")
 HALF, THREE_QUARTERS = 0.5, 0.75
@@ -201,7 +202,7 @@ def _count_transfers(
     place: str | None = None  # where the transfer being made was asked for
     for event in events:
         where = section_topic.get(event.node, event.node)
-        if event.event.startswith(TRANSFER_REQUESTS):
+        if event.event in TRANSFERS or event.event.startswith(TRANSFER_STARTS):
             place = where
             asked[where][0] += 1
         elif event.event.startswith("dial:") and place is not None:
