@@ -349,6 +349,8 @@ def test_the_figures_are_for_staff_who_have_logged_in(on_sqlite: tuple[Flask, Sc
     assert log_in(clinician, "meera") == 303
     page = clinician.get("/staff/figures/")
     assert page.status_code == 200 and 'href="/staff/figures/"' in page.get_data(as_text=True)
+    stats = clinician.get("/staff/stats").get_data(as_text=True)
+    assert '<a href="/staff/figures/">Listening figures</a>.' in stats, "linked from the statistics"
 
 
 def test_the_period_chooses_calls_by_the_day_they_started(on_sqlite: tuple[Flask, ScriptedCalls]) -> None:
