@@ -38,6 +38,7 @@ TABLES = {
     "webhook_replies",
     "missed_calls",
     "audit_log",
+    "signoffs",
 }
 
 
