@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from datetime import date
 
 from flask import Flask
 
 from ivr import services
 from ivr.content.signoff import content_hash
+from ivr.simulator import FlaskTransport, Phone
+from tests.support.app import AUTH_TOKEN, BASE_URL, answer
+from tests.support.twiml import assert_valid_twiml, gather, query, spoken
 
 CLINICIAN_NAME = "Dr. Meera Iyer"
 
@@ -21,3 +25,23 @@ def sign(app: Flask, topic: str, lang: str, day: date, clinician: str = CLINICIA
     )
     assert services.reviews(app).refresh()
     return signed
+
+
+def topic_end(app: Flask, topic: str, lang: str) -> list[str]:
+    """What a new caller hears at the end of `topic` in `lang` after hearing all of it: the <Say>s
+    of the topic end's TwiML (checked against Twilio's schema), in order."""
+    tree = services.line(app).content.tree
+    phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN)
+    answer(phone, str(services.line(app).content.languages.index(lang) + 1))
+    for key in tree.keys_to(topic):
+        turn = phone.press(key)
+    for section in tree.topic_sections(topic):
+        for _ in range(tree.part_count(section)):
+            turn = phone.wait()
+    assert turn.gather is not None and turn.documents, turn.says
+    document = turn.documents[-1]
+    assert_valid_twiml(ET.tostring(document))
+    last = tree.topic_sections(topic)[-1]
+    state = query(gather(document).get("action", ""))
+    assert (state["n"], int(state["p"])) == (last, tree.part_count(last)), "at the topic's end"
+    return spoken(document)
