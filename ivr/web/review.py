@@ -14,7 +14,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 
 from ivr import services
@@ -28,6 +39,7 @@ from ivr.store.signoffs import SignOffRow
 from ivr.web import staff
 from ivr.web.review_status import NOT_SIGNED, SIGNED, STALE, language_name, parts, standing
 from ivr.web.roles import REVIEW, requires
+from ivr.web.site import CSP
 
 log = logging.getLogger("ivr.web.review")
 
@@ -35,6 +47,9 @@ bp = Blueprint("review", __name__, url_prefix="/staff/review")
 bp.before_request(staff.guard)
 bp.context_processor(staff.template_helpers)
 
+# The site's policy, and the players may load this site's audio (the app's own CSP allows no media).
+TOPIC_CSP = CSP.replace("img-src 'self';", "img-src 'self'; media-src 'self';")
+assert TOPIC_CSP != CSP, "the site's CSP names img-src: media-src goes beside it"
 NAME_MAX = 120  # the signoffs.clinician column
 RENDER_HINT = "flask --app app audio render"
 CHANGED = (
@@ -52,6 +67,14 @@ class SignOffForm:
     day: str = ""
     confirmed: bool = False
     errors: dict[str, str] = field(default_factory=dict)
+
+
+@bp.after_request
+def _players_may_load_audio(response: Response) -> Response:
+    """A topic page's <audio> players load this site's WAVs; every other page keeps the site's CSP."""
+    if request.endpoint in ("review.topic_page", "review.sign_off"):
+        response.headers["Content-Security-Policy"] = TOPIC_CSP
+    return response
 
 
 def _settings() -> AudioSettings:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from datetime import date
+from pathlib import Path
 
 from flask import Flask
 
 from ivr import services
+from ivr.audio import cache
+from ivr.audio.cache import AudioSettings, Plan
 from ivr.content.signoff import content_hash
+from ivr.engine.wording import part_text
+from ivr.lexicon import spoken_form
 from ivr.simulator import FlaskTransport, Phone
 from tests.support.app import AUTH_TOKEN, BASE_URL, answer
 from tests.support.twiml import assert_valid_twiml, gather, query, spoken
@@ -45,3 +50,24 @@ def topic_end(app: Flask, topic: str, lang: str) -> list[str]:
     state = query(gather(document).get("action", ""))
     assert (state["n"], int(state["p"])) == (last, tree.part_count(last)), "at the topic's end"
     return spoken(document)
+
+
+def render_topic_audio(app: Flask, topic: str, lang: str, parts: int | None = None) -> list[Path]:
+    """Render, with the real voice (pyttsx3 on espeak-ng), the audio of a topic's first `parts` parts
+    (all by default) in one language at the normal speed into the app's audio cache, as
+    `flask audio render` would; the files made."""
+    line = services.line(app)
+    settings = AudioSettings.from_config(app.config)
+    tree = line.content.tree
+    said = {
+        spoken_form(text, line.prompts(lang).lexicon)
+        for section in tree.topic_sections(topic)
+        for part in range(tree.part_count(section))[:parts]
+        for text in part_text(line, lang, section, part)
+    }
+    planned = cache.plan(line, settings, ("normal",)).items
+    items = [i for i in planned if i.sentence.lang == lang and i.sentence.text in said]
+    assert len(items) == len(said), "every sentence of the topic is in the audio catalog"
+    report = cache.render(Plan(items, items), settings, jobs=2)
+    assert not report.failed and len(report.rendered) == len(items), report.failed
+    return [i.path for i in items]
