@@ -332,3 +332,26 @@ def test_the_players_serve_the_rendered_audio_and_flag_what_is_not_rendered(tmp_
     # Its render gone from the cache, the player's route has nothing to serve.
     shutil.rmtree(settings.audio_dir)
     assert client.get(f"/staff/review/{topic}/en/{topic}/0/0/normal.wav").status_code == 404
+
+
+# --- the store ---------------------------------------------------------------------------------
+
+
+def test_every_sign_off_is_kept_and_the_latest_of_a_topic_and_language_counts(store: Store) -> None:
+    assert store.latest_signoffs() == {}
+    for day, digest, who in ((20, "a" * 64, "Dr. A"), (22, "b" * 64, "Dr. B")):
+        assert store.sign_off(
+            "symptoms", "en", digest, clinician=who, signed_on=date(2026, 11, day), signed_by="meera"
+        )
+    assert store.sign_off("symptoms", "hi", "c" * 64, clinician="Dr. C", signed_on=TODAY, signed_by="ravi")
+    latest = store.latest_signoffs()
+    assert latest is not None and set(latest) == {("symptoms", "en"), ("symptoms", "hi")}
+    english = latest[("symptoms", "en")]
+    assert (english.content_hash, english.clinician, english.signed_on) == (
+        "b" * 64,
+        "Dr. B",
+        date(2026, 11, 22),
+    )
+    assert english.at.tzinfo is not None and latest[("symptoms", "hi")].signed_by == "ravi"
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM signoffs").scalar() == 3, "history is kept"
