@@ -35,8 +35,8 @@ class Sentence:
 
 @dataclass(frozen=True)
 class Part:
-    """A part of a topic in one language: its section's id and title, its number in the section
-    (0-based) and its sentences (the section's title first, for its first part)."""
+    """A part of a topic in one language: its section's id, its number in the section (0-based) and
+    its sentences (the section's title first, for its first part)."""
 
     section: str
     number: int
