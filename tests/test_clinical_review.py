@@ -20,6 +20,8 @@ from ivr.content.signoff import content_hash, topics
 from ivr.lexicon import spoken_form
 from ivr.store import Store
 from ivr.store.audit import SIGN_OFF
+from ivr.web.review_render import RENDERS
+from ivr.web.review_status import parts
 from ivr.web.staff import hash_password
 from tests.support.app import make_app
 from tests.support.content import edit
@@ -332,6 +334,33 @@ def test_the_players_serve_the_rendered_audio_and_flag_what_is_not_rendered(tmp_
     # Its render gone from the cache, the player's route has nothing to serve.
     shutil.rmtree(settings.audio_dir)
     assert client.get(f"/staff/review/{topic}/en/{topic}/0/0/normal.wav").status_code == 404
+
+
+@pytest.mark.slow
+def test_a_clinician_renders_a_topics_missing_audio_from_its_page(tmp_path: Path) -> None:
+    app = app_on(tmp_path, AUDIO_DIR=str(tmp_path / "audio"))
+    tree = services.line(app).content.tree
+    topic = min((t for t in topics(tree) if not tree.is_series(t)), key=lambda t: tree.part_count(t))
+    client = client_as(app, "meera", "clinician")
+    page = client.get(f"/staff/review/{topic}").get_data(as_text=True)
+    assert "Render the missing recordings in English" in page and "<audio" not in page
+    response = client.post(f"/staff/review/{topic}/en/render", data={"csrf_token": csrf_token(page)})
+    assert response.status_code == 303
+    RENDERS.join(timeout=600)  # the render runs in the background: the test waits for it to end
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert re.search(r"Rendering \d+ recordings of .* in English: reload this page", page)
+    english = page[page.index('id="lang-en"') : page.index('id="lang-hi"')]
+    hindi = page[page.index('id="lang-hi"') :]
+    sentences = sum(
+        len(p.sentences)
+        for p in parts(services.line(app), AudioSettings.from_config(app.config), topic, "en")
+    )
+    assert english.count("<audio") == 3 * sentences, "every sentence at every speed"
+    assert "not rendered" not in english and "Audio not rendered for this text" in hindi
+    for url in re.findall(r'<audio [^>]*src="([^"]+)"', english):
+        assert client.get(url).data[:4] == b"RIFF", url
+    client.post(f"/staff/review/{topic}/en/render", data={"csrf_token": csrf_token(page)})
+    assert "is rendered." in client.get(f"/staff/review/{topic}").get_data(as_text=True)
 
 
 # --- the store ---------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from ivr.engine.wording import topic_name
 from ivr.store.audit import SIGN_OFF
 from ivr.store.signoffs import SignOffRow
 from ivr.web import staff
+from ivr.web.review_render import RENDERS, missing_plan
 from ivr.web.review_status import NOT_SIGNED, SIGNED, STALE, language_name, parts, standing
 from ivr.web.roles import REVIEW, requires
 from ivr.web.site import CSP
@@ -72,7 +73,7 @@ class SignOffForm:
 @bp.after_request
 def _players_may_load_audio(response: Response) -> Response:
     """A topic page's <audio> players load this site's WAVs; every other page keeps the site's CSP."""
-    if request.endpoint in ("review.topic_page", "review.sign_off"):
+    if request.endpoint in ("review.topic_page", "review.sign_off", "review.render"):
         response.headers["Content-Security-Policy"] = TOPIC_CSP
     return response
 
@@ -161,6 +162,7 @@ def _render_topic(topic: str, *, form: SignOffForm | None = None, status: int = 
             states={"signed": SIGNED, "stale": STALE, "not_signed": NOT_SIGNED},
             render_hint=RENDER_HINT,
             today=_today(),
+            rendering={lang: RENDERS.running(settings, topic, lang) for lang in line.content.languages},
             form=form,
             page="review",
         ),
@@ -247,3 +249,24 @@ def _parse_day(raw: str) -> date | None:
         return date.fromisoformat(raw)
     except ValueError:
         return None
+
+
+@bp.post("/<topic>/<lang>/render")
+@requires(REVIEW)
+def render(topic: str, lang: str) -> ResponseReturnValue:
+    """Start rendering the topic's missing audio in a language, at every speed, in the background
+    (ivr/web/review_render.py); the topic page again, which a reload brings up to date."""
+    _known(topic, lang)
+    line, settings = services.line(), _settings()
+    todo = missing_plan(line, settings, topic, lang)
+    where = f"{topic_name(line, line.content.default_language, topic)} in {language_name(lang)}"
+    if not todo.missing:
+        flash(f"Every recording of {where} is rendered.")
+    elif RENDERS.start(settings, topic, lang, todo):
+        log.info("rendering %d audio files of topic %s (%s)", len(todo.missing), topic, lang)
+        flash(
+            f"Rendering {len(todo.missing)} recordings of {where}: reload this page in a minute to hear them."
+        )
+    else:
+        flash(f"The recordings of {where} are being rendered already: reload this page in a minute.")
+    return redirect(url_for("review.topic_page", topic=topic), 303)

@@ -26,10 +26,12 @@ LANGUAGE_NAMES = {"en": "English", "hi": "Hindi"}
 
 @dataclass(frozen=True)
 class Sentence:
-    """One sentence of a part as the line says it (its own WAV), and that WAV at each speed: rate ->
-    the file's path, or None when it is not rendered for this text."""
+    """One sentence of a part as the line says it (its own WAV): as written, as the voice says it
+    (the lexicon applied), and that WAV at each speed: rate -> the file's path, or None when it is
+    not rendered for this text."""
 
     text: str
+    spoken: str
     audio: dict[str, Path | None]
 
 
@@ -73,10 +75,11 @@ def parts(line: Line, settings: AudioSettings, topic: str, lang: str) -> list[Pa
     found: list[Part] = []
     for section in tree.topic_sections(topic):
         for number in range(tree.part_count(section)):
-            said = part_text(line, lang, section, number)
+            said = [
+                (text, spoken_form(text, prompts.lexicon)) for text in part_text(line, lang, section, number)
+            ]
             sentences = tuple(
-                Sentence(text, _audio(spoken_form(text, prompts.lexicon), line, settings, lang))
-                for text in said
+                Sentence(text, voiced, _audio(voiced, line, settings, lang)) for text, voiced in said
             )
             found.append(Part(section, number, sentences))
     return found
