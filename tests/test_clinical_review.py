@@ -299,7 +299,6 @@ def test_a_sign_off_on_another_worker_is_heard_here_within_a_minute(tmp_path: Pa
 # --- audio -------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_the_players_serve_the_rendered_audio_and_flag_what_is_not_rendered(tmp_path: Path) -> None:
     app = app_on(tmp_path, AUDIO_DIR=str(tmp_path / "audio"))
     line = services.line(app)
@@ -336,7 +335,6 @@ def test_the_players_serve_the_rendered_audio_and_flag_what_is_not_rendered(tmp_
     assert client.get(f"/staff/review/{topic}/en/{topic}/0/0/normal.wav").status_code == 404
 
 
-@pytest.mark.slow
 def test_a_clinician_renders_a_topics_missing_audio_from_its_page(tmp_path: Path) -> None:
     app = app_on(tmp_path, AUDIO_DIR=str(tmp_path / "audio"))
     tree = services.line(app).content.tree
