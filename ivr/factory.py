@@ -21,6 +21,7 @@ from ivr.numbers import NumberError, as_dialled
 from ivr.phone import limits
 from ivr.phone.callbacks import CallBacks, quiet_span
 from ivr.phone.forms import WebhookRequest
+from ivr.phone.reviews import ReviewFeed
 from ivr.phone.runtime import Runtime
 from ivr.phone.signature import parse_shared_keys
 from ivr.phone.texts import SmsSender
@@ -86,6 +87,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         country_codes=app.config["SMS_COUNTRY_CODES"],
         clock=app.config.get("CLOCK") or utc_now,  # tests fix the time: the cap's day, the retries'
     )
+    reviews = ReviewFeed(line, store)
+    reviews.refresh()
+    # Before every request: a sign-off given on another worker counts here within REFRESH_S.
+    app.before_request(reviews.refresh_if_due)
     services.install(
         app,
         services.Services(
@@ -95,6 +100,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             callbacks=_callbacks(app, store),
             limits=limits.from_app(app),
             throttle=throttle.from_app(app, store),
+            reviews=reviews,
         ),
     )
     app.register_blueprint(views.bp)

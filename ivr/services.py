@@ -2,7 +2,7 @@
 
 `create_app` (ivr/factory.py) builds one `Services` and installs it; views, commands and pages ask
 for what they need (`runtime()`, `line()`, `store()`, `sms()`, `callbacks()`, `limits()`,
-`throttle()`), by type,
+`throttle()`, `reviews()`), by type,
 from the current app or from one they are given.
 """
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ivr.engine import Line
     from ivr.phone.callbacks import CallBacks
     from ivr.phone.limits import RateLimits
+    from ivr.phone.reviews import ReviewFeed
     from ivr.phone.runtime import Runtime
     from ivr.phone.texts import SmsSender
     from ivr.store import Store
@@ -35,6 +36,7 @@ class Services:
     callbacks: CallBacks
     limits: RateLimits | None
     throttle: LoginThrottle
+    reviews: ReviewFeed
 
 
 def install(app: Flask, services: Services) -> None:
@@ -84,6 +86,11 @@ def callbacks(app: Flask | None = None) -> CallBacks:
 def limits(app: Flask | None = None) -> RateLimits | None:
     """The webhooks' rate limits; None when they are off."""
     return of(app).limits
+
+
+def reviews(app: Flask | None = None) -> ReviewFeed:
+    """The clinical sign-offs the line and the pages read: `refresh()` after one is given."""
+    return of(app).reviews
 
 
 def throttle(app: Flask | None = None) -> LoginThrottle:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pytest
 import yaml
 from flask import Flask
 
+from ivr import services
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.content.tree import fill
 from ivr.engine import EMERGENCY, PART_PAUSE_S
 from ivr.simulator import Phone, Turn
 from tests.support.app import SignedClient, answer, make_app
+from tests.support.signoffs import sign
 from tests.support.twiml import query
 
 pytestmark = pytest.mark.integration
@@ -324,17 +327,6 @@ def test_each_topic_ends_with_when_it_was_last_updated(signed: SignedClient, top
     assert said[:3] == [phrases.end_of_topic, phrases.doctor_advice, dated(topic, lang)]
 
 
-def sign_off(root: Path, sections: list[str], day: str) -> None:
-    """Record a clinician's sign-off in the front matter of sections, in every language."""
-    for lang in ("en", "hi"):
-        for sid in sections:
-            path = root / "knowledge" / "sections" / lang / f"{sid}.md"
-            text = path.read_text()
-            head, _, body = text.partition("\n---\n")
-            review = f"clinical_review: {{by: Dr. A. Example, date: {day}}}"  # as the README writes it
-            path.write_text(f"{head}\n{review}\n---\n{body}")
-
-
 def end_of(app: Flask, topic: str) -> list[str]:
     last = TREE.topic_sections(topic)[-1]
     path = f"/voice/step?n={last}&p={TREE.part_count(last)}&s=0&m=0&l=en&f=f"
@@ -343,20 +335,24 @@ def end_of(app: Flask, topic: str) -> list[str]:
     return [(s.text or "").strip() for s in root.iter("Say")]
 
 
-def test_reviewed_is_said_only_when_a_clinician_signed_off_every_section(content_copy: Path) -> None:
-    sign_off(content_copy, ["about"], "2026-12-02")
-    series = TREE.topic_sections("categories")
-    sign_off(content_copy, series[:-1], "2026-12-03")  # all but one section of the series
-    app = make_app(CONTENT_DIR=str(content_copy))
+def test_reviewed_is_said_only_for_a_topic_signed_off_for_todays_text(tmp_path: Path) -> None:
+    app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'signed.sqlite3'}")
+    assert dated("about", "en") in end_of(app, "about"), "no sign-off yet"
+    sign(app, "about", "en", date(2026, 12, 2))
     about = end_of(app, "about")
     assert P.reviewed.format(month=EN.months[11], year=2026) in about
     assert not any("updated" in s for s in about)
-    partly = end_of(app, "categories")
-    assert dated("categories", "en") in partly, "one section not signed off: the series is not reviewed"
-    assert not any("review" in s for s in partly)
-    sign_off(content_copy, series[-1:], "2027-01-10")
-    whole = end_of(make_app(CONTENT_DIR=str(content_copy)), "categories")
-    assert P.reviewed.format(month=EN.months[11], year=2026) in whole, "the oldest sign-off of the topic"
+    unsigned = end_of(app, "categories")
+    assert dated("categories", "en") in unsigned and not any("review" in s for s in unsigned)
+    # A sign-off of another text of the topic (the hash of an older text) does not count.
+    assert services.store(app).sign_off(
+        "categories", "en", "0" * 64, clinician="Dr. A. Example", signed_on=date(2026, 12, 3), signed_by="a"
+    )
+    assert services.reviews(app).refresh()
+    assert dated("categories", "en") in end_of(app, "categories")
+    sign(app, "categories", "en", date(2027, 1, 10))
+    whole = end_of(app, "categories")
+    assert P.reviewed.format(month=EN.months[0], year=2027) in whole, "the series as one topic"
 
 
 def test_the_lexicon_changes_how_terms_are_spoken(content_copy: Path) -> None:

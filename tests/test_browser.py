@@ -24,6 +24,7 @@ from ivr import services
 from ivr.store import Store
 from tests.support.app import make_app
 from tests.support.browser import axe_source
+from tests.support.signoffs import CLINICIAN_NAME, render_topic_audio
 from tests.support.web import CALLER, STAFF_PASSWORD, STAFF_USER, seed
 
 pytestmark = pytest.mark.system
@@ -73,6 +74,7 @@ PUBLIC_PAGES = {
     "a type of the series": "/topics/junction",
     "staff login": "/staff/login",
 }
+REVIEWED_TOPIC = "about"  # its first part's audio is rendered (in English, at the normal speed)
 STAFF_PAGES = {
     "dashboard": "/staff/",
     "calls": "/staff/calls",
@@ -85,7 +87,10 @@ STAFF_PAGES = {
     "listening figures": "/staff/figures/",
     "listening figures, a period": "/staff/figures/?from=2026-01-01&to=2026-12-31",
     "audit log": "/staff/audit/",
+    "clinical review": "/staff/review/",
+    "clinical review of a topic, part by part": f"/staff/review/{REVIEWED_TOPIC}",
 }
+WITHOUT_TABLES = {"/staff/", f"/staff/review/{REVIEWED_TOPIC}"}
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         SECRET_KEY="browser-test-secret",
         LINE_NUMBER=LINE_NUMBER,
         EMERGENCY_NUMBER=EMERGENCY_NUMBER,
+        AUDIO_DIR=str(db.parent / "audio"),
     )
+    render_topic_audio(app, REVIEWED_TOPIC, "en", parts=1)
     store = services.store(app)
     seed(store)
     # An administrator opens every staff page; the audit log has an entry to show in its table.
@@ -248,7 +255,7 @@ def test_staff_pages_have_no_wcag_22_aa_violations(staff_page: Page, site: Site,
     )
     response = staff_page.goto(url)
     assert response is not None and response.status == 200 and staff_page.url.endswith(url)
-    assert staff_page.locator("table").count() > 0 or url == "/staff/"
+    assert staff_page.locator("table").count() > 0 or url in WITHOUT_TABLES
     result = axe(staff_page)
     assert result["violations"] == [], explain(result["violations"])
     assert result["passes"] > 10
@@ -362,3 +369,40 @@ def test_the_figures_period_and_exports_work_with_the_keyboard_alone(staff_page:
     assert header == "caller,call,call_started,language,event_at,event,node,node_title,part,call_status"
     found = site.store.audit_entries(action="export")
     assert found is not None and found[0][0].target == "journeys 2026-01-01-to-2026-12-31"
+
+
+def test_the_review_pages_audio_loads_in_the_browser(staff_page: Page) -> None:
+    staff_page.goto(f"/staff/review/{REVIEWED_TOPIC}")
+    players = staff_page.locator("#lang-en ~ section audio")
+    assert players.count() >= 2, "the title and the first part, at the normal speed"
+    # preload="none": nothing is fetched until asked; asked, the browser loads and decodes the WAV.
+    seconds = players.first.evaluate(
+        """(el) => new Promise((done, fail) => {
+            el.addEventListener("loadedmetadata", () => done(el.duration), {once: true});
+            el.addEventListener("error", () => fail(new Error("audio error " + el.error.code)), {once: true});
+            el.preload = "metadata";
+            el.load();
+        })"""
+    )
+    assert seconds > 0
+
+
+def test_a_clinician_signs_a_topic_off_with_the_keyboard_alone(staff_page: Page, site: Site) -> None:
+    staff_page.goto("/staff/review/symptoms")
+    name = tab_to(staff_page, "el.id === 'name-en'")
+    assert FOCUS_YELLOW in name["boxShadow"], "the focused field is marked"
+    staff_page.keyboard.type(CLINICIAN_NAME)
+    # The date is today's already; past it to the confirmation, ticked with the space bar.
+    tab_to(staff_page, "el.id === 'confirm-en'")
+    staff_page.keyboard.press("Space")
+    button = tab_to(
+        staff_page, "el.tagName === 'BUTTON' && el.closest('form').action.endsWith('/en/sign-off')"
+    )
+    assert button["text"] == "Sign off in English"
+    staff_page.keyboard.press("Enter")
+    staff_page.wait_for_url("**/staff/review/symptoms")
+    notice = staff_page.locator(".notice").inner_text()
+    assert notice == f"Signed off: Symptoms in English, by {CLINICIAN_NAME}, 25 November 2026."
+    assert staff_page.locator("#status-en").inner_text().startswith(f"Signed off by {CLINICIAN_NAME}")
+    signed = site.store.latest_signoffs()
+    assert signed is not None and signed[("symptoms", "en")].signed_by == STAFF_USER

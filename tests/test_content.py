@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from ivr.content import ContentError, load_content
 from ivr.simulator import FlaskTransport, Phone
 from tests.support.app import AUTH_TOKEN, BASE_URL, answer, make_app
 from tests.support.content import edit
+from tests.support.signoffs import sign
 from tests.support.twiml import query
 
 pytestmark = pytest.mark.integration
@@ -235,11 +237,13 @@ def review_due_before_the_update(root: Path) -> tuple[str, str]:
     return "junction.md:2", "review_by must come after updated_on"
 
 
-def clinical_review_of_an_older_text(root: Path) -> tuple[str, str]:
-    # A clinician's sign-off is for the text as it was: an update since makes it stale.
+def clinical_review_in_front_matter(root: Path) -> tuple[str, str]:
+    # Sign-offs are given on the clinical review page and kept in the database (one truth), never in
+    # a file a text edit would carry along.
     path = root / "knowledge/sections/en/junction.md"
-    edit(path, "review_by:", "clinical_review: {by: Dr. A. Neurologist, date: 2026-01-15}\nreview_by:")
-    return "junction.md:2", "clinical_review.date is before updated_on: the sign-off is for an older text"
+    edit(path, "review_by:", "clinical_review: {by: Dr. A. Neurologist, date: 2026-12-15}\nreview_by:")
+    where = f"junction.md:{line_of(path, 'clinical_review:')}"
+    return where, "clinical_review: Extra inputs are not permitted"
 
 
 BREAKERS: list[Breaker] = [
@@ -269,7 +273,7 @@ BREAKERS: list[Breaker] = [
     section_with_the_old_review_fields,
     section_without_an_editor,
     review_due_before_the_update,
-    clinical_review_of_an_older_text,
+    clinical_review_in_front_matter,
 ]
 
 
@@ -301,26 +305,27 @@ def test_every_problem_is_reported_at_once(content_copy: Path) -> None:
     assert "tree.yaml" in text and "en.yaml" in text and "causes.md" in text
 
 
-def test_a_clinical_sign_off_written_as_the_readme_says_is_heard_at_the_end_of_the_topic(
-    content_copy: Path,
+def test_a_clinical_sign_off_is_heard_at_the_end_of_the_topic_in_its_language_only(
+    content_copy: Path, tmp_path: Path
 ) -> None:
-    # README: the front matter takes `clinical_review: {by, date}` once a clinician signed the text off;
-    # the end of the topic then says it was reviewed, and when, instead of when it was updated.
-    for lang in ("en", "hi"):
-        edit(
-            content_copy / f"knowledge/sections/{lang}/symptoms.md",
-            "review_by:",
-            "clinical_review: {by: Dr. A. Neurologist, date: 2026-12-02}\nreview_by:",
-        )
-    app = make_app(CONTENT_DIR=str(content_copy))
-    p = services.line(app).prompts("en")
-    phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN)
-    answer(phone, "1")
-    for key in services.line(app).content.tree.keys_to("symptoms"):
-        turn = phone.press(key)
-    for _ in range(services.line(app).content.tree.part_count("symptoms")):
-        turn = phone.wait()
-    assert turn.gather is not None and query(turn.gather.get("action", ""))["n"] == "symptoms"
-    assert p.phrases.end_of_topic in turn.says
-    assert p.phrases.reviewed.format(month=p.months[11], year=2026) in turn.says
-    assert not any(said.startswith(p.phrases.updated.split("{")[0]) for said in turn.says)
+    # README: once a clinician signed a topic off in a language (the clinical review page), the end
+    # of the topic says it was reviewed, and when, instead of when it was updated; in that language.
+    app = make_app(CONTENT_DIR=str(content_copy), DATABASE_URL=f"sqlite:///{tmp_path / 'signed.sqlite3'}")
+    sign(app, "symptoms", "en", date(2026, 12, 2))
+    tree = services.line(app).content.tree
+    for lang, key in (("en", "1"), ("hi", "2")):
+        p = services.line(app).prompts(lang)
+        phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN)
+        answer(phone, key)
+        for press in tree.keys_to("symptoms"):
+            turn = phone.press(press)
+        for _ in range(tree.part_count("symptoms")):
+            turn = phone.wait()
+        assert turn.gather is not None and query(turn.gather.get("action", ""))["n"] == "symptoms"
+        assert p.phrases.end_of_topic in turn.says
+        reviewed = p.phrases.reviewed.format(month=p.months[11], year=2026)
+        updated = [said for said in turn.says if said.startswith(p.phrases.updated.split("{")[0])]
+        if lang == "en":
+            assert reviewed in turn.says and not updated
+        else:
+            assert reviewed not in turn.says and len(updated) == 1, "signed in English only"

@@ -402,4 +402,4 @@ def test_a_person_is_never_kept_the_answer_depends_on_the_hour() -> None:
     open_ = next_step(line, state, CallerInput(digits="0", now=IN_HOURS_UTC))
     closed = next_step(line, state, CallerInput(digits="0", now=CLOSED_UTC))
     assert open_.kind is Kind.TRANSFER and closed.kind is Kind.GATHER and closed.state.node == "_specialist"
-    assert all(digits != "0" for _state, digits, _silent in line._steps)
+    assert all(digits != "0" for _state, digits, _silent, _reviews in line._steps)

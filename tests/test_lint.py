@@ -11,6 +11,8 @@ from flask import Flask
 
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
+from ivr.content.lint import lint
+from ivr.content.signoff import topics
 from tests.support.content import edit
 
 pytestmark = pytest.mark.integration
@@ -131,3 +133,16 @@ def test_broken_fixtures_fail_the_lint(
     assert result.exit_code == 1, result.output
     assert message in result.output
     assert Path(file).name in result.output
+
+
+@pytest.mark.unit
+def test_the_lint_on_the_content_alone_checks_no_sign_offs() -> None:
+    offline = lint(REPO_ROOT, date(2026, 11, 25))
+    assert not any("signed off" in f.message or "sign-offs" in f.message for f in offline)
+    # With the sign-offs of a database that has none: every topic, in every language, unsigned.
+    checked = lint(REPO_ROOT, date(2026, 11, 25), signoffs={}, check_signoffs=True)
+    unsigned = [f for f in checked if f.message == "not clinically signed off"]
+    content = load_content(REPO_ROOT)
+    assert len(unsigned) == len(topics(content.tree)) * len(content.languages)
+    assert all(not f.error for f in unsigned), "a warning: the line says 'last updated' meanwhile"
+    assert sum(f.error for f in checked) == sum(f.error for f in offline)

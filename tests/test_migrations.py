@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ TABLES = {
     "webhook_replies",
     "missed_calls",
     "audit_log",
+    "signoffs",
 }
 
 
@@ -143,6 +144,25 @@ def test_staff_roles_come_with_0008_and_existing_users_are_call_centre_staff(dat
         conn.execute(text("UPDATE staff_users SET role = 'superuser'"))
     migrate.downgrade(engine, "0007")
     assert "role" not in _columns(engine, "staff_users") and "audit_log" not in _tables(database_url)
+    engine.dispose()
+
+
+def test_signoffs_come_with_0010_and_go_with_it(database_url: str) -> None:
+    engine = make_engine(database_url)
+    migrate.upgrade(engine, "0010")
+    with engine.begin() as conn:  # a sign-off, as the clinical review page saves one
+        conn.execute(
+            text(
+                "INSERT INTO signoffs (topic, lang, content_hash, clinician, signed_on, signed_by, at)"
+                " VALUES ('symptoms', 'en', :digest, 'Dr. Meera Iyer', :day, 'meera', :at)"
+            ),
+            {"digest": "a" * 64, "day": date(2026, 11, 25), "at": datetime(2026, 11, 25, 9, 15)},
+        )
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT topic, clinician, signed_on FROM signoffs")).one()
+    assert (kept.topic, kept.clinician, str(kept.signed_on)) == ("symptoms", "Dr. Meera Iyer", "2026-11-25")
+    migrate.downgrade(engine, "0008")
+    assert "signoffs" not in _tables(database_url) and "audit_log" in _tables(database_url)
     engine.dispose()
 
 

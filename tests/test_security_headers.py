@@ -93,6 +93,11 @@ def _samples(seeded: Seeded) -> dict[str, str]:
         "call_sid": "CAended0",
         "callback_id": str(seeded.callback_id),
         "recording_id": str(seeded.recording_id),
+        "topic": "symptoms",
+        "section": "symptoms",
+        "part": "0",
+        "sentence": "0",
+        "rate": "normal",
     }
 
 

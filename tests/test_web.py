@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from ivr.store.models import Recording
 from ivr.web.public import LANGUAGE_NAMES, UI, heading
 from tests.support.app import AUTH_TOKEN, SignedClient, answer, make_app
 from tests.support.content import emergency_in_a_list_item
+from tests.support.signoffs import sign
 from tests.support.web import (
     CALLBACK_DIGITS,
     CALLBACK_NUMBER,
@@ -269,16 +270,11 @@ def test_the_lines_own_number_is_on_every_page_when_it_is_set() -> None:
         assert UI[lang]["call_line"] not in bare and number not in bare, url
 
 
-def test_a_clinicians_review_is_shown_only_where_one_was_given(content_copy: Path) -> None:
-    symptoms = content_copy / "knowledge" / "sections" / "en" / "symptoms.md"
-    junction = content_copy / "knowledge" / "sections" / "en" / "junction.md"
-    # As the README says: `clinical_review: {by, date}` once a clinician signed the text off.
-    review = "clinical_review: {by: Dr. Meera Iyer, date: 2026-12-02}\nreview_by:"
-    for path in (symptoms, junction):
-        raw = path.read_text(encoding="utf-8")
-        assert raw.count("review_by:") == 1
-        path.write_text(raw.replace("review_by:", review), encoding="utf-8")
-    web = make_app(CONTENT_DIR=str(content_copy)).test_client()
+def test_a_clinicians_review_is_shown_only_where_one_was_given(web_app: Flask) -> None:
+    # As the README says: a sign-off on the clinical review page, for a topic in one language.
+    sign(web_app, "symptoms", "en", date(2026, 12, 2))
+    sign(web_app, "categories", "en", date(2026, 12, 5), clinician="Dr. Ravi Nair")
+    web = web_app.test_client()
     label = UI["en"]["clinical_review"]
     page = text(web, "/topics/symptoms")
     reviewed = (
@@ -288,16 +284,9 @@ def test_a_clinicians_review_is_shown_only_where_one_was_given(content_copy: Pat
     assert f"<dt>{UI['en']['updated']}</dt>" in page, "the update date stays"
     assert label not in text(web, "/topics/causes")
     assert UI["hi"]["clinical_review"] not in text(web, "/hi/topics/symptoms"), "the Hindi text is not signed"
-    assert label in text(web, "/topics/junction")
-    assert label not in text(web, "/topics/categories"), "one type signed off is not the whole series"
-    # Once every section of the series is signed off, its page says so, with the oldest sign-off.
-    for sid in TREE.topic_sections("categories"):
-        path = content_copy / "knowledge" / "sections" / "en" / f"{sid}.md"
-        if sid != "junction":
-            later = "clinical_review: {by: Dr. Ravi Nair, date: 2026-12-05}\nreview_by:"
-            path.write_text(path.read_text(encoding="utf-8").replace("review_by:", later), encoding="utf-8")
-    series = text(make_app(CONTENT_DIR=str(content_copy)).test_client(), "/topics/categories")
-    assert f'<dt>{label}</dt>\n<dd>Dr. Meera Iyer, <time datetime="2026-12-02">' in series
+    # A series is one topic: signed as a whole, its page says so.
+    series = text(web, "/topics/categories")
+    assert f'<dt>{label}</dt>\n<dd>Dr. Ravi Nair, <time datetime="2026-12-05">' in series
 
 
 @pytest.mark.unit

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from ivr.content.bundle import Content
 from ivr.content.loader import ContentError, load_content
+from ivr.content.signoff import content_hash, topics
 
 MAX_SENTENCE_WORDS = 25
 REVIEW_SOON = timedelta(days=30)
@@ -43,6 +45,50 @@ def review_findings(content: Content, root: Path, today: date) -> Iterator[Findi
                 )
             elif due - today <= REVIEW_SOON:
                 yield Finding(where, f"due for review on {due.isoformat()}", error=False)
+
+
+class SignedText(Protocol):
+    """The latest sign-off of a topic in a language, as the store keeps it (ivr/store/signoffs.py)."""
+
+    @property
+    def content_hash(self) -> str:
+        """The SHA-256 (hex) of the text signed (ivr/content/signoff.py)."""
+        ...
+
+    @property
+    def signed_on(self) -> date:
+        """The day the clinician gave."""
+        ...
+
+    @property
+    def clinician(self) -> str:
+        """Their name as they signed."""
+        ...
+
+
+def signoff_findings(
+    content: Content, root: Path, signed: Mapping[tuple[str, str], SignedText] | None
+) -> Iterator[Finding]:
+    """Warnings for each topic and language not clinically signed off, or signed off for an older
+    text (stale); `signed` is the latest sign-off per (topic, language), None if it could not be read."""
+    if signed is None:
+        yield Finding("database", "the sign-offs could not be read: sign-offs not checked", error=False)
+        return
+    for topic in topics(content.tree):
+        for lang in content.languages:
+            first = content.tree.topic_sections(topic)[0]
+            where = f"{root / 'knowledge' / 'sections' / lang / first}.md: topic {topic} ({lang})"
+            latest = signed.get((topic, lang))
+            if latest is None:
+                yield Finding(where, "not clinically signed off", error=False)
+            elif latest.content_hash != content_hash(content.tree, topic, lang):
+                day = latest.signed_on.isoformat()
+                yield Finding(
+                    where,
+                    f"stale since its text changed after the sign-off of {day} by {latest.clinician}:"
+                    " sign it off again",
+                    error=False,
+                )
 
 
 def _texts(content: Content, root: Path) -> Iterator[tuple[str, str]]:
@@ -101,8 +147,17 @@ def key_first_findings(content: Content, root: Path) -> Iterator[Finding]:
                 yield Finding(where, f"starts with the key; say the choice first: {sentence[:60]}")
 
 
-def lint(root: Path, today: date | None = None, default_language: str = "en") -> list[Finding]:
-    """Every finding for the content under root: load errors first, then the editorial checks."""
+def lint(
+    root: Path,
+    today: date | None = None,
+    default_language: str = "en",
+    *,
+    signoffs: Mapping[tuple[str, str], SignedText] | None = None,
+    check_signoffs: bool = False,
+) -> list[Finding]:
+    """Every finding for the content under root: load errors first, then the editorial checks, and
+    with `check_signoffs` the clinical sign-offs (`signoffs`, None when the database could not be
+    read; see `signoff_findings`). Offline, on the content alone, sign-offs are not checked."""
     try:
         content = load_content(root, default_language)
     except ContentError as exc:
@@ -113,4 +168,5 @@ def lint(root: Path, today: date | None = None, default_language: str = "en") ->
         *sentence_findings(content, root),
         *wording_findings(content, root),
         *key_first_findings(content, root),
+        *(signoff_findings(content, root, signoffs) if check_signoffs else ()),
     ]

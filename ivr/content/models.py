@@ -332,22 +332,12 @@ class TreeFile(Strict):
     series: dict[NodeId, Series] = Field(default_factory=dict)
 
 
-class ClinicalReview(Strict):
-    """A clinician's sign-off of a section's text: who, and on which day.
-
-    (Not "on": YAML reads a bare `on` as true.)
-    """
-
-    by: NonEmpty
-    date: date
-
-
 class SectionMeta(Strict):
     """Front matter of a knowledge section file: its title and its governance.
 
     `editor` is an internal note (who wrote or checked the text, and how); it is neither spoken
-    nor published. The line says "reviewed" only when `clinical_review` records a clinician's
-    sign-off; otherwise it says when the text was last updated.
+    nor published. A clinician's sign-off is not here but in the database, given on the staff
+    dashboard for the text's content hash (ivr/content/signoff.py).
     """
 
     title: NonEmpty
@@ -355,14 +345,11 @@ class SectionMeta(Strict):
     editor: NonEmpty
     updated_on: date
     review_by: date
-    clinical_review: ClinicalReview | None = None
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> SectionMeta:
         if self.review_by <= self.updated_on:
             raise ValueError("review_by must come after updated_on")
-        if self.clinical_review is not None and self.clinical_review.date < self.updated_on:
-            raise ValueError("clinical_review.date is before updated_on: the sign-off is for an older text")
         return self
 
 

@@ -98,8 +98,9 @@ def next_step(line: Line, state: CallState, inp: CallerInput) -> Step:
     if action is not None and action not in CLOCK_FREE_ACTIONS:  # a person: are they open now?
         return _next_step(line, state, inp)
     # A key or a silence: the same state and input always give the same step, and callers press the
-    # same keys in the same places all day, so it is worked out once.
-    key = (state, inp.digits, inp.silent)
+    # same keys in the same places all day, so it is worked out once (again once sign-offs change: a
+    # topic's end says whether it was clinically reviewed).
+    key = (state, inp.digits, inp.silent, line.reviews.version)
     made = line._steps.get(key)
     if made is None:
         if len(line._steps) >= STEP_CACHE_SIZE:

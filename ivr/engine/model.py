@@ -9,6 +9,7 @@ from enum import Enum
 from ivr.content import Content
 from ivr.content.directory import Directory
 from ivr.content.models import Prompts
+from ivr.content.signoff import Reviews
 
 MAX_SILENCES = 2  # re-prompts after no input before the line warns that it will end the call
 MAX_MISSES = 2  # replies to wrong keys or unknown words before the line warns that it will end the call
@@ -171,8 +172,11 @@ class Line:
     # Whether the line can text a topic (8): only when a sender will really send it (Twilio's
     # credentials are set). Off, 8 and "text me" are neither offered nor promised.
     texts: bool = True
+    # The clinical sign-offs that count for today's text (the edge refreshes them from the database):
+    # a topic's end says "clinically reviewed" only with one.
+    reviews: Reviews = field(default_factory=Reviews, compare=False)
     _hints: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict, compare=False)
-    _steps: dict[tuple[CallState, str, bool], Step] = field(default_factory=dict, compare=False)
+    _steps: dict[tuple[CallState, str, bool, int], Step] = field(default_factory=dict, compare=False)
     # ivr.engine.understanding.Ear per (node, language, confirming), typed there: the model does not
     # import the understanding, which imports the model.
     _speech: dict[tuple[str, str, bool], object] = field(default_factory=dict, compare=False)

@@ -111,15 +111,15 @@ def part_text(line: Line, lang: str, node: str, part: int) -> list[str]:
 
 
 def dated(line: Line, lang: str, node: str) -> str:
-    """When a topic was last updated, or clinically reviewed if every section of it is signed off."""
+    """When a topic was clinically reviewed, if a clinician signed off today's text of it in this
+    language (`line.reviews`), else when it was last updated (its newest section's `updated_on`)."""
     tree = line.content.tree
-    metas = [tree.section(s, lang).meta for s in tree.topic_sections(tree.topic_of(node))]
+    topic = tree.topic_of(node)
     p = line.prompts(lang)
-    reviews = [m.clinical_review for m in metas]
-    if all(r is not None for r in reviews):
-        day = min(r.date for r in reviews if r is not None)
-        return p.phrases.reviewed.format(month=p.months[day.month - 1], year=day.year)
-    day = max(m.updated_on for m in metas)
+    review = line.reviews.of(topic, lang)
+    if review is not None:
+        return p.phrases.reviewed.format(month=p.months[review.on.month - 1], year=review.on.year)
+    day = max(tree.section(s, lang).meta.updated_on for s in tree.topic_sections(topic))
     return p.phrases.updated.format(month=p.months[day.month - 1], year=day.year)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from sqlalchemy import (
@@ -281,3 +281,20 @@ class LoginFailure(Base):
     failures: Mapped[int]
     # Seconds since the epoch (the clock every server process shares); rows past it count for nothing.
     window_ends: Mapped[float] = mapped_column(Float, index=True)
+
+
+class SignOff(Base):
+    """A clinician's sign-off of one topic in one language: for the text whose content hash it names
+    (ivr/content/signoff.py), so a change to the text leaves it for an older text. Never changed:
+    a new sign-off is a new row, and the latest for a topic and language counts."""
+
+    __tablename__ = "signoffs"
+
+    id: Mapped[Id]
+    topic: Mapped[str] = mapped_column(String(NODE_LEN), index=True)
+    lang: Mapped[str] = mapped_column(String(LANG_LEN))
+    content_hash: Mapped[str] = mapped_column(String(HASH_LEN))  # SHA-256, hex
+    clinician: Mapped[str] = mapped_column(String(120))  # the name as they signed: "Dr. Meera Iyer"
+    signed_on: Mapped[date]  # the day they signed, in the line's time zone
+    signed_by: Mapped[str] = mapped_column(String(64))  # the staff username logged in
+    at: Mapped[datetime]  # when it was saved, UTC

@@ -4,8 +4,8 @@ One class made of a part per aggregate, all on one engine and one outage policy:
 calls.py (callers' choices, calls, journey events), callcentre.py (callbacks, recorded questions),
 outbox.py (texts), missed.py (missed calls' call-backs), replies.py (replies kept per idempotency
 token), staff.py (staff users and their roles, failed logins), stats.py (dashboard counts), figures.py
-(whole journeys over a period, for the figures and exports) and audit.py
-(the audit log of staff views, erasures, exports and sign-offs). Under them:
+(whole journeys over a period, for the figures and exports), audit.py (the audit log of staff views,
+erasures, exports and sign-offs) and signoffs.py (clinical sign-offs). Under them:
 batch.py (the batch writer), fastpath.py (raw-DBAPI reads), core.py (engine, schema, guarded
 queries), outage.py (the circuit breaker) and privacy.py (pseudonyms only, numbers masked).
 """
@@ -19,9 +19,10 @@ from ivr.store.figures import Figures
 from ivr.store.missed import MissedCalls
 from ivr.store.outbox import Outbox
 from ivr.store.replies import Replies
+from ivr.store.signoffs import SignOffs
 from ivr.store.staff import Staff
 from ivr.store.stats import Stats
 
 
-class Store(Calls, CallCentre, MissedCalls, Outbox, Replies, Staff, Stats, Audit, Figures):
+class Store(Calls, CallCentre, MissedCalls, Outbox, Replies, Staff, Stats, Audit, Figures, SignOffs):
     """Reads and writes for the line; every method returns a safe default if the database fails."""

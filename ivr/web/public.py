@@ -232,8 +232,8 @@ def _render(node: str, lang: str) -> ResponseReturnValue:
         )
     sections = [tree.section(sid, lang) for sid in tree.topic_sections(node)]
     metas = [section.meta for section in sections]
-    reviews = [m.clinical_review for m in metas]
-    review = min((r for r in reviews if r is not None), key=lambda r: r.date) if all(reviews) else None
+    # A clinician's sign-off of today's text in this language (ivr/content/signoff.py), if any.
+    review = services.line().reviews.of(tree.topic_of(node), lang)
     updated = max(m.updated_on for m in metas)
     review_by = min(m.review_by for m in metas)
     shown = pieces(sections, lang)
@@ -248,7 +248,7 @@ def _render(node: str, lang: str) -> ResponseReturnValue:
         updated_on=updated,
         updated_text=long_date(updated, lang),
         review=review,
-        review_text=long_date(review.date, lang) if review else "",
+        review_text=long_date(review.on, lang) if review else "",
         review_by=review_by,
         review_by_text=long_date(review_by, lang),
         breadcrumbs=crumbs,
