@@ -123,7 +123,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     seed(store)
     # An administrator opens every staff page; the audit log has an entry to show in its table.
     assert store.set_staff_role(STAFF_USER, "admin")
-    assert store.audit("asha", "view-numbers", "callbacks 1", role="admin", detail="1 numbers")
+    assert store.audit("asha", "view-numbers", "callbacks no. 1", role="admin", detail="1 numbers")
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

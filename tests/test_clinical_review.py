@@ -184,6 +184,10 @@ def test_a_sign_off_is_audited_then_heard_on_the_line_in_its_language_only(tmp_p
         ({"day": "2026-11-26"}, "The date cannot be in the future."),
         ({"day": "25/11/2026"}, "Give the date as year-month-day"),
         ({"confirm": ""}, "Confirm that you have read and listened to every part in English."),
+        # A NUL (PostgreSQL refuses it) or a right-to-left override (it shows "Dr. X" reversed, a
+        # name that reads as someone else's) pasted into the name.
+        ({"name": "Dr. Meera\x00 Iyer"}, "Write your name without hidden characters"),
+        ({"name": "Dr. \u202eIyer Meera"}, "Write your name without hidden characters"),
     ],
 )
 def test_a_sign_off_without_a_name_a_good_date_or_the_confirmation_is_refused(
@@ -198,6 +202,17 @@ def test_a_sign_off_without_a_name_a_good_date_or_the_confirmation_is_refused(
     assert 'role="alert" id="errors-en"' in page and 'aria-invalid="true"' in page
     assert services.store(app).latest_signoffs() == {} and audit_rows(services.store(app)) == []
     assert updated(app, "about", "en") in topic_end(app, "about", "en")
+
+
+def test_a_name_written_in_devanagari_with_a_zero_width_joiner_is_signed_as_written(tmp_path: Path) -> None:
+    # The joiners are part of how Hindi names are spelt: refusing hidden characters keeps them.
+    name = "डॉ. मीरा अय्य\u200dर"
+    app = app_on(tmp_path)
+    client = client_as(app, "meera", "clinician")
+    form = {**sign_form(client.get("/staff/review/about").get_data(as_text=True), "hi"), "name": name}
+    assert client.post("/staff/review/about/hi/sign-off", data=form).status_code == 303
+    signed = services.store(app).latest_signoffs()
+    assert signed is not None and signed[("about", "hi")].clinician == name
 
 
 def test_a_sign_off_for_a_text_that_changed_since_the_page_was_opened_is_refused(

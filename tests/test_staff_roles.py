@@ -97,13 +97,13 @@ def test_each_view_of_callers_numbers_is_recorded_before_they_are_shown(
     assert log_in(call_centre) == 303
     queue = call_centre.get("/staff/callbacks").get_data(as_text=True)
     assert f'href="tel:{CALLBACK_NUMBER}"' in queue
-    assert entries(web_app) == [(STAFF_USER, "staff", "view-numbers", f"callbacks {seeded.callback_id}")]
+    assert entries(web_app) == [(STAFF_USER, "staff", "view-numbers", f"callbacks no. {seeded.callback_id}")]
     call_centre.get("/staff/callbacks")
     assert len(entries(web_app, action="view-numbers")) == 2, "every view, not the first only"
     # The administrator sees who looked, when, at which call-backs: never the numbers themselves.
     admin = client_as(web_app, ADMIN, "admin")
     log_page = admin.get("/staff/audit/?action=view-numbers").get_data(as_text=True)
-    assert log_page.count(f"<td>callbacks {seeded.callback_id}</td>") == 2
+    assert log_page.count(f"<td>callbacks no. {seeded.callback_id}</td>") == 2
     assert f"<td>{STAFF_USER}</td>" in log_page and CALLBACK_DIGITS not in log_page
     assert "2 entries" in log_page
 

@@ -267,7 +267,8 @@ class AuditEntry(Base):
     actor: Mapped[str] = mapped_column(String(ACTOR_LEN), index=True)
     role: Mapped[str | None] = mapped_column(String(16))
     action: Mapped[str] = mapped_column(String(32), index=True)
-    # What it was done to, never a number in clear: "callbacks 3, 4", "recording 7", "caller-ab12cd34ef56".
+    # What it was done to, never a number in clear: "callbacks no. 3, no. 4", "recording 7",
+    # "caller-ab12cd34ef56".
     target: Mapped[str] = mapped_column(String(500))
     detail: Mapped[str | None] = mapped_column(String(500))
 

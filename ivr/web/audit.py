@@ -19,6 +19,9 @@ bp.before_request(staff.guard)
 bp.context_processor(staff.template_helpers)
 
 PAGE_SIZE = 50
+# Far past any log's end, and its offset still fits the database's integers (a bigger one failed
+# there, and the page said the database could not be read).
+LAST_PAGE = 10**9
 
 
 def command_line_actor() -> str:
@@ -36,7 +39,7 @@ def entries() -> ResponseReturnValue:
     action = request.args.get("action", "")
     action = action if action in ACTIONS else ""
     actor = request.args.get("actor", "").strip()[:80]
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = min(max(1, request.args.get("page", 1, type=int) or 1), LAST_PAGE)
     found = services.store().audit_entries(
         limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, action=action or None, actor=actor or None
     )

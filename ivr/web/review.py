@@ -10,6 +10,7 @@ to the store, and the line hears of it at once (`services.reviews().refresh()`).
 from __future__ import annotations
 
 import logging
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -52,6 +53,7 @@ bp.context_processor(staff.template_helpers)
 TOPIC_CSP = CSP.replace("img-src 'self';", "img-src 'self'; media-src 'self';")
 assert TOPIC_CSP != CSP, "the site's CSP names img-src: media-src goes beside it"
 NAME_MAX = 120  # the signoffs.clinician column
+JOINERS = frozenset("\u200c\u200d")  # zero-width non-joiner and joiner: parts of Indic spellings
 RENDER_HINT = "flask --app app audio render"
 CHANGED = (
     "The text of this topic changed after you opened the page, so it was not signed off. Read and"
@@ -213,6 +215,11 @@ def sign_off(topic: str, lang: str) -> ResponseReturnValue:
         form.errors["name"] = "Write your name as you sign, for example Dr. Meera Iyer."
     elif len(form.name) > NAME_MAX:
         form.errors["name"] = f"Your name may be at most {NAME_MAX} characters."
+    elif not _visible(form.name):
+        form.errors["name"] = (
+            "Write your name without hidden characters (a copy and paste can bring them): type it"
+            " again by hand."
+        )
     day = _parse_day(form.day)
     if day is None:
         form.errors["day"] = "Give the date as year-month-day, for example 2026-12-02."
@@ -242,6 +249,14 @@ def sign_off(topic: str, lang: str) -> ResponseReturnValue:
     title = topic_name(line, line.content.default_language, topic)
     flash(f"Signed off: {title} in {language_name(lang)}, by {form.name}, {day:%d %B %Y}.")
     return redirect(url_for("review.topic_page", topic=topic), 303)
+
+
+def _visible(name: str) -> bool:
+    """Whether a name is made of characters that show as themselves: no control character (a NUL,
+    which PostgreSQL refuses), no direction override or other invisible format character (a name
+    that reads as someone else's), no unassigned or private code point. The zero-width joiner and
+    non-joiner stay: Hindi and other Indic names are written with them."""
+    return all(unicodedata.category(ch)[0] != "C" or ch in JOINERS for ch in name)
 
 
 def _parse_day(raw: str) -> date | None:

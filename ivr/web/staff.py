@@ -56,6 +56,9 @@ SYSTEM_NODE_NAMES = {
     CARRY_ON: "Offer to carry on",
 }
 RECENT_CALLS = 50
+# A row id in a link, at most the largest the database keeps (a 64-bit integer): a bigger one is
+# not found here rather than failing in the database (which the health check took for failing writes).
+ROW_ID = f"int(max={2**63 - 1})"
 OPEN_PAGES = frozenset({"staff.login"})
 NUMBERS_HIDDEN = (
     "The audit log could not be written, so numbers are shown by their last digits only. Reload to try again."
@@ -173,7 +176,9 @@ def _safe_next(target: str | None) -> str:
     """Where to go after logging in: a page of the dashboard, never another site."""
     if target:
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and parts.path.startswith("/staff/"):
+        # A control character (a line break) would make the Location header invalid: a 500.
+        on_site = not parts.scheme and not parts.netloc and parts.path.startswith("/staff/")
+        if on_site and target.isprintable():
             return target
     return url_for("staff.dashboard")  # each role is sent on from there to its own first page
 
@@ -315,8 +320,10 @@ def callbacks() -> ResponseReturnValue:
     """The callback queue, oldest first, with the numbers to call. Showing the numbers is recorded
     in the audit log first; when it cannot be, they are shown by their last digits only."""
     queue = services.store().callbacks()
+    # "no. 12, no. 13": bare ids one after another ("12, 13, 14, 15") look like a phone number to
+    # the audit log's masking, and which numbers were seen would be lost.
     shown = not queue or record(
-        VIEW_NUMBERS, "callbacks " + ", ".join(str(cb.id) for cb in queue), f"{len(queue)} numbers"
+        VIEW_NUMBERS, "callbacks " + ", ".join(f"no. {cb.id}" for cb in queue), f"{len(queue)} numbers"
     )
     if not shown:
         flash(NUMBERS_HIDDEN)
@@ -325,7 +332,7 @@ def callbacks() -> ResponseReturnValue:
     )
 
 
-@bp.get("/recordings/<int:recording_id>/listen")
+@bp.get(f"/recordings/<{ROW_ID}:recording_id>/listen")
 @requires(CALLS)
 def listen(recording_id: int) -> ResponseReturnValue:
     """Go to a recorded question's audio (Twilio keeps it), once the listening is in the audit log."""
@@ -338,7 +345,7 @@ def listen(recording_id: int) -> ResponseReturnValue:
     return redirect(href, 303)
 
 
-@bp.post("/callbacks/<int:callback_id>/done")
+@bp.post(f"/callbacks/<{ROW_ID}:callback_id>/done")
 @requires(CALLS)
 def callback_done(callback_id: int) -> ResponseReturnValue:
     """Take a callback off the queue: someone has called back."""
@@ -384,7 +391,7 @@ def recordings() -> ResponseReturnValue:
     )
 
 
-@bp.post("/recordings/<int:recording_id>/reviewed")
+@bp.post(f"/recordings/<{ROW_ID}:recording_id>/reviewed")
 @requires(CALLS)
 def recording_reviewed(recording_id: int) -> ResponseReturnValue:
     """Mark a recorded question reviewed, by the staff user logged in."""
