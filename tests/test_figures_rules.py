@@ -100,6 +100,14 @@ def test_where_a_call_ended_counts_only_calls_whose_end_is_known() -> None:
     assert (causes.calls, causes.callers) == (2, 0), "withheld numbers: calls, but no callers"
 
 
+def test_a_call_that_ended_before_any_step_was_recorded_still_counts_as_ended() -> None:
+    # Its start was lost (the row was made by Twilio's final status): "2 calls, 1 of them ended"
+    # was said of two calls that had both ended.
+    figures = listening_figures(TREE, [journey([("option:2", "causes", 0)]), journey([])])
+    assert (figures.calls, figures.ended) == (2, 2)
+    assert figures.ended_at == [("causes", 1)], "no place to name for the call without steps"
+
+
 def test_the_language_is_the_last_one_chosen_else_the_one_the_call_started_in() -> None:
     langs, default = CONTENT.languages, CONTENT.default_language
     assert (

@@ -9,7 +9,8 @@ The definitions (README.md, "Listening figures and exports", says the same):
   0...), or one the caller hung up in, was not heard. A key pressed in the pause after a part
   counts as a skip: the line cannot tell it from one pressed while the part was said.
 - Where a call ended: the node of its last journey event, for calls whose end is recorded; inside
-  a topic, the part it was at (or the topic's end).
+  a topic, the part it was at (or the topic's end). A call whose end is recorded but no step (its
+  start was lost) counts as ended, at no place.
 - A transfer was requested when the line began to put the caller through to a person (the events
   "transfer:<specialty>", "operator", "emergency:transfer"), and accepted when the call's next
   transfer outcome is "dial:completed": someone pressed 1 at the whisper or took the call from the
@@ -155,8 +156,9 @@ def listening_figures(tree: Tree, journeys: Sequence[Journey]) -> ListeningFigur
             share = sum(1 for part in parts if part in heard) / len(parts) if parts else 0.0
             half[topic] += share >= HALF
             most[topic] += share >= THREE_QUARTERS
-        if journey.call.ended_at is not None and events:
+        if journey.call.ended_at is not None:
             ended += 1
+        if journey.call.ended_at is not None and events:  # a call without steps ended nowhere to name
             last = events[-1]
             ended_at[last.node] += 1
             if last.node in section_topic:
