@@ -17,6 +17,7 @@ from ivr.privacy import caller_hash
 from ivr.store import Store
 from ivr.store.audit import VIEW_NUMBERS
 from ivr.web.staff import hash_password
+from tests.support.app import make_app
 from tests.support.web import SALT, STAFF_PASSWORD, STAFF_USER, Seeded, csrf_token, log_in
 
 pytestmark = pytest.mark.integration
@@ -113,3 +114,20 @@ def test_a_number_too_big_for_the_database_in_a_link_is_not_found_and_writes_sta
     assert _health(web_app)["writes"] == "ok"
     (callback,) = store_of(web_app).callbacks()
     assert callback.done_at is None
+
+
+@pytest.mark.parametrize("who", ["\x00", "asha\x00", "ravi\x1b[31m"], ids=["NUL", "NUL after", "ESC"])
+def test_a_person_with_a_control_character_in_the_audit_filter_matches_no_one(
+    database_url: str, who: str
+) -> None:
+    # PostgreSQL refuses a NUL in a query: the page said the database could not be read.
+    app = make_app(DATABASE_URL=database_url)
+    try:
+        assert store_of(app).prepare()
+        admin = logged_in(app, "ravi", "admin")
+        response = admin.get("/staff/audit/", query_string={"actor": who})
+        page = response.get_data(as_text=True)
+        assert response.status_code == 200
+        assert "could not be read" not in page and "No entries match." in page
+    finally:
+        store_of(app).dispose()

@@ -40,8 +40,13 @@ def entries() -> ResponseReturnValue:
     action = action if action in ACTIONS else ""
     actor = request.args.get("actor", "").strip()[:80]
     page = min(max(1, request.args.get("page", 1, type=int) or 1), LAST_PAGE)
-    found = services.store().audit_entries(
-        limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, action=action or None, actor=actor or None
+    # No one's name holds a control character (and PostgreSQL refuses a NUL in a query): no match.
+    found = (
+        services.store().audit_entries(
+            limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, action=action or None, actor=actor or None
+        )
+        if actor.isprintable()
+        else ([], 0)
     )
     rows, total = found if found is not None else ([], 0)
     return render_template(
