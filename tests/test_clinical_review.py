@@ -154,6 +154,11 @@ def test_a_sign_off_is_audited_then_heard_on_the_line_in_its_language_only(tmp_p
     assert updated(app, "symptoms", "en") in topic_end(app, "symptoms", "en"), "unsigned: when updated"
     page = client.get("/staff/review/symptoms").get_data(as_text=True)
     assert status_of(page, "en").startswith("Not signed off")
+    # No audio is rendered here: the clinician is not asked to say they listened to all of it.
+    assert (
+        "I have read every part of this topic in English, and listened to the parts whose audio is"
+        " rendered (15 of 15 recordings are not)"
+    ) in page
     form = sign_form(page, "en")
     response = client.post("/staff/review/symptoms/en/sign-off", data=form)
     assert response.status_code == 303
@@ -163,7 +168,9 @@ def test_a_sign_off_is_audited_then_heard_on_the_line_in_its_language_only(tmp_p
     assert status_of(page, "hi").startswith("Not signed off")
     ((actor, role, action, target, detail),) = audit_rows(services.store(app))
     assert (actor, role, action, target) == ("meera", "clinician", SIGN_OFF, "topic symptoms (en)")
-    assert detail == f"text hash {form['content_hash']}, signed as {CLINICIAN_NAME}"
+    assert (
+        detail == f"text hash {form['content_hash']}, signed as {CLINICIAN_NAME}; 15 recordings not rendered"
+    )
     (row,) = [r for k, r in (services.store(app).latest_signoffs() or {}).items() if k == ("symptoms", "en")]
     assert (row.clinician, row.signed_on, row.signed_by) == (CLINICIAN_NAME, TODAY, "meera")
     # The line: reviewed in English, updated in Hindi (signed in English only).
@@ -183,7 +190,7 @@ def test_a_sign_off_is_audited_then_heard_on_the_line_in_its_language_only(tmp_p
         ({"name": "  "}, "Write your name as you sign"),
         ({"day": "2026-11-26"}, "The date cannot be in the future."),
         ({"day": "25/11/2026"}, "Give the date as year-month-day"),
-        ({"confirm": ""}, "Confirm that you have read and listened to every part in English."),
+        ({"confirm": ""}, "Confirm that you have read every part in English and listened to its audio."),
         # A NUL (PostgreSQL refuses it) or a right-to-left override (it shows "Dr. X" reversed, a
         # name that reads as someone else's) pasted into the name.
         ({"name": "Dr. Meera\x00 Iyer"}, "Write your name without hidden characters"),

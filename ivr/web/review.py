@@ -227,14 +227,17 @@ def sign_off(topic: str, lang: str) -> ResponseReturnValue:
         form.errors["day"] = "The date cannot be in the future."
     if not form.confirmed:
         form.errors["confirm"] = (
-            f"Confirm that you have read and listened to every part in {language_name(lang)}."
+            f"Confirm that you have read every part in {language_name(lang)} and listened to its audio."
         )
     if form.errors or day is None:
         return _render_topic(topic, form=form, status=400)
     target = f"topic {topic} ({lang})"
     # The whole hash: a 12-digit prefix could be all digits, and the audit log masks what looks
     # like a phone number (a digest of 32 hex digits or more is kept).
-    if not staff.record(SIGN_OFF, target, f"text hash {today}, signed as {form.name}"):
+    # What they could listen to is part of what they signed: the audio may be rendered after.
+    missing = standing(line, _settings(), topic, lang, None).missing_audio
+    heard = f"{missing} recordings not rendered" if missing else "all audio rendered"
+    if not staff.record(SIGN_OFF, target, f"text hash {today}, signed as {form.name}; {heard}"):
         flash("The audit log could not be written (the database is down?), so nothing was signed off.")
         return _render_topic(topic, form=form, status=503)
     user = staff.current_user()
