@@ -539,14 +539,15 @@ def _first_welcome() -> list[str]:
 
 
 def _english_welcome(app: Flask) -> tuple[ET.Element, list[str]]:
-    """A new caller calls and picks English: the reply, and the sentences it must hold."""
+    """A new caller calls, picks English and is not remembered (2): the reply, and the sentences
+    it must hold."""
     client = SignedClient(app)
     status, first = client.post("/voice")
     assert status == 200 and first is not None
     action = urlsplit(gather(first).get("action", ""))
     assert "n=_language" in action.query
-    status, root = client.post(f"{action.path}?{action.query}", {"Digits": "1"})
-    assert status == 200 and root is not None
+    asked = client.follow(first, {"Digits": "1"})
+    root = client.follow(asked, {"Digits": "2"})
     return root, _first_welcome()
 
 

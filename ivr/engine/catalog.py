@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from ivr.engine import wording
-from ivr.engine.model import CARRY_ON, CONFIRM, EMERGENCY, LANGUAGE, RATES, SPECIALIST, CallState, Line
+from ivr.engine.model import (
+    CARRY_ON,
+    CONFIRM,
+    CONSENT,
+    EMERGENCY,
+    FORGET,
+    LANGUAGE,
+    RATES,
+    SPECIALIST,
+    CallState,
+    Line,
+)
 
 
 def fixed_sentences(line: Line, node: str, lang: str) -> tuple[tuple[str, str], ...]:
@@ -44,7 +55,7 @@ def fixed_sentences(line: Line, node: str, lang: str) -> tuple[tuple[str, str], 
     return tuple(dict.fromkeys(said))
 
 
-SYSTEM_PLACES = (LANGUAGE, EMERGENCY, SPECIALIST, CONFIRM)
+SYSTEM_PLACES = (LANGUAGE, EMERGENCY, SPECIALIST, CONFIRM, CONSENT, FORGET)
 
 
 def specialty_sentences(line: Line, lang: str) -> tuple[str, ...]:

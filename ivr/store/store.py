@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from ivr.store.callcentre import CallCentre
 from ivr.store.calls import Calls
+from ivr.store.erasure import Erasure
 from ivr.store.missed import MissedCalls
 from ivr.store.outbox import Outbox
 from ivr.store.replies import Replies
+from ivr.store.retention import Retention
 from ivr.store.staff import Staff
 from ivr.store.stats import Stats
 
 
-class Store(Calls, CallCentre, MissedCalls, Outbox, Replies, Staff, Stats):
+class Store(Calls, CallCentre, MissedCalls, Outbox, Replies, Staff, Stats, Erasure, Retention):
     """Reads and writes for the line; every method returns a safe default if the database fails."""
