@@ -32,7 +32,8 @@ def when(store: Store, column: Any, *where: Any) -> datetime:
     with store.engine.connect() as conn:
         found = [t for t in conn.execute(select(column).where(*where)).scalars() if t is not None]
     assert found, f"no {column} yet"
-    return min(found)
+    earliest: datetime = min(found)
+    return earliest
 
 
 def purged_at(store: Store, now: datetime) -> dict[str, int]:
