@@ -37,6 +37,10 @@ def fixed_sentences(line: Line, node: str, lang: str) -> tuple[tuple[str, str], 
             said += [(wording.safety(line, other), other) for other in line.content.languages]
             said += [(line.prompts(other).phrases.switch_language, other) for other in line.content.languages]
             said += [(line.prompts(other).phrases.calling_back, other) for other in line.content.languages]
+            forget = wording.forget_key(
+                line
+            )  # reached from the call: "To have me forget your number, press 3."
+            said += [(line.prompts(lang).phrases.forget_offer.format(key=forget), lang)]
         elif place.node in tree.sections and place.part == tree.part_count(node) and tree.neighbour(node, +1):
             continue  # a section followed by another in its series has no end of its own
         else:
