@@ -4,12 +4,13 @@ pressed 1 at "To have me remember your language, speed and where you stop next t
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from ivr import engine, services
 from ivr.config import REPO_ROOT
@@ -17,6 +18,7 @@ from ivr.content import load_content
 from ivr.engine import ASKED, CONSENT, HIDDEN, REMEMBERED, CallerInput, Line
 from ivr.privacy import caller_hash
 from ivr.simulator import FlaskTransport, Phone
+from ivr.store import make_engine, migrate
 from ivr.store.models import KnownCaller
 from tests.support.app import AUTH_TOKEN, BASE_URL, SignedClient, answer, indian_mobile, make_app
 from tests.support.twiml import gather, node_of, query, spoken
@@ -202,3 +204,25 @@ def test_the_engine_never_asks_a_remembered_caller_or_a_hidden_number() -> None:
     question = engine.next_step(line, new.state, CallerInput(digits="1"))
     assert question.state.node == CONSENT and question.say == tuple(asked(EN))
     assert engine.state_from_query(line, engine.state_to_query(question.state)) == question.state
+
+
+def test_a_caller_remembered_before_consent_existed_is_a_new_caller_after_the_upgrade(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine, "0007")  # the line as it was: it remembered without asking
+    number = indian_mobile()
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO callers (caller_hash, language, rate, first_seen, last_seen)"
+                " VALUES (:key, 'hi', 'slow', :at, :at)"
+            ),
+            {"key": caller_hash(number, SALT), "at": datetime(2026, 11, 1, 9, 0)},
+        )
+    engine.dispose()
+    app = make_app(DATABASE_URL=url)  # migrates at start: 0009 forgets them
+    first = new_phone(app, number).dial()
+    assert HI.welcome_back not in first.says
+    assert first.gather is not None and "n=_language" in first.gather.get("action", ""), "asked as new"
+    assert first.says[0] == EN.safety.format(number="1 1 2")
+    services.store(app).dispose()
