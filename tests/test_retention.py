@@ -3,6 +3,7 @@ then. The clock is moved (`now=`, `--now`): kept one second before the boundary,
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from ivr import services
+from ivr.phone.erasure import purge
 from ivr.store import Store
 from ivr.store.models import Callback, KnownCaller, Recording, SmsOutbox
 from ivr.store.retention import Periods
@@ -149,3 +151,30 @@ def test_flask_data_purge_refuses_a_bad_time_and_says_when_the_database_is_down(
     down = make_app(DATABASE_URL="postgresql://postgres@127.0.0.1:1/ivr")
     result = down.test_cli_runner().invoke(args=["data", "purge"])
     assert result.exit_code == 1 and "could not be reached" in result.output
+
+
+def test_two_purges_at_once_delete_a_recording_at_twilio_once(tmp_path: Path) -> None:
+    fake = FakeTwilioHttp(delay_s=0.2)  # Twilio takes a while: the two purges overlap
+    app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'ivr.sqlite3'}", TWILIO_HTTP_CLIENT=fake)
+    store = services.store(app)
+    me = seed_caller(store, ME, AT)
+    made = when(store, Recording.created_at)
+    late = made + timedelta(days=91)
+    results: list[dict[str, int]] = []
+
+    def purge_once() -> None:
+        with app.app_context():
+            results.append(dict(purge(late)))
+
+    threads = [threading.Thread(target=purge_once) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(results) == 2
+    assert sum(r.get("deleted", 0) for r in results) == 1
+    assert [s.uri.rsplit("/", 1)[-1] for s in fake.sent if s.method.upper() == "DELETE"] == [
+        f"{me.recording_sid}.json"
+    ]
+    assert held(store, me)["recordings"] == 0
+    store.dispose()
