@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from ivr import services
 from ivr.phone.erasure import purge
-from ivr.store import Store
+from ivr.store import KEEP_PLACE, Store
 from ivr.store.models import Callback, KnownCaller, Recording, SmsOutbox
 from ivr.store.retention import Periods
 from tests.support.app import make_app
@@ -178,3 +178,16 @@ def test_two_purges_at_once_delete_a_recording_at_twilio_once(tmp_path: Path) ->
     ]
     assert held(store, me)["recordings"] == 0
     store.dispose()
+
+
+def test_flask_data_purge_also_runs_the_lines_own_purges_a_place_after_30_days(app: Flask) -> None:
+    store = services.store(app)
+    me = seed_caller(store, ME, AT)
+    placed = when(store, KnownCaller.place_at)
+    runner = app.test_cli_runner()
+    before = runner.invoke(args=["data", "purge", "--now", (placed + KEEP_PLACE - SECOND).isoformat()])
+    assert before.exit_code == 0 and "places 0" in before.output and "callers 0" in before.output
+    after = runner.invoke(args=["data", "purge", "--now", (placed + KEEP_PLACE + SECOND).isoformat()])
+    assert after.exit_code == 0 and "places 1" in after.output, after.output
+    prefs = store.get_prefs(me.key, now=placed + KEEP_PLACE + SECOND)
+    assert prefs is not None and prefs.place is None and prefs.language == "hi", "the place only"
