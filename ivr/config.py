@@ -205,6 +205,15 @@ class Settings(BaseSettings):
     # A call centre's staff may share one public address: allow them a few typos each.
     login_max_failures_ip: int = _env("IVR_LOGIN_MAX_FAILURES_IP", 20, ge=1)
     login_window_s: int = _env("IVR_LOGIN_WINDOW_S", 15 * 60, ge=1)
+    # Retention (README, Personal data), in days, enforced by `flask data purge` and said to callers:
+    # a call back's number after it is done (one never done: this long after it was asked for);
+    retain_callback_days: int = _env("IVR_RETAIN_CALLBACK_DAYS", 30, ge=1, le=3650)
+    # a recorded question (its audio at Twilio, then its row), from when it was recorded;
+    retain_recording_days: int = _env("IVR_RETAIN_RECORDING_DAYS", 90, ge=1, le=3650)
+    # a consenting caller's language, speed and place, after their last call;
+    retain_prefs_days: int = _env("IVR_RETAIN_PREFS_DAYS", 365, ge=1, le=3650)
+    # a text's number (its whole outbox row), once it was sent or failed for good.
+    retain_text_days: int = _env("IVR_RETAIN_TEXT_DAYS", 7, ge=1, le=3650)
 
     @classmethod
     def settings_customise_sources(

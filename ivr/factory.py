@@ -62,13 +62,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             and app.config["TWILIO_REST_TOKEN"]
             and app.config["TWILIO_SMS_FROM"]
         ),
+        # What callers are told of how long their data is kept is the purge's own settings.
+        prefs_days=app.config["RETAIN_PREFS_DAYS"],
+        callback_days=app.config["RETAIN_CALLBACK_DAYS"],
+        recording_days=app.config["RETAIN_RECORDING_DAYS"],
     )
 
     from ivr import web
     from ivr.audio import cli as audio_cli
     from ivr.audio import web as audio_web
     from ivr.content import cli as content_cli
-    from ivr.phone import agents, sending, views
+    from ivr.phone import agents, data_cli, sending, views
     from ivr.simulator import cli as simulator_cli
     from ivr.store import cli as store_cli
 
@@ -111,6 +115,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.cli.add_command(audio_cli.audio)
     app.cli.add_command(simulator_cli.call)
     app.cli.add_command(store_cli.db)
+    app.cli.add_command(data_cli.data)
     sending.init_app(app)
 
     # Twilio's webhooks are authenticated by their signatures, not by a form's CSRF token.

@@ -33,7 +33,7 @@ from ivr.content.tree import fill
 from ivr.engine import CHOSEN, GREETED, LANGUAGE, RATES, SAFETY, CallerInput, CallState, Line
 from ivr.engine.codec import last_part
 from ivr.engine.model import FLAGS, HELP_MORE, HINTED, MAX_MISSES, RESUME, TRANSIENT
-from ivr.engine.wording import END_KEYS, FIRST_CALL_KEYS, TOPIC_KEYS
+from ivr.engine.wording import END_KEYS, FIRST_CALL_KEYS, TOPIC_KEYS, consent_prompt
 from ivr.lexicon import spoken_form
 from ivr.simulator import Phone
 from tests.support.app import OPERATOR, SignedClient, answer, make_app
@@ -539,14 +539,15 @@ def _first_welcome() -> list[str]:
 
 
 def _english_welcome(app: Flask) -> tuple[ET.Element, list[str]]:
-    """A new caller calls and picks English: the reply, and the sentences it must hold."""
+    """A new caller calls, picks English and is not remembered (2): the reply, and the sentences
+    it must hold."""
     client = SignedClient(app)
     status, first = client.post("/voice")
     assert status == 200 and first is not None
     action = urlsplit(gather(first).get("action", ""))
     assert "n=_language" in action.query
-    status, root = client.post(f"{action.path}?{action.query}", {"Digits": "1"})
-    assert status == 200 and root is not None
+    asked = client.follow(first, {"Digits": "1"})
+    root = client.follow(asked, {"Digits": "2"})
     return root, _first_welcome()
 
 
@@ -592,7 +593,9 @@ def test_a_call_through_the_simulated_phone_hears_audio(
     assert turn.heard and all(h.verb == "Play" and h.in_gather for h in turn.heard)
     safety = {lang: CONTENT.prompts[lang].phrases.safety.format(number="1 1 2") for lang in ("en", "hi")}
     assert [h.text for h in turn.heard[:2]] == [url(safety["en"], "en"), url(safety["hi"], "hi")]
-    turn = phone.press("1")  # English: the welcome and the main menu
+    turn = phone.press("1")  # English: may it be remembered? (rendered ahead too)
+    assert [h.text for h in turn.heard] == [url(text) for text in consent_prompt(Line(content=CONTENT), "en")]
+    turn = phone.press("2")  # no: the welcome and the main menu
     assert [h.text for h in turn.heard] == [url(text) for text in _first_welcome()]
     assert all(h.verb == "Play" and h.in_gather for h in turn.heard)
     for key in TREE.keys_to("symptoms"):

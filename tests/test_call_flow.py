@@ -16,7 +16,7 @@ from ivr.content.tree import fill
 from ivr.engine import CHOSEN, GREETED, LANGUAGE, PART_PAUSE_S, SAFETY, SPECIALIST
 from ivr.engine.model import HINTED
 from ivr.simulator import Phone
-from tests.support.app import OPERATOR, SignedClient, answer, make_app
+from tests.support.app import CALLBACK_DAYS, OPERATOR, RECORDING_DAYS, SignedClient, answer, make_app
 from tests.support.twiml import assert_valid_twiml, gather, node_of, query, spoken, verbs
 
 pytestmark = pytest.mark.integration
@@ -104,7 +104,8 @@ def test_a_new_caller_first_chooses_a_language_each_offered_in_its_own(signed: S
 def test_call_opens_with_welcome_disclaimer_main_menu_then_keys(signed: SignedClient) -> None:
     _, chooser = signed.post("/voice")
     assert chooser is not None
-    root = follow(signed, chooser, {"Digits": "1"})
+    asked = follow(signed, chooser, {"Digits": "1"})  # English: may the line remember it? 2, no
+    root = follow(signed, asked, {"Digits": "2"})
     assert verbs(root) == ["Gather", "Redirect"]
     g = gather(root)
     assert g.get("input") == "dtmf speech"
@@ -227,8 +228,8 @@ def test_zero_in_hours_with_no_numbers_set_queues_or_offers_a_call_back(
     assert root.find("Dial") is None
     assert spoken(root) == [
         PHRASES.operator_unavailable,
-        PHRASES.offer_callback,
-        PHRASES.offer_record,
+        PHRASES.offer_callback.format(days=CALLBACK_DAYS),
+        PHRASES.offer_record.format(days=RECORDING_DAYS),
         PHRASES.go_back,
     ]
     assert node_of(root) == SPECIALIST
@@ -284,8 +285,8 @@ def test_failed_transfer_offers_other_ways_and_the_way_back(outcome: str) -> Non
     assert status == 200 and root is not None
     assert spoken(root) == [
         PHRASES.dial_failed,
-        PHRASES.offer_callback,
-        PHRASES.offer_record,
+        PHRASES.offer_callback.format(days=CALLBACK_DAYS),
+        PHRASES.offer_record.format(days=RECORDING_DAYS),
         PHRASES.go_back,
     ]
     assert node_of(root) == SPECIALIST
@@ -346,8 +347,8 @@ def test_the_warning_offers_a_person_and_zero_there_leads_somewhere(
         assert not person.dialed and not person.ended
         assert person.says == [
             PHRASES.operator_unavailable,
-            PHRASES.offer_callback,
-            PHRASES.offer_record,
+            PHRASES.offer_callback.format(days=CALLBACK_DAYS),
+            PHRASES.offer_record.format(days=RECORDING_DAYS),
             PHRASES.go_back,
         ]
         assert person.gather is not None and query(person.gather.get("action", ""))["n"] == SPECIALIST
@@ -511,8 +512,8 @@ def test_speech_operator_without_an_operator(phone: Phone) -> None:
     turn = phone.say("can I talk to someone")
     assert turn.says == [
         PHRASES.operator_unavailable,
-        PHRASES.offer_callback,
-        PHRASES.offer_record,
+        PHRASES.offer_callback.format(days=CALLBACK_DAYS),
+        PHRASES.offer_record.format(days=RECORDING_DAYS),
         PHRASES.go_back,
     ]
     assert turn.gather is not None and query(turn.gather.get("action", ""))["n"] == SPECIALIST
@@ -636,7 +637,10 @@ def test_fallback_apologises_offers_a_person_and_the_main_menu(operator: str | N
         assert dial is not None and (dial.findtext("Number") or "").strip() == OPERATOR
     else:  # no one set up: a call back or a question instead
         assert node_of(person) == SPECIALIST
-        assert spoken(person)[:2] == [PHRASES.operator_unavailable, PHRASES.offer_callback]
+        assert spoken(person)[:2] == [
+            PHRASES.operator_unavailable,
+            PHRASES.offer_callback.format(days=CALLBACK_DAYS),
+        ]
 
 
 def test_fallback_is_signed_too(client: object) -> None:

@@ -19,7 +19,15 @@ from ivr.content import load_content
 from ivr.content.tree import fill
 from ivr.engine import PART_PAUSE_S, Line, wording
 from ivr.simulator import FlaskTransport, Phone, Turn
-from tests.support.app import AUTH_TOKEN, BASE_URL, SignedClient, answer, make_app
+from tests.support.app import (
+    AUTH_TOKEN,
+    BASE_URL,
+    CALLBACK_DAYS,
+    RECORDING_DAYS,
+    SignedClient,
+    answer,
+    make_app,
+)
 from tests.support.twiml import SCHEMA_DIR, assert_valid_twiml, query, schema_at_hand
 
 pytestmark = pytest.mark.integration
@@ -173,6 +181,7 @@ def test_a_returning_caller_hears_it_right_after_the_welcome_in_their_language(a
     first = new_phone(app, "+15550100001")
     first.dial()
     first.press("2")
+    first.press("1")  # remember my language
     again = new_phone(app, "+15550100001").dial()
     assert again.says[:3] == [HI.welcome_back, HI.safety.format(number="1 1 2"), HI.disclaimer]
     assert {h.language for h in again.heard} == {"hi-IN"}
@@ -190,6 +199,7 @@ def test_the_emergency_number_comes_from_the_settings_everywhere(phone_for: Call
     phone = phone_for(make_app(EMERGENCY_NUMBER="999"))
     assert phone.dial().says[0] == EN.safety.format(number="9 9 9")
     phone.press("1")
+    phone.press("2")  # not remembered
     phone.press("1")
     symptoms = phone.press("1")
     assert symptoms.says[:2] == [
@@ -233,7 +243,11 @@ def test_zero_with_no_one_to_take_the_call_offers_a_call_back_and_a_question(nod
     said = [(s.text or "").strip() for s in root.iter("Say")]
     gather = root.find("Gather")
     assert gather is not None and query(gather.get("action", ""))["n"] == "_specialist"
-    assert EN.offer_callback in said and EN.offer_record in said and EN.go_back in said
+    assert (
+        EN.offer_callback.format(days=CALLBACK_DAYS) in said
+        and EN.offer_record.format(days=RECORDING_DAYS) in said
+        and EN.go_back in said
+    )
     closed = [s for s in said if s.startswith("You cannot reach") and "They take calls" in s]
     assert said[0] == EN.operator_unavailable or said[0] in closed, "why, and when they are open where known"
     # The call back is real: it is saved, with the caller's number, and confirmed.
@@ -264,7 +278,11 @@ def test_out_of_hours_zero_says_when_they_are_open() -> None:
     assert said_hours is not None
     hours = said_hours["en"]
     assert turn.says[0] == EN.closed.format(name="a neurologist", hours=hours)
-    assert turn.says[1:] == [EN.offer_callback, EN.offer_record, EN.go_back]
+    assert turn.says[1:] == [
+        EN.offer_callback.format(days=CALLBACK_DAYS),
+        EN.offer_record.format(days=RECORDING_DAYS),
+        EN.go_back,
+    ]
 
 
 def test_a_closed_specialist_offers_the_help_desk_when_it_can_take_the_call_now() -> None:
@@ -274,7 +292,12 @@ def test_a_closed_specialist_offers_the_help_desk_when_it_can_take_the_call_now(
     answer(phone)
     phone.press("2")
     turn = phone.press("0")
-    assert turn.says[1:] == [EN.offer_callback, EN.offer_record, EN.offer_desk, EN.go_back]
+    assert turn.says[1:] == [
+        EN.offer_callback.format(days=CALLBACK_DAYS),
+        EN.offer_record.format(days=RECORDING_DAYS),
+        EN.offer_desk,
+        EN.go_back,
+    ]
     phone.dial_outcome = "busy"
     desk = phone.press("3")
     assert desk.dialed == ["+911140000009"]
@@ -282,8 +305,8 @@ def test_a_closed_specialist_offers_the_help_desk_when_it_can_take_the_call_now(
     assert desk.says == [
         EN.connecting_to.format(name="the help desk"),
         EN.dial_failed,
-        EN.offer_callback,
-        EN.offer_record,
+        EN.offer_callback.format(days=CALLBACK_DAYS),
+        EN.offer_record.format(days=RECORDING_DAYS),
         EN.go_back,
     ], "the help desk did not answer: it is not offered again"
     back = phone.press("*")
@@ -499,7 +522,9 @@ def test_silence_at_the_language_menu_keeps_english_and_says_in_hindi_how_to_swi
         "said again with each re-prompt while the language was only kept"
     )
     assert again.says[1] == EN.no_input
-    switched = phone.press("*")  # as the hint says: star, straight to Hindi
+    asked = phone.press("*")  # as the hint says: star, straight to Hindi (a choice: may it be remembered?)
+    assert at(asked) == ("_consent", 0) and asked.says[0] == HI.consent_ask
+    switched = phone.press("2")
     assert at(switched) == ("main", 0)
     assert switched.says[:2] == [HI.welcome, HI.disclaimer], (
         "the first Hindi a caller hears is the full welcome"
@@ -512,7 +537,9 @@ def test_silence_at_the_language_menu_keeps_english_and_says_in_hindi_how_to_swi
 def test_after_keeping_english_saying_hindi_gives_the_full_hindi_welcome(phone: Phone) -> None:
     phone.dial()
     phone.wait()
-    hindi = phone.say("हिंदी")
+    asked = phone.say("हिंदी")
+    assert at(asked) == ("_consent", 0) and asked.says[0] == HI.consent_ask
+    hindi = phone.wait()  # silence: not remembered, on to the welcome
     assert at(hindi) == ("main", 0) and hindi.says[:2] == [HI.welcome, HI.disclaimer]
     assert HI.switch_language not in hindi.says and EN.switch_language not in hindi.says
 
@@ -601,7 +628,7 @@ def test_each_request_is_its_callers_own_even_inside_one_app_context() -> None:
     app = make_app()
     with app.app_context():
         known = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, caller="+919812300001")
-        answer(known, "2")  # chooses Hindi: welcomed back in Hindi next time
+        answer(known, "2", remember=True)  # chooses Hindi: welcomed back in Hindi next time
         known.hangup()
         again = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, caller="+919812300001")
         assert again.dial().says[0] == CONTENT.prompts["hi"].phrases.welcome_back

@@ -23,14 +23,19 @@ TREE = load_content(REPO_ROOT).tree
 def test_a_call_is_kept_on_each_database(database_url: str) -> None:
     app = make_app(DATABASE_URL=database_url, OPERATOR_NUMBER="+911140000009")
     phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, caller=indian_mobile())
-    answer(phone, "2")
+    answer(phone, "2", remember=True)
     # Medicines, the next part, slower, the main menu, About, its next part, then a text.
     drugs, about = TREE.keys_to("drug_therapy"), TREE.keys_to("about")
     for key in [*drugs, "1", "7", "#", *about, "1", "8"]:
         phone.press(key)
     store = services.store(app)
     events = store.events_for(phone.call_sid)
-    assert [e.event for e in events][:3] == ["start:language", "language:hi", f"option:{drugs[0]}"]
+    assert [e.event for e in events][:4] == [
+        "start:language",
+        "language:hi",
+        "consent:yes",
+        f"option:{drugs[0]}",
+    ]
     assert "sms:sent" in [e.event for e in events]
     assert ("drug_therapy", 0) in [(e.node, e.part) for e in events]
     call = store.get_call(phone.call_sid)

@@ -21,7 +21,19 @@ from ivr import engine, services
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.content.tree import fill
-from ivr.engine import CARRY_ON, CHOSEN, GREETED, KEPT, SAFETY, CallerInput, CallState, Line, Place
+from ivr.engine import (
+    ASKED,
+    CARRY_ON,
+    CHOSEN,
+    GREETED,
+    KEPT,
+    REMEMBERED,
+    SAFETY,
+    CallerInput,
+    CallState,
+    Line,
+    Place,
+)
 from ivr.engine.model import HINTED
 from ivr.privacy import caller_hash
 from ivr.simulator import FlaskTransport, Phone, Turn
@@ -75,9 +87,10 @@ def stranger(phone: Phone) -> Phone:
     return Phone(phone.transport, base_url=phone.base_url, auth_token=AUTH_TOKEN, caller=indian_mobile())
 
 
-def listen(phone: Phone, lang_key: str, keys: str, waits: int) -> Turn:
-    """A first call: choose the language, press `keys` to a topic, then hear `waits` more parts."""
-    turn = answer(phone, lang_key)
+def listen(phone: Phone, lang_key: str, keys: str, waits: int, *, remember: bool = True) -> Turn:
+    """A first call: choose the language (and agree to be remembered), press `keys` to a topic,
+    then hear `waits` more parts."""
+    turn = answer(phone, lang_key, remember=remember)
     for key in keys:
         turn = phone.press(key)
     for _ in range(waits):
@@ -166,7 +179,7 @@ def test_another_key_or_words_go_on_as_at_the_main_menu(phone: Phone) -> None:
     dropped_in_symptoms(phone)
     # A returning caller with no place to carry on: the welcome back and the main menu, as before.
     plain = stranger(phone)
-    answer(plain, "1")
+    answer(plain, "1", remember=True)
     plain.hangup()
     for action in ["2", "3", "*", "#", "0", "5", "say:treatment", "say:xyzzy plugh"]:
         offered, usual = call_again(phone), call_again(plain)
@@ -184,7 +197,7 @@ def test_another_key_or_words_go_on_as_at_the_main_menu(phone: Phone) -> None:
 def test_silence_at_the_offer_goes_on_to_the_main_menu_after_the_usual_wait(phone: Phone) -> None:
     dropped_in_symptoms(phone)
     plain = stranger(phone)
-    answer(plain, "1")
+    answer(plain, "1", remember=True)
     plain.hangup()
     offered, usual = call_again(phone), call_again(plain)
     first, welcome = offered.dial(), usual.dial()
@@ -249,7 +262,7 @@ def test_carry_on_can_be_said(phone: Phone, words: str) -> None:
 def test_no_at_the_offer_declines_it_as_silence_does_without_blame(phone: Phone, words: str) -> None:
     dropped_in_symptoms(phone)
     plain = stranger(phone)
-    answer(plain, "1")
+    answer(plain, "1", remember=True)
     plain.hangup()
     offered, usual = call_again(phone), call_again(plain)
     offered.dial()
@@ -370,7 +383,7 @@ def test_a_caller_never_hears_another_callers_place(app: Flask, phone: Phone) ->
     listen(in_causes, "1", "12", waits=1)
     in_causes.hangup()
     no_topic = stranger(phone)
-    answer(no_topic, "1")
+    answer(no_topic, "1", remember=True)
     no_topic.hangup()
     assert call_again(phone).dial().says[3] == "Last time you were listening to Symptoms."
     assert call_again(in_causes).dial().says[3] == "Last time you were listening to Causes."
@@ -388,7 +401,7 @@ def test_a_withheld_number_keeps_no_place(app: Flask, phone_for: Callable[[Flask
     phone = phone_for(app)
     phone.caller = "anonymous"
     before = places_kept(app)
-    assert where(listen(phone, "1", "11", waits=1)) == ("symptoms", 1)
+    assert where(listen(phone, "1", "11", waits=1, remember=False)) == ("symptoms", 1)
     phone.hangup()
     assert places_kept(app) == before
     again = call_again(phone).dial()
@@ -402,7 +415,9 @@ def test_a_caller_whose_language_was_only_kept_by_default_keeps_no_place(app: Fl
     turn = phone.press("1")
     assert where(turn) == ("symptoms", 0)
     phone.hangup()
-    assert place_row(app, phone.caller)[:2] == (None, None), "it would never be offered: not kept"
+    with services.store(app).engine.connect() as conn:
+        known = select(func.count()).where(KnownCaller.caller_hash == caller_hash(phone.caller, SALT))
+        assert conn.execute(known).scalar_one() == 0, "it would never be offered: not kept"
 
 
 def test_the_person_a_carried_on_caller_reaches_hears_the_topic_they_carried_on_in() -> None:
@@ -455,18 +470,18 @@ def test_the_offer_is_signed_like_every_webhook(app: Flask, phone: Phone) -> Non
 def test_the_offer_and_its_answer_count_against_the_callers_rate_limit() -> None:
     app = make_app(
         RATELIMIT_ENABLED=True,
-        RATELIMIT_CALLER_BURST=6,
+        RATELIMIT_CALLER_BURST=7,
         RATELIMIT_CALLER_PER_MINUTE=1,
         RATELIMIT_IP_BURST=1000,
         RATELIMIT_IP_PER_MINUTE=60000,
     )
     phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, caller=indian_mobile())
-    turn = listen(phone, "1", "11", waits=0)  # 4 requests: /voice, the language, 1, 1
+    turn = listen(phone, "1", "11", waits=0)  # 5 requests: /voice, the language, remember (1), 1, 1
     assert where(turn) == ("symptoms", 0)
     phone.hangup()
     again = call_again(phone)
-    assert again.dial().says == offer("en", "Symptoms")  # 5
-    assert where(again.press("1")) == ("symptoms", 0)  # 6: the burst is used up
+    assert again.dial().says == offer("en", "Symptoms")  # 6
+    assert where(again.press("1")) == ("symptoms", 0)  # 7: the burst is used up
     busy = again.press("1")
     assert busy.says == [EN.phrases.busy] and busy.ended
 
@@ -499,7 +514,12 @@ def test_a_call_the_line_places_never_names_the_callers_last_topic() -> None:
 def test_the_offer_state_travels_in_the_url_and_a_broken_one_is_refused() -> None:
     step = engine.start(LINE, "hi", "slow", returning=True, place=Place("junction", 0))
     assert step.state == CallState(
-        CARRY_ON, lang="hi", rate="slow", ret="junction", ret_part=0, flags=CHOSEN | SAFETY
+        CARRY_ON,
+        lang="hi",
+        rate="slow",
+        ret="junction",
+        ret_part=0,
+        flags=CHOSEN | SAFETY | REMEMBERED | ASKED,
     )
     assert engine.state_from_query(LINE, engine.state_to_query(step.state)) == step.state
     query_of = engine.state_to_query(step.state)
@@ -515,8 +535,10 @@ def test_the_offer_state_travels_in_the_url_and_a_broken_one_is_refused() -> Non
 
 @pytest.mark.unit
 def test_the_edge_keeps_a_place_while_a_part_plays_and_forgets_it_at_the_topic_end() -> None:
-    heard = CallState("symptoms", 2, flags=CHOSEN | GREETED | SAFETY | HINTED)
+    heard = CallState("symptoms", 2, flags=CHOSEN | GREETED | SAFETY | HINTED | REMEMBERED)
     assert engine.listening_at(LINE, heard) == Place("symptoms", 2)
+    not_agreed = CallState("symptoms", 2, flags=CHOSEN | GREETED | SAFETY | HINTED)
+    assert engine.listening_at(LINE, not_agreed) is None, "nothing kept for a caller who did not agree"
     assert not engine.topic_finished(LINE, heard)
     end = CallState("symptoms", TREE.part_count("symptoms"), flags=heard.flags)
     assert engine.listening_at(LINE, end) is None and engine.topic_finished(LINE, end)
@@ -552,8 +574,14 @@ ME = caller_hash("+919876543210", SALT)
 YOU = caller_hash("+919876543211", SALT)
 
 
+def agree(store: Store) -> None:
+    """ME and YOU agreed to be remembered (only then is a place kept)."""
+    for key in (ME, YOU):
+        assert store.save_consent(key, "n1", language="en", rate="normal")
+
+
 def test_a_place_is_kept_by_pseudonym_overwritten_and_forgotten(store: Store) -> None:
-    assert store.save_prefs(ME, language="hi")
+    assert store.save_consent(ME, "n1", language="hi", rate="normal")
     assert store.save_place(ME, "symptoms", 2)
     prefs = store.get_prefs(ME)
     assert prefs is not None and prefs.language == "hi" and prefs.place is not None
@@ -578,7 +606,15 @@ def test_a_place_is_kept_by_pseudonym_overwritten_and_forgotten(store: Store) ->
     assert [(r.caller_hash, r.place_node, r.place_at) for r in rows] == [(ME, None, None)]
 
 
+def test_no_place_is_kept_for_a_caller_who_did_not_agree(store: Store) -> None:
+    assert store.save_place(YOU, "symptoms", 1), "nothing went wrong..."
+    assert store.get_prefs(YOU) is None
+    with store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(KnownCaller)).scalar_one() == 0, "...none kept"
+
+
 def test_a_place_older_than_30_days_is_never_given_and_is_purged(store: Store) -> None:
+    agree(store)
     assert store.save_place(ME, "symptoms", 1)
     assert store.save_place(YOU, "causes", 0)
     backdate(store, ME, KEEP_PLACE + timedelta(seconds=5))
@@ -600,6 +636,7 @@ def test_a_place_older_than_30_days_is_never_given_and_is_purged(store: Store) -
 
 
 def test_batched_places_are_written_in_the_order_they_were_kept(store: Store) -> None:
+    agree(store)
     store.batch_events(interval=60)  # written by flush() only, within this test
     store.save_place(ME, "symptoms", 0)
     store.save_place(ME, "symptoms", 1)
@@ -614,6 +651,7 @@ def test_batched_places_are_written_in_the_order_they_were_kept(store: Store) ->
 
 
 def test_the_purge_runs_at_a_calls_start_at_most_every_ten_minutes(store: Store) -> None:
+    agree(store)
     assert store.save_place(ME, "symptoms", 1)
     backdate(store, ME, KEEP_PLACE + timedelta(days=1))
     store._places_pruned_at = time.monotonic()  # pruned a moment ago: not again for ten minutes

@@ -16,7 +16,7 @@ from flask import Flask
 
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
-from ivr.engine import EMERGENCY, LANGUAGE, MAX_SILENCES, SPECIALIST
+from ivr.engine import EMERGENCY, FORGET, LANGUAGE, MAX_SILENCES, SPECIALIST
 from ivr.simulator import FlaskTransport, Phone, Turn
 from tests.support.app import AUTH_TOKEN, BASE_URL, OPERATOR, answer, make_app, mounted, other_leg
 from tests.support.twiml import assert_valid_twiml, query
@@ -237,11 +237,12 @@ def test_crawl_reaches_every_node_and_part_with_no_server_error(
     ends = {(s, str(TREE.part_count(s))) for s in TREE.sections if has_end(s)}
     assert len(ends) == len(topics())
     expected |= ends
-    # The system nodes: emergency advice, the language menu, and a specialist's other ways (the
-    # simulated specialists do not answer, so every transfer comes back there).
-    expected |= {(EMERGENCY, "0"), (LANGUAGE, "0"), (SPECIALIST, "0")}
+    # The system nodes: emergency advice, the language menu, a specialist's other ways (the
+    # simulated specialists do not answer, so every transfer comes back there), and "forget my
+    # number?" (star then 3 at the main menu).
+    expected |= {(EMERGENCY, "0"), (LANGUAGE, "0"), (SPECIALIST, "0"), (FORGET, "0")}
     assert set(result.seen) == expected
-    assert result.counts["nodes"] == len(TREE.nodes()) + 3
+    assert result.counts["nodes"] == len(TREE.nodes()) + 4
     assert result.counts["transfers"] == len(expected)  # 0 reaches a person from every state
     # Every part of every topic was heard playing on into the next one.
     assert result.counts["played_on"] == sum(TREE.part_count(s) for s in TREE.sections)

@@ -185,11 +185,13 @@ def test_a_callers_place_comes_with_0006_and_known_callers_keep_their_choices(da
     assert migrate.current(engine) == "0006"
     assert place <= _columns(engine, "callers")
     assert "ix_callers_place_at" in {ix["name"] for ix in inspect(engine).get_indexes("callers")}
-    store = Store(engine)
-    assert store.get_prefs("a" * 64) == Prefs("hi", "slow", None), "no place yet, the choices kept"
-    assert store.save_place("a" * 64, "symptoms", 2)
-    kept = store.get_prefs("a" * 64)
-    assert kept is not None and kept.place is not None and kept.place.part == 2
+    # (The store of today reads callers with their consent, 0009's: this revision's rows are read raw.)
+    with engine.begin() as conn:
+        row = conn.execute(text("SELECT language, rate, place_node FROM callers")).one()
+        assert tuple(row) == ("hi", "slow", None), "no place yet, the choices kept"
+        conn.execute(
+            text("UPDATE callers SET place_node = 'symptoms', place_part = 2, place_at = :at"), {"at": at}
+        )
 
     migrate.downgrade(engine, "0005")
     assert migrate.current(engine) == "0005"
@@ -203,6 +205,56 @@ def test_a_callers_place_comes_with_0006_and_known_callers_keep_their_choices(da
     assert "ix_callers_place_at" not in {ix["name"] for ix in inspect(engine).get_indexes("callers")}
     migrate.upgrade(engine)
     assert place <= _columns(engine, "callers")
+    engine.dispose()
+
+
+def test_0009_forgets_callers_kept_without_consent_and_asks_them_as_new_callers(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before 0009 the line remembered every caller who chose a language, without asking: upgrading
+    forgets them (logged with the count), keeps their calls' journeys, and the store then treats
+    them as new callers; only a consent kept from then on remembers anyone."""
+    caplog.set_level(logging.INFO, logger="alembic.runtime.migration")
+    engine = make_engine(database_url)
+    migrate.upgrade(engine, "0007")
+    at = datetime(2026, 11, 24, 9, 15)
+    with engine.begin() as conn:
+        for key, lang in (("a" * 64, "hi"), ("b" * 64, "en")):
+            conn.execute(
+                text(
+                    "INSERT INTO callers (caller_hash, language, rate, first_seen, last_seen, place_node,"
+                    " place_part, place_at) VALUES (:key, :lang, 'slow', :at, :at, 'symptoms', 2, :at)"
+                ),
+                {"key": key, "lang": lang, "at": at},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO calls (call_sid, caller_hash, started_at, status, language)"
+                    " VALUES (:sid, :key, :at, 'completed', :lang)"
+                ),
+                {"sid": "CA" + key[:32], "key": key, "lang": lang, "at": at},
+            )
+    assert not {"consent_at", "consent_version"} & _columns(engine, "callers")
+
+    migrate.upgrade(engine, "0009")
+    assert migrate.current(engine) == "0009"
+    assert {"consent_at", "consent_version"} <= _columns(engine, "callers")
+    assert {"erase_requested_at", "erase_claimed_at"} <= _columns(engine, "recordings")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM callers")).scalar_one() == 0
+        assert (
+            conn.execute(text("SELECT count(*) FROM calls WHERE caller_hash IS NOT NULL")).scalar_one() == 2
+        )
+    assert "forgot 2 caller(s) remembered without consent" in caplog.text
+    store = Store(engine)
+    assert store.get_prefs("a" * 64) is None, "a new caller again: asked on their next call"
+    assert store.save_prefs("a" * 64, language="hi") and store.get_prefs("a" * 64) is None
+    assert store.save_consent("a" * 64, "n1", language="hi", rate="slow")
+    assert store.get_prefs("a" * 64) == Prefs("hi", "slow", None)
+
+    migrate.downgrade(engine, "0007")
+    assert not {"consent_at", "consent_version"} & _columns(engine, "callers")
+    migrate.upgrade(engine)
     engine.dispose()
 
 
@@ -302,12 +354,12 @@ def test_an_in_memory_sqlite_database_works_from_threads(url: str) -> None:
     store = Store.from_url(url)
     assert store.prepare()
     me = "0" * 64
-    assert store.save_prefs(me, language="hi")
+    assert store.save_consent(me, "n1", language="hi", rate="normal")
     seen: list[Prefs | None] = []
     worker = threading.Thread(target=lambda: seen.append(store.get_prefs(me)))
     worker.start()
     worker.join(10)
-    assert seen == [Prefs("hi", None)]
+    assert seen == [Prefs("hi", "normal")]
     store.dispose()
 
 

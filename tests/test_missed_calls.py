@@ -169,7 +169,8 @@ def test_the_call_back_plays_the_line_as_the_callers_own_call_in_their_language(
     caller = phone(app)
     caller.line_number = "+15005550001"  # an ordinary call first, to the line's other number
     caller.dial()
-    caller.press("2")  # Hindi, remembered for the caller's number
+    caller.press("2")  # Hindi,
+    caller.press("1")  # remembered for the caller's number
     caller.line_number = LINE
     assert rejected(ring(caller))
     clock.tick(seconds=20)

@@ -129,7 +129,9 @@ def test_a_caller_is_remembered_whichever_way_their_number_is_spelt(database_url
     app = make_app(DATABASE_URL=database_url)
     number = indian_mobile()
     first, *others = spellings(number)
-    answer(Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, caller=first), "2")
+    answer(
+        Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, caller=first), "2", remember=True
+    )
     for spelt in others:
         again = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, caller=spelt).dial()
         assert again.says and {h.language for h in again.heard} == {"hi-IN"}, f"{spelt!r}: Hindi, remembered"

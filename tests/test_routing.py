@@ -15,7 +15,7 @@ from ivr import services
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.simulator import FlaskTransport, Phone, Turn
-from tests.support.app import AUTH_TOKEN, BASE_URL, answer, make_app
+from tests.support.app import AUTH_TOKEN, BASE_URL, CALLBACK_DAYS, RECORDING_DAYS, answer, make_app
 from tests.support.routing import DESK, NEURO, SURGERY, routed_app
 from tests.support.twiml import query
 
@@ -122,7 +122,12 @@ def test_a_queue_specialty_enqueues_with_hold_and_an_outcome() -> None:
         said = [(s.text or "").strip() for s in ET.fromstring(body).iter("Say")]
         assert (said == [EN.goodbye]) is expect_goodbye, (result, said)
         if not expect_goodbye:
-            assert said == [EN.dial_failed, EN.offer_callback, EN.offer_record, EN.go_back]
+            assert said == [
+                EN.dial_failed,
+                EN.offer_callback.format(days=CALLBACK_DAYS),
+                EN.offer_record.format(days=RECORDING_DAYS),
+                EN.go_back,
+            ]
             choices = ET.fromstring(body).find("Gather")
             assert choices is not None and query(choices.get("action", ""))["n"] == "_specialist"
 
@@ -133,7 +138,12 @@ def test_a_specialist_who_does_not_answer_leads_back_to_options(outcome: str) ->
     phone.dial_outcome = outcome
     turn = phone.press("0")
     assert turn.dialed == [NEURO]
-    assert turn.says[1:] == [EN.dial_failed, EN.offer_callback, EN.offer_record, EN.go_back]
+    assert turn.says[1:] == [
+        EN.dial_failed,
+        EN.offer_callback.format(days=CALLBACK_DAYS),
+        EN.offer_record.format(days=RECORDING_DAYS),
+        EN.go_back,
+    ]
     assert where(turn)["n"] == "_specialist" and where(turn)["b"] == "drug_therapy"
 
 
@@ -153,7 +163,12 @@ def test_out_of_hours_the_caller_hears_the_hours_and_the_choices(now: datetime, 
     hours = SPECIALTIES["neurologist"].hours_said
     assert hours is not None
     said = getattr(EN, phrase).format(name=name("neurologist"), hours=hours["en"])
-    assert turn.says == [said, EN.offer_callback, EN.offer_record, EN.go_back]
+    assert turn.says == [
+        said,
+        EN.offer_callback.format(days=CALLBACK_DAYS),
+        EN.offer_record.format(days=RECORDING_DAYS),
+        EN.go_back,
+    ]
     assert not turn.dialed
     assert where(turn)["n"] == "_specialist" and where(turn)["b"] == "drug_therapy"
 
@@ -176,7 +191,9 @@ def test_a_withheld_number_cannot_ask_for_a_callback_but_can_record() -> None:
     phone = call(routed_app(EVENING), TO_DRUGS, caller="anonymous")
     phone.press("0")
     turn = phone.press("1")
-    assert turn.says == [EN.no_number, EN.offer_record, EN.go_back], "no call back offered again: no loop"
+    assert turn.says == [EN.no_number, EN.offer_record.format(days=RECORDING_DAYS), EN.go_back], (
+        "no call back offered again: no loop"
+    )
     assert where(turn)["n"] == "_specialist"
     asked = phone.press("2")
     assert asked.says == [EN.record_intro] and asked.documents[-1].find("Record") is not None
@@ -232,7 +249,12 @@ def test_with_no_one_set_up_zero_offers_a_call_back_from_the_help_desk() -> None
     app = make_app(CLOCK=lambda: IN_HOURS, DIRECTORY_ENV={"IVR_NEUROLOGIST_NUMBER": NEURO})
     phone = call(app, TO_SURGERY, caller="+919876545678")
     turn = phone.press("0")
-    assert turn.says == [EN.operator_unavailable, EN.offer_callback, EN.offer_record, EN.go_back]
+    assert turn.says == [
+        EN.operator_unavailable,
+        EN.offer_callback.format(days=CALLBACK_DAYS),
+        EN.offer_record.format(days=RECORDING_DAYS),
+        EN.go_back,
+    ]
     assert not turn.dialed and where(turn)["n"] == "_specialist" and where(turn)["b"] == "specialists"
     turn = phone.press("1")
     assert turn.says[0] == EN.callback_saved.format(name=name("helpdesk"), digits="5 6 7 8")

@@ -22,7 +22,7 @@ from ivr.simulator import FlaskTransport, HttpTransport, Phone, Turn
 from ivr.simulator.cli import Action, parse_line, parse_script
 from ivr.simulator.loudspeaker import sound_output
 from ivr.simulator.phone import DIAL_OUTCOMES
-from tests.support.app import AUTH_TOKEN, BASE_URL, OPERATOR, make_app
+from tests.support.app import AUTH_TOKEN, BASE_URL, CALLBACK_DAYS, OPERATOR, make_app
 from tests.support.content import english_only_copy
 from tests.support.twiml import query
 
@@ -345,7 +345,10 @@ def test_a_transfer_follows_the_dial_outcome(sim_app: Callable[..., Flask], outc
     if outcome == "completed":  # the person took the call; when they hang up, so does the line
         assert step.says[1:] == [phrases.goodbye] and step.hung_up
     else:  # nobody answered: other ways to get help, never silence
-        assert step.says[1:3] == [phrases.dial_failed, phrases.offer_callback] and not step.hung_up
+        assert (
+            step.says[1:3] == [phrases.dial_failed, phrases.offer_callback.format(days=CALLBACK_DAYS)]
+            and not step.hung_up
+        )
         assert step.at == "_specialist"
 
 

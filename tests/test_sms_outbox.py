@@ -18,7 +18,7 @@ from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.phone.texts import MAX_ATTEMPTS, retry_delay
 from ivr.simulator import FlaskTransport, Phone, Turn
-from tests.support.app import AUTH_TOKEN, BASE_URL, IN_HOURS, indian_mobile, make_app
+from tests.support.app import AUTH_TOKEN, BASE_URL, IN_HOURS, choose, indian_mobile, make_app
 from tests.support.twilio_fake import FakeTwilioHttp
 
 pytestmark = pytest.mark.integration
@@ -34,7 +34,7 @@ def to_causes(app: Flask, caller: str, lang_key: str = "1") -> Phone:
     phone = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, caller=caller)
     first = phone.dial()
     if first.gather is not None and "n=_language" in first.gather.get("action", ""):
-        phone.press(lang_key)
+        choose(phone, lang_key, remember=True)
     for key in TO_CAUSES:
         phone.press(key)
     return phone

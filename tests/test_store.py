@@ -54,9 +54,15 @@ def _has_number(value: object) -> bool:
 def test_prefs_round_trip(store: Store) -> None:
     me, other = caller_hash("+15005550006", SALT), caller_hash("+15005550007", SALT)
     assert store.get_prefs(me) is None
+    assert store.save_prefs(me, language="es") is True, "nothing went wrong..."
+    assert store.get_prefs(me) is None and _rows(store, "callers") == [], (
+        "...but nothing kept without consent"
+    )
 
-    assert store.save_prefs(me, language="es") is True
-    assert store.get_prefs(me) == Prefs(language="es", rate=None)
+    assert store.save_consent(me, "n1", language="es", rate="normal") is True
+    assert store.get_prefs(me) == Prefs(language="es", rate="normal")
+    assert store.save_prefs(me, rate=None) is True
+    assert store.get_prefs(me) == Prefs(language="es", rate="normal")
     first = _rows(store, "callers")[0]
 
     time.sleep(0.01)
@@ -73,8 +79,9 @@ def test_prefs_round_trip(store: Store) -> None:
 
 def test_prefs_work_with_the_short_log_reference_too(store: Store) -> None:
     ref = identify("+15005550006", SALT).ref
+    assert store.save_consent(ref, "n1", language="en", rate="normal")
     assert store.save_prefs(ref, language="fr")
-    assert store.get_prefs(ref) == Prefs("fr", None)
+    assert store.get_prefs(ref) == Prefs("fr", "normal")
 
 
 def test_events_come_back_in_the_order_they_happened(store: Store) -> None:
@@ -100,7 +107,8 @@ def test_a_call_from_start_to_end(store: Store) -> None:
     call = store.get_call("CAcall")
     assert call is not None
     assert (call.caller_hash, call.status, call.language, call.ended_at) == (me, "in-progress", "en", None)
-    assert store.get_prefs(me) == Prefs(None, None), "a first call makes the caller known"
+    assert store.get_prefs(me) is None, "a call alone keeps nothing of the caller (no consent)"
+    assert _rows(store, "callers") == []
 
     assert store.call_ended("CAcall", "completed", 95)
     ended = store.get_call("CAcall")
@@ -130,12 +138,13 @@ def test_long_values_are_cut_to_fit_rather_than_lost(store: Store) -> None:
 def test_caller_numbers_are_never_stored_in_clear(store: Store, caplog: pytest.LogCaptureFixture) -> None:
     me = caller_hash(NUMBER, SALT)
     store.call_started("CAp1", me, "en")
-    store.save_prefs(me, language="en", rate="slow")
+    store.save_consent(me, "n1", language="en", rate="slow")
     store.record_event("CAp1", "speech", "main", 0, detail=f"call me back on {NUMBER}")
     store.record_event("CAp1", "keys", "main", 0, detail="pressed 07700 900123")
     store.call_ended("CAp1", "completed", 40)
     # A careless caller of the API that passes the number itself: refused, never written.
     assert store.save_prefs(NUMBER, language="fr") is False
+    assert store.save_consent(NUMBER, "n1", language="fr", rate="normal") is False
     assert store.get_prefs(NUMBER) is None
     assert store.call_started("CAp2", NUMBER, "en") is True
     call = store.get_call("CAp2")
@@ -381,7 +390,8 @@ def test_when_the_database_comes_back_the_store_migrates_and_works(late_database
     assert store.save_prefs(me, language="de") is False, "still inside the retry window"
     now[0] += 0.2
     assert store.save_prefs(me, language="de") is True
-    assert store.get_prefs(me) == Prefs("de", None)
+    assert store.save_consent(me, "n1", language="de", rate="normal") is True
+    assert store.get_prefs(me) == Prefs("de", "normal")
     assert migrate.current(store.engine) == migrate.head()
     store.dispose()
 
@@ -393,7 +403,7 @@ def test_a_caller_s_prefs_survive_a_dropped_connection_and_a_broken_table(
     recover from a connection the server dropped, and answer "unknown" (logged) for a broken table."""
     caplog.set_level(logging.WARNING, logger="ivr.store")
     me = caller_hash(NUMBER, SALT)
-    store.save_prefs(me, language="hi", rate="slow")
+    store.save_consent(me, "n1", language="hi", rate="slow")
     assert store.get_prefs(me) == Prefs("hi", "slow")
     if store.engine.dialect.name == "postgresql":
         with store.engine.connect() as conn:  # the pool's one connection: its server process is ended

@@ -15,7 +15,7 @@ from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.phone import transfers
 from ivr.simulator import FlaskTransport, Phone, Turn
-from tests.support.app import AUTH_TOKEN, BASE_URL, answer, indian_mobile
+from tests.support.app import AUTH_TOKEN, BASE_URL, CALLBACK_DAYS, RECORDING_DAYS, answer, indian_mobile
 from tests.support.routing import NEURO, routed_app
 from tests.support.twiml import assert_valid_twiml, query
 
@@ -27,7 +27,11 @@ TO_DRUGS, TO_TYPES = ("".join(TREE.keys_to(n)) for n in ("drug_therapy", "catego
 # neuromuscular clinic's queue closes at 16:00.
 IN_HOURS = datetime(2026, 11, 25, 5, 30, tzinfo=UTC)
 CLINIC_CLOSING = datetime(2026, 11, 25, 10, 29, tzinfo=UTC)
-OFFER = [EN.offer_callback, EN.offer_record, EN.go_back]
+OFFER = [
+    EN.offer_callback.format(days=CALLBACK_DAYS),
+    EN.offer_record.format(days=RECORDING_DAYS),
+    EN.go_back,
+]
 CLINIC = CONTENT.directory.specialties["neuromuscular_clinic"] if CONTENT.directory else None
 
 
@@ -189,7 +193,12 @@ def test_a_hindi_caller_is_held_and_let_go_in_hindi() -> None:
     for key in TO_TYPES:
         phone.press(key)
     assert phone.press("0").says[-2:] == [hi.queue_wait, hi.queue_leave]
-    assert phone.press("*").says == [hi.queue_left, hi.offer_callback, hi.offer_record, hi.go_back]
+    assert phone.press("*").says == [
+        hi.queue_left,
+        hi.offer_callback.format(days=CALLBACK_DAYS),
+        hi.offer_record.format(days=RECORDING_DAYS),
+        hi.go_back,
+    ]
 
 
 @pytest.mark.integration

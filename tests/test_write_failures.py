@@ -51,11 +51,11 @@ def test_a_database_refusing_writes_still_answers_reads_and_says_writes_fail(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="ivr.store")
     me = caller_hash(NUMBER, SALT)
-    assert store.save_prefs(me, language="hi")
+    assert store.save_consent(me, "n1", language="hi", rate="normal")
 
     with refusing_writes(store, refusal):
         assert _first_refused(store, "CArefused") is not None, "the database never refused a write"
-        assert store.get_prefs(me) == Prefs("hi", None), "reads go on: no outage is remembered"
+        assert store.get_prefs(me) == Prefs("hi", "normal"), "reads go on: no outage is remembered"
         health = store.health()
         assert health.unreachable is None, "it answers: it is not down"
         assert health.writes is not None and health.writes.refused
@@ -80,7 +80,8 @@ def test_healthz_says_degraded_while_writes_fail_and_callers_are_still_answered(
     returning = "+15550100002"
     first = Phone(FlaskTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, caller=returning)
     first.dial()
-    first.press("2")  # Hindi, remembered for the next call
+    first.press("2")  # Hindi,
+    first.press("1")  # remembered for the next call
     status, body = _healthz(app)
     assert (status, body["status"]) == (200, "ok"), body
     store = services.store(app)

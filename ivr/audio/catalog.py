@@ -37,7 +37,7 @@ def sentences(source: Line | Content) -> list[Sentence]:
     for lang in content.languages:
         phrases = line.prompts(lang).phrases
         said = [(getattr(phrases, name), lang, PHRASES) for name in fixed_phrase_names()]
-        for node in (*content.tree.nodes(), *engine.SYSTEM_NODES, engine.CARRY_ON):
+        for node in (*content.tree.nodes(), *engine.SYSTEM_NODES, engine.CARRY_ON, engine.CONSENT):
             said += [(text, own, node) for text, own in engine.fixed_sentences(line, node, lang)]
         said += [(text, lang, DIRECTORY) for text in engine.specialty_sentences(line, lang)]
         for text, own, where in said:

@@ -99,8 +99,9 @@ class Phrases(Strict):
     closed: Annotated[NonEmpty, Placeholders("name", "hours")]
     closed_holiday: Annotated[NonEmpty, Placeholders("name", "hours")]
     language_note: Annotated[NonEmpty, Placeholders("name")]
-    offer_callback: NonEmpty
-    offer_record: NonEmpty
+    # The call back's and the question's offers say how long each is kept ({days}: the retention settings).
+    offer_callback: Annotated[NonEmpty, Placeholders("days")]
+    offer_record: Annotated[NonEmpty, Placeholders("days")]
     offer_desk: NonEmpty  # when a specialist cannot take the call but the help desk can
     confirm: Annotated[NonEmpty, Placeholders("name")]  # "Did you mean treatment?"
     confirm_keys: NonEmpty  # how to answer it
@@ -130,6 +131,18 @@ class Phrases(Strict):
     sms_not_allowed: NonEmpty  # a number texts may not go to: another country, a landline, malformed
     sms_footer: NonEmpty
     busy: NonEmpty
+    # Consent, once a caller chose a language (ivr/engine/consent.py): the question with what is
+    # kept, how ({days}: kept after the last call), and the thanks.
+    consent_ask: NonEmpty
+    consent_keep: Annotated[NonEmpty, Placeholders("days")]
+    consent_given: NonEmpty
+    # Being forgotten: the key at the language menu, what is forgotten, how to answer, and how it went.
+    forget_offer: Annotated[NonEmpty, Placeholders("key")]
+    forget_what: NonEmpty
+    forget_keys: NonEmpty
+    forget_done: NonEmpty
+    forget_failed: NonEmpty  # the store could not erase now: nothing was
+    forget_hidden: NonEmpty  # a withheld number: nothing is kept for it
 
     @field_validator("*")
     @classmethod
@@ -168,6 +181,10 @@ class SpeechWords(Strict):
     callback: list[NonEmpty] = Field(min_length=1)  # a call back: what 0 offers when no one can take the call
     # At the offer to carry on where a returning caller stopped: the same as 1 there.
     resume: list[NonEmpty] = Field(min_length=1)
+    # Asking the line to forget the caller's number, from anywhere ("forget me", "मेरा नंबर हटा दो").
+    forget: list[NonEmpty] = Field(min_length=1)
+    # Yes to "To have me remember ..., press 1." (with confirm_yes).
+    remember: list[NonEmpty] = Field(min_length=1)
     confirm_yes: list[NonEmpty] = Field(min_length=1)  # the answers to "Did you mean ...?"
     confirm_no: list[NonEmpty] = Field(min_length=1)
 

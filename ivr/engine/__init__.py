@@ -9,14 +9,19 @@ before a call (for rendering audio ahead).
 from ivr.engine.carry_on import listening_at, topic_finished
 from ivr.engine.catalog import fixed_sentences, specialty_sentences
 from ivr.engine.codec import state_from_query, state_to_query
+from ivr.engine.consent import AGREED, FORGET_EFFECT, notice_version
 from ivr.engine.flow import next_step, start
 from ivr.engine.model import (
+    ASKED,
     CARRY_ON,
     CHOSEN,
     CONFIRM,
+    CONSENT,
     DESK,
     EMERGENCY,
+    FORGET,
     GREETED,
+    HIDDEN,
     KEPT,
     LANGUAGE,
     MAX_MISSES,
@@ -24,6 +29,7 @@ from ivr.engine.model import (
     PART_PAUSE_S,
     PATIENCE,
     RATES,
+    REMEMBERED,
     SAFETY,
     SPECIALIST,
     SPEECH_ACTIONS,
@@ -39,12 +45,18 @@ from ivr.engine.people import specialty_for_state
 from ivr.engine.understanding import hints
 
 __all__ = [
+    "AGREED",
+    "ASKED",
     "CARRY_ON",
     "CHOSEN",
     "CONFIRM",
+    "CONSENT",
     "DESK",
     "EMERGENCY",
+    "FORGET",
+    "FORGET_EFFECT",
     "GREETED",
+    "HIDDEN",
     "KEPT",
     "LANGUAGE",
     "MAX_MISSES",
@@ -52,6 +64,7 @@ __all__ = [
     "PART_PAUSE_S",
     "PATIENCE",
     "RATES",
+    "REMEMBERED",
     "SAFETY",
     "SPECIALIST",
     "SPEECH_ACTIONS",
@@ -66,6 +79,7 @@ __all__ = [
     "hints",
     "listening_at",
     "next_step",
+    "notice_version",
     "specialty_for_state",
     "specialty_sentences",
     "start",

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ivr.engine import wording
-from ivr.engine.model import CARRY_ON, CHOSEN, GREETED, KEPT, SAFETY, CallState, Line, Place, Step
+from ivr.engine.model import CARRY_ON, CHOSEN, GREETED, KEPT, REMEMBERED, SAFETY, CallState, Line, Place, Step
 from ivr.engine.moves import play
 from ivr.engine.talk import Said, each, gather, here, is_playing
 from ivr.engine.understanding import Heard
@@ -96,8 +96,8 @@ def declined(line: Line, state: CallState, event: str = "carry_on:declined") -> 
 def listening_at(line: Line, state: CallState) -> Place | None:
     """The part a caller is at in a topic, for the edge to keep for their next call; None anywhere
     else, and for a caller whose language was only kept by default (never welcomed back, so never
-    offered it: nothing is kept without that use)."""
-    if state.has(KEPT) or not is_playing(line, state):
+    offered it: nothing is kept without that use), and for one who did not agree to be remembered."""
+    if state.has(KEPT) or not state.has(REMEMBERED) or not is_playing(line, state):
         return None
     return Place(state.node, state.part)
 

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from ivr.engine import wording
-from ivr.engine.model import CARRY_ON, CONFIRM, EMERGENCY, LANGUAGE, RATES, SPECIALIST, CallState, Line
+from ivr.engine.model import (
+    CARRY_ON,
+    CONFIRM,
+    CONSENT,
+    EMERGENCY,
+    FORGET,
+    LANGUAGE,
+    RATES,
+    SPECIALIST,
+    CallState,
+    Line,
+)
 
 
 def fixed_sentences(line: Line, node: str, lang: str) -> tuple[tuple[str, str], ...]:
@@ -26,6 +37,10 @@ def fixed_sentences(line: Line, node: str, lang: str) -> tuple[tuple[str, str], 
             said += [(wording.safety(line, other), other) for other in line.content.languages]
             said += [(line.prompts(other).phrases.switch_language, other) for other in line.content.languages]
             said += [(line.prompts(other).phrases.calling_back, other) for other in line.content.languages]
+            forget = wording.forget_key(
+                line
+            )  # reached from the call: "To have me forget your number, press 3."
+            said += [(line.prompts(lang).phrases.forget_offer.format(key=forget), lang)]
         elif place.node in tree.sections and place.part == tree.part_count(node) and tree.neighbour(node, +1):
             continue  # a section followed by another in its series has no end of its own
         else:
@@ -44,7 +59,7 @@ def fixed_sentences(line: Line, node: str, lang: str) -> tuple[tuple[str, str], 
     return tuple(dict.fromkeys(said))
 
 
-SYSTEM_PLACES = (LANGUAGE, EMERGENCY, SPECIALIST, CONFIRM)
+SYSTEM_PLACES = (LANGUAGE, EMERGENCY, SPECIALIST, CONFIRM, CONSENT, FORGET)
 
 
 def specialty_sentences(line: Line, lang: str) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from ivr.engine.model import (
     CARRY_ON,
     CONFIRM,
+    CONSENT,
     FLAGS,
     LANGUAGE,
     MAX_MISSES,
@@ -54,7 +55,8 @@ def state_from_query(line: Line, query: Mapping[str, str]) -> CallState | None:
     pending = query.get(PARAM["pending"], "")
     if not _is_pending(line, node, pending):
         return None
-    if not (tree.is_stop(node) or node in (*SYSTEM_NODES, CARRY_ON)) or not _is_return(line, ret, ret_part):
+    placed = tree.is_stop(node) or node in (*SYSTEM_NODES, CARRY_ON, CONSENT)
+    if not placed or not _is_return(line, ret, ret_part):
         return None
     if node == CARRY_ON and not (ret in tree.sections and ret_part < tree.part_count(ret)):
         return None  # the offer is of a topic's part: where the caller stopped

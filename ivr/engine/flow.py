@@ -20,12 +20,14 @@ from dataclasses import replace
 from datetime import datetime
 
 from ivr.content.models import RESERVED_KEYS
-from ivr.engine import carry_on, people, understanding, wording
+from ivr.engine import carry_on, consent, people, understanding, wording
 from ivr.engine.model import (
     CARRY_ON,
     CHOSEN,
     CONFIRM,
+    CONSENT,
     EMERGENCY,
+    FORGET,
     GREETED,
     HELP_MORE,
     KEPT,
@@ -63,21 +65,25 @@ def start(
     returning: bool = False,
     place: Place | None = None,
     calling_back: bool = False,
+    remembered: bool | None = None,
+    hidden: bool = False,
 ) -> Step:
     """The first step of a call: for a new caller, the emergency sentence in every language and the
     language menu; for a caller whose language is known, the welcome and the main menu; for a
     returning caller who stopped inside a topic (`place`, kept by the edge), the offer to carry on.
     The line's call back after a missed call (`calling_back`) first says who is calling, and that it
-    is free."""
+    is free. `remembered`: the caller agreed to be remembered (by default: `returning`); `hidden`:
+    their number is withheld. Neither is ever asked whether to be remembered (ivr.engine.consent)."""
     content = line.content
     rate = rate if rate in RATES else "normal"
+    kept = consent.start_flags(remembered=returning if remembered is None else remembered, hidden=hidden)
     if lang not in content.prompts and len(content.languages) > 1:
-        state = CallState(node=LANGUAGE, lang=content.default_language, rate=rate, flags=SAFETY)
+        state = CallState(node=LANGUAGE, lang=content.default_language, rate=rate, flags=SAFETY | kept)
         said = [(wording.safety(line, each_lang), each_lang) for each_lang in content.languages]
         made = gather(line, state, [*said, *wording.language_prompt(line, full=True)], "start:language")
     else:
         state = CallState(
-            node=content.tree.root, lang=lang or content.default_language, rate=rate, flags=CHOSEN
+            node=content.tree.root, lang=lang or content.default_language, rate=rate, flags=CHOSEN | kept
         )
         # Never on a call the line placed (a call back): whoever answers may not be the caller.
         if returning and place is not None and not calling_back and carry_on.can_offer(line, place):
@@ -116,7 +122,17 @@ def _next_step(line: Line, state: CallState, inp: CallerInput) -> Step:
         return people.after_dial(line, replace(settled, silences=0), inp.dial_status, inp.now)
     if inp.outcome is not None:
         what, result = inp.outcome
+        if what == consent.FORGET_EFFECT:
+            return consent.forgotten(line, replace(settled, silences=0), result)
         return people.outcome(line, replace(settled, silences=0), what, result, inp.detail)
+    if state.node == CONSENT:  # "To have me remember ..., press 1."
+        silent = understanding.is_silent(inp)
+        heard = None if silent else understanding.resolve(line, state, inp)
+        answered = consent.answer(line, settled, heard, silent=silent)
+        if answered is not None:
+            return answered
+        menu, lead = consent.at_main_menu(line, state)  # not an answer: as if said at the main menu
+        return prefixed(_next_step(line, menu, inp), lead)
     if understanding.is_silent(inp):
         return _silence(line, state)
     heard = understanding.resolve(line, state, inp)
@@ -277,7 +293,11 @@ def _key(line: Line, state: CallState, key: str, inp: CallerInput | None = None)
         langs = line.content.languages
         if key.isdigit() and 1 <= int(key) <= len(langs):
             return _set_language(line, replace(state, lang=langs[int(key) - 1]), state.ret, state.ret_part)
+        if key == wording.forget_key(line) and state.ret:  # reached from the call: "forget my number"
+            return consent.ask_to_forget(line, state)
         return None
+    if state.node == FORGET:
+        return consent.forget_key(line, state, key)
     if state.node == SPECIALIST:
         return people.choose(line, state, key)
     if state.node == CARRY_ON:
@@ -313,6 +333,12 @@ def _set_language(line: Line, state: CallState, ret: str, ret_part: int = 0) -> 
     """A language was chosen: welcome in it (at a call's start), or confirm it and go back."""
     first_choice = not ret or ret == LANGUAGE or state.has(KEPT)
     state = replace(state, flags=(state.flags | CHOSEN) & ~KEPT)
+    event = f"language:{state.lang}"
+    if consent.should_ask(state):  # a choice made: may the line remember it?
+        if first_choice:  # the welcome in the language chosen comes after the question
+            return consent.ask(line, replace(state, ret="", ret_part=0, flags=state.flags & ~GREETED), event)
+        lead = [(line.prompts(state.lang).phrases.language_set, state.lang)]
+        return consent.ask(line, replace(state, ret=ret, ret_part=ret_part), event, lead)
     if first_choice:  # the first language the caller chose: the welcome in it, in full
         return welcome(line, replace(state, flags=state.flags & ~GREETED), f"language:{state.lang}")
     said = [(line.prompts(state.lang).phrases.language_set, state.lang)]
@@ -365,6 +391,8 @@ def _action(
         ret, ret_part = people.origin(state)
         there = replace(state, node=LANGUAGE, part=0, ret=ret, ret_part=ret_part)
         return gather(line, there, here(line, there), "language")
+    if action == "forget":
+        return consent.ask_to_forget(line, state)
     if action == "text":
         texted = in_topic and line.texts  # else: said why not (above), never promised
         return Step(Kind.EFFECT, (), state, "sms:request", effect="sms") if texted else None

@@ -20,10 +20,15 @@ LANGUAGE = "_language"  # system node: choose a language
 EMERGENCY = "_emergency"  # system node: emergency advice and transfer
 SPECIALIST = "_specialist"  # system node: no one can take the call now; call back or record
 CONFIRM = "_confirm"  # system node: "Did you mean ...?" about words the line was unsure of
-SYSTEM_NODES = (LANGUAGE, EMERGENCY, SPECIALIST, CONFIRM)
+# Asking whether to forget what the line keeps for the caller's number (ivr.engine.consent).
+FORGET = "_forget"
+SYSTEM_NODES = (LANGUAGE, EMERGENCY, SPECIALIST, CONFIRM, FORGET)
 # Where a returning caller is offered to carry on where they stopped last time (ivr.engine.carry_on):
 # `ret` and `ret_part` hold that place. Said once, at a call's start; not a node to return to.
 CARRY_ON = "_carry_on"
+# Asking, once a caller has chosen a language, whether to remember it (ivr.engine.consent): `ret`
+# and `ret_part` hold where the call goes on after (none: the welcome, not yet said).
+CONSENT = "_consent"
 SPEECH_ACTIONS = (
     "repeat",
     "back",
@@ -38,6 +43,7 @@ SPEECH_ACTIONS = (
     "more_time",
     "language",
     "text",
+    "forget",
 )
 
 # CallState.flags: what this call has heard, and how the next silence is taken.
@@ -49,7 +55,11 @@ RESUME = 16  # the last reply did not say what is here (help, "more time"): sile
 HELP_MORE = 32  # the last reply was help's first page: 6 again gives the rest
 KEPT = 64  # the language was kept by default (the caller never chose): star switches, reprompts say how
 DESK = 128  # at the call-back choices: the help desk could take the call now, so 3 is offered for it
-FLAGS = CHOSEN | GREETED | SAFETY | HINTED | RESUME | HELP_MORE | KEPT | DESK
+# Consent (ivr.engine.consent): nothing is kept for a caller without REMEMBERED.
+REMEMBERED = 256  # the caller agreed to be remembered (on this call or before): their choices are kept
+ASKED = 512  # the consent question was asked on this call, or is never to be (remembered, hidden)
+HIDDEN = 1024  # the caller's number is withheld: nothing is kept for it, nothing to forget
+FLAGS = CHOSEN | GREETED | SAFETY | HINTED | RESUME | HELP_MORE | KEPT | DESK | REMEMBERED | ASKED | HIDDEN
 TRANSIENT = RESUME | HELP_MORE  # about the last reply only: cleared by whatever the caller does next
 
 
@@ -175,6 +185,11 @@ class Line:
     # The clinical sign-offs that count for today's text (the edge refreshes them from the database):
     # a topic's end says "clinically reviewed" only with one.
     reviews: Reviews = field(default_factory=Reviews, compare=False)
+    # Retention periods said to callers (days; the store's purge enforces the same settings):
+    # a remembered caller unused, a call back's number after it is done, a recorded question.
+    prefs_days: int = 365
+    callback_days: int = 30
+    recording_days: int = 90
     _hints: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict, compare=False)
     _steps: dict[tuple[CallState, str, bool, int], Step] = field(default_factory=dict, compare=False)
     # ivr.engine.understanding.Ear per (node, language, confirming), typed there: the model does not

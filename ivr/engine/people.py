@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from ivr.content.directory import Directory
+from ivr.engine import wording
 from ivr.engine.model import DESK, EMERGENCY, LANGUAGE, SPECIALIST, SYSTEM_NODES, CallState, Kind, Line, Step
 from ivr.engine.moves import play, return_to
 from ivr.engine.talk import Build, Said, each, gather, goodbye, here, is_playing, phrases, step
@@ -190,7 +191,15 @@ def outcome(line: Line, state: CallState, what: str, result: str, detail: str) -
             line, state, [*lead, *here(line, state, full=False)], f"sms:{result}"
         )  # the end's choices
     if result == "no_number":  # no call back without a number: a question, or back
-        said = each(line, state, phrases(line, "no_number", "offer_record", "go_back"))
+        said = each(
+            line,
+            state,
+            lambda lang: [
+                line.prompts(lang).phrases.no_number,
+                wording.record_offer(line, lang),
+                line.prompts(lang).phrases.go_back,
+            ],
+        )
         return gather(line, state, said, f"{what}:{result}")
     if result == "empty":  # the caller can still choose either way
         said = each(line, state, phrases(line, "record_empty"))

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from ivr.engine import understanding, wording
-from ivr.engine.model import LANGUAGE, RESUME, CallState, Kind, Line, Step
+from ivr.engine.model import HIDDEN, LANGUAGE, RESUME, CallState, Kind, Line, Step
 
 Said = list[tuple[str, str]]  # (sentence, the language it is said in)
 Build = Callable[[str], Iterable[str]]  # a language -> the sentences to say in it
@@ -57,7 +57,11 @@ def gather(line: Line, state: CallState, said: Said, event: str) -> Step:
 def here(line: Line, state: CallState, *, full: bool = True, revisit: bool = False) -> Said:
     """What is said for where the caller is, in the language(s) of the reply."""
     if state.node == LANGUAGE:
-        return wording.language_prompt(line, full=full)
+        said = wording.language_prompt(line, full=full)
+        if state.ret and not state.has(HIDDEN):  # reached from the call, not its opening
+            offer = line.prompts(state.lang).phrases.forget_offer.format(key=wording.forget_key(line))
+            said.append((offer, state.lang))
+        return said
     return each(line, state, lambda lang: wording.prompt(line, state, lang, full=full, revisit=revisit))
 
 

@@ -27,7 +27,9 @@ from ivr.content.models import RESERVED_KEYS
 from ivr.engine.model import (
     CARRY_ON,
     CONFIRM,
+    CONSENT,
     EMERGENCY,
+    FORGET,
     LANGUAGE,
     SPECIALIST,
     SPEECH_ACTIONS,
@@ -336,6 +338,16 @@ def _here(line: Line, state: CallState) -> dict[str, list[str]]:
         }
     if state.node == SPECIALIST:
         return {"key:1": [w for p in every for w in p.speech.callback]}
+    if state.node == CONSENT:  # "yes", "remember me", "हाँ": 1; "no", "नहीं": declined
+        return {
+            "key:1": [w for p in every for w in (*p.speech.remember, *p.speech.confirm_yes)],
+            "action:decline": [w for p in every for w in p.speech.confirm_no],
+        }
+    if state.node == FORGET:  # "yes": forget; "no": keep
+        return {
+            "key:1": [w for p in every for w in (*p.speech.remember, *p.speech.confirm_yes)],
+            "key:2": [w for p in every for w in p.speech.confirm_no],
+        }
     if state.node == CARRY_ON:  # "carry on", "yes", "जारी रखें": here, not the next part of a topic
         return {
             "key:1": [w for p in every for w in (*p.speech.resume, *p.speech.confirm_yes)],

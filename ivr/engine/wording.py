@@ -8,7 +8,7 @@ nothing.
 from __future__ import annotations
 
 from ivr.content.tree import fill
-from ivr.engine.model import CARRY_ON, CONFIRM, DESK, EMERGENCY, SPECIALIST, CallState, Line
+from ivr.engine.model import CARRY_ON, CONFIRM, CONSENT, DESK, EMERGENCY, FORGET, SPECIALIST, CallState, Line
 
 HELP_PAGE = 4  # key lines on help's first page when there are more than HELP_PAGE + 1
 TOPIC_KEYS = (("1", "next"), ("2", "previous"))  # said once a call, in the first topic heard
@@ -148,7 +148,35 @@ def specialist_prompt(line: Line, lang: str, *, desk: bool = False) -> list[str]
     """When the person asked for cannot take the call: a call back, a recorded question, the help
     desk instead when it can take the call now, or back."""
     p = line.prompts(lang).phrases
-    return [p.offer_callback, p.offer_record, *([p.offer_desk] if desk else []), p.go_back]
+    return [
+        p.offer_callback.format(days=line.callback_days),
+        record_offer(line, lang),
+        *([p.offer_desk] if desk else []),
+        p.go_back,
+    ]
+
+
+def record_offer(line: Line, lang: str) -> str:
+    """The offer to record a question, with how long it is kept."""
+    return line.prompts(lang).phrases.offer_record.format(days=line.recording_days)
+
+
+def consent_prompt(line: Line, lang: str) -> list[str]:
+    """Whether to remember the caller: what is kept and for how long, with the key (ivr.engine.consent)."""
+    p = line.prompts(lang).phrases
+    return [p.consent_ask, p.consent_keep.format(days=line.prefs_days)]
+
+
+def forget_prompt(line: Line, lang: str) -> list[str]:
+    """What forgetting the caller's number deletes, and how to answer."""
+    p = line.prompts(lang).phrases
+    return [p.forget_what, p.forget_keys]
+
+
+def forget_key(line: Line) -> str:
+    """The key that asks to be forgotten at the language menu reached from the main menu: the one
+    after the languages' own (3 with two languages)."""
+    return str(len(line.content.languages) + 1)
 
 
 def topic_name(line: Line, lang: str, node: str) -> str:
@@ -191,6 +219,10 @@ def prompt(line: Line, state: CallState, lang: str, *, full: bool = True, revisi
         return confirm_prompt(line, lang, state.pending)
     if node == CARRY_ON:
         return carry_on_prompt(line, lang, state.ret)
+    if node == CONSENT:
+        return consent_prompt(line, lang)
+    if node == FORGET:
+        return forget_prompt(line, lang)
     if tree.is_menu(node):
         return menu_prompt(line, lang, node, full=full, revisit=revisit)
     if state.part >= tree.part_count(node):

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 
 from ivr import services
-from ivr.engine import Step
+from ivr.engine import FORGET_EFFECT, Step
 from ivr.phone.callers import Caller
+from ivr.phone.erasure import erase_caller
 from ivr.phone.texts import topic_text
 
 log = logging.getLogger("ivr.voice")
@@ -30,6 +31,8 @@ def carry_out(step: Step, who: Caller, call_sid: str) -> tuple[tuple[str, str], 
     last four digits of the number the line will ring.
     """
     what = step.effect or ""
+    if what == FORGET_EFFECT:
+        return (what, _forget(who)), ""
     if who.number is None or who.key is None:
         return (what, "no_number"), ""
     if not call_sid:
@@ -51,3 +54,13 @@ def carry_out(step: Step, who: Caller, call_sid: str) -> tuple[tuple[str, str], 
         call_sid, who.key, who.number, specialty=step.specialty, language=step.state.lang
     )
     return ("callback", "saved" if saved is not None else "failed"), who.number[-4:]
+
+
+def _forget(who: Caller) -> str:
+    """Erase what is kept for the caller's number, now, while they wait: "done" only once the
+    database has erased it (recordings Twilio could not delete yet are hidden and retried by the
+    purge), "failed" when it could not (nothing was), "hidden" for a withheld number. Done even on
+    a call that has ended: a caller who asked to be forgotten and hung up is forgotten."""
+    if who.key is None:
+        return "hidden"
+    return "done" if erase_caller(who) is not None else "failed"

@@ -16,7 +16,7 @@ from flask import Blueprint, Request, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from ivr import engine, services
-from ivr.engine import LANGUAGE, CallerInput, CallState, Kind, Place, Step
+from ivr.engine import AGREED, LANGUAGE, REMEMBERED, CallerInput, CallState, Kind, Place, Step
 from ivr.logs import STEP_ENVIRON
 from ivr.phone import admission, effects, missed, transfers
 from ivr.phone.callers import call_sid as _call_sid
@@ -62,13 +62,23 @@ def _reply(step: Step) -> Response:
         "node": step.state.node,
         "part": step.state.part,
     }
-    if key and step.event.startswith(("language:", "rate:")) and step.event not in KEPT_LANGUAGE:
-        # The caller chose: remember it for their next call.
+    if key and any(done.event == AGREED for done in steps):
+        # The caller agreed to be remembered: from now on their choices are kept (with this consent).
+        notice = engine.notice_version(rt.line)
+        store.save_consent(key, notice, language=step.state.lang, rate=step.state.rate)
+    remembered = step.state.has(REMEMBERED)
+    if (
+        key
+        and remembered
+        and step.event.startswith(("language:", "rate:"))
+        and step.event not in KEPT_LANGUAGE
+    ):
+        # The caller chose, and agreed to be remembered: keep it for their next call.
         if step.event.startswith("language:"):
             store.save_prefs(key, language=step.state.lang)
         else:
             store.save_prefs(key, rate=step.state.rate)
-    if key:
+    if key and remembered:
         # Where in a topic they are, to carry on there next call; forgotten at the topic's end.
         place = engine.listening_at(rt.line, step.state)
         if place is not None:
@@ -98,6 +108,9 @@ def incoming() -> Response:
         returning=prefs is not None and prefs.language is not None,
         place=Place(kept.node, kept.part) if kept else None,
         calling_back=missed.call_back_id() is not None,
+        # Only a caller who agreed has anything kept (ivr.store.calls.get_prefs reads them alone).
+        remembered=prefs is not None,
+        hidden=key is None,
     )
     call_sid = _call_sid()
     if call_sid:

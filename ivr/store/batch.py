@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar, Unpack
 
-from sqlalchemy import Connection, Engine, func
+from sqlalchemy import Connection, Engine, bindparam, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ivr.store.core import StoreCore, StoreOptions
@@ -168,29 +168,24 @@ def _build_statement(conn: Connection, what: str) -> Any:
     if what == "call_started":
         return insert(tables[Call.__tablename__]).on_conflict_do_nothing(index_elements=["call_sid"])
     callers = tables[KnownCaller.__tablename__]
-    stmt = insert(callers)
+    # Only a caller who consented has a row (Calls.save_consent): these update it, never add one,
+    # so nothing is remembered of anyone else (README, Personal data).
+    seen = bindparam("seen", type_=callers.c.last_seen.type)
+    mine = update(callers).where(callers.c.caller_hash == bindparam("who"), callers.c.consent_at.is_not(None))
     if what == "caller_seen":
-        return stmt.on_conflict_do_update(
-            index_elements=["caller_hash"], set_={"last_seen": stmt.excluded.last_seen}
-        )
+        return mine.values(last_seen=seen)
     if what == "save_prefs":
-        return stmt.on_conflict_do_update(
-            index_elements=["caller_hash"],
-            set_={
-                # A choice left out (None) keeps the one saved before.
-                "language": func.coalesce(stmt.excluded.language, callers.c.language),
-                "rate": func.coalesce(stmt.excluded.rate, callers.c.rate),
-                "last_seen": stmt.excluded.last_seen,
-            },
+        return mine.values(
+            # A choice left out (None) keeps the one saved before.
+            language=func.coalesce(bindparam("lang", type_=callers.c.language.type), callers.c.language),
+            rate=func.coalesce(bindparam("speed", type_=callers.c.rate.type), callers.c.rate),
+            last_seen=seen,
         )
     if what == "save_place":  # a place, or None for none: in the order they were queued
-        return stmt.on_conflict_do_update(
-            index_elements=["caller_hash"],
-            set_={
-                "place_node": stmt.excluded.place_node,
-                "place_part": stmt.excluded.place_part,
-                "place_at": stmt.excluded.place_at,
-                "last_seen": stmt.excluded.last_seen,
-            },
+        return mine.values(
+            place_node=bindparam("node", type_=callers.c.place_node.type),
+            place_part=bindparam("at_part", type_=callers.c.place_part.type),
+            place_at=bindparam("place_when", type_=callers.c.place_at.type),
+            last_seen=seen,
         )
     raise ValueError(f"no statement for {what!r}")

@@ -47,6 +47,8 @@ class RecordingRow:
     reviewed_at: datetime | None
     reviewed_by: str | None
     recording_sid: str | None = None  # Twilio's RecordingSid (None for recordings kept before it was)
+    erase_requested_at: datetime | None = None  # marked for deletion (never listed then)
+    erase_claimed_at: datetime | None = None  # being deleted by one process now
 
 
 class CallCentre(Batched):
@@ -150,6 +152,8 @@ class CallCentre(Batched):
             stmt = select(*columns(kind.model)).order_by(kind.model.id).limit(limit)
             if waiting_only:
                 stmt = stmt.where(kind.dealt_at.is_(None))
+            if kind.model is Recording:  # one to be deleted (an erasure, its retention) is gone for staff
+                stmt = stmt.where(Recording.erase_requested_at.is_(None))
             return [make(**row._mapping) for row in conn.execute(stmt)]
 
         return self._read(what, {}, work, [])

@@ -89,7 +89,7 @@ _PREFS = select(
     KnownCaller.place_node,
     KnownCaller.place_part,
     KnownCaller.place_at,
-).where(KnownCaller.caller_hash == bindparam("key"))
+).where(KnownCaller.caller_hash == bindparam("key"), KnownCaller.consent_at.is_not(None))
 
 
 class Calls(Batched, RawReads):
@@ -120,16 +120,44 @@ class Calls(Batched, RawReads):
         return Prefs(language, rate, place)
 
     def save_prefs(self, caller_hash: str, *, language: str | None = None, rate: str | None = None) -> bool:
-        """Remember the caller's choices; a None argument leaves that choice as it was."""
+        """Remember the caller's choices, if they consented (save_consent); a None argument leaves
+        that choice as it was. Without consent nothing is written (True: nothing went wrong)."""
         row = _caller_row(caller_hash)
         if row is None:
             return False
-        row |= {"language": fit(KnownCaller.language, language), "rate": fit(KnownCaller.rate, rate)}
-        fields: dict[str, object] = {"caller": ref(row["caller_hash"]), "language": language, "rate": rate}
+        row |= {"lang": fit(KnownCaller.language, language), "speed": fit(KnownCaller.rate, rate)}
+        fields: dict[str, object] = {"caller": ref(row["who"]), "language": language, "rate": rate}
         return self._write_soon(Queued("save_prefs", row, fields))
 
+    def save_consent(
+        self, caller_hash: str, version: str, *, language: str, rate: str, now: datetime | None = None
+    ) -> bool:
+        """The caller agreed to be remembered, after hearing notice `version`: keep their language
+        and speed from now on, with when they agreed (written at once, not batched: every later
+        write of theirs needs the row). False if not a pseudonym or the database failed."""
+        key = pseudonym(caller_hash)
+        if key is None:
+            return False
+        at = now or utc_now()
+        values = {
+            "language": fit(KnownCaller.language, language),
+            "rate": fit(KnownCaller.rate, rate),
+            "consent_at": at,
+            "consent_version": fit(KnownCaller.consent_version, version),
+            "last_seen": at,
+        }
+
+        def work(conn: Connection) -> bool:
+            stmt = insert_for(conn, KnownCaller).values(caller_hash=key, first_seen=at, **values)
+            conn.execute(stmt.on_conflict_do_update(index_elements=["caller_hash"], set_=values))
+            return True
+
+        fields = {"caller": ref(key), "version": version, "language": language, "rate": rate}
+        return self._write("save_consent", fields, work, False)
+
     def save_place(self, caller_hash: str, node: str, part: int) -> bool:
-        """Remember the part of a topic the caller is hearing now, for their next call."""
+        """Remember the part of a topic the caller is hearing now, for their next call (consented
+        callers only, as save_prefs)."""
         return self._place(caller_hash, node, part)
 
     def forget_place(self, caller_hash: str) -> bool:
@@ -141,11 +169,11 @@ class Calls(Batched, RawReads):
         if row is None:
             return False
         row |= {
-            "place_node": fit(KnownCaller.place_node, node),
-            "place_part": part,
-            "place_at": row["last_seen"] if node is not None else None,
+            "node": fit(KnownCaller.place_node, node),
+            "at_part": part,
+            "place_when": row["seen"] if node is not None else None,
         }
-        fields: dict[str, object] = {"caller": ref(row["caller_hash"]), "node": node, "part": part}
+        fields: dict[str, object] = {"caller": ref(row["who"]), "node": node, "part": part}
         ok = self._write_soon(Queued("save_place", row, fields))
         self._prune_places_now_and_then()
         return ok
@@ -189,7 +217,7 @@ class Calls(Batched, RawReads):
         self._prune_places_now_and_then()
         if not key:
             return self._write_soon(started)
-        seen = {"caller_hash": key, "first_seen": now, "last_seen": now}
+        seen = {"who": key, "seen": now}
         return self._write_soon(started, Queued("caller_seen", seen, fields))
 
     def record_event(
@@ -354,13 +382,12 @@ class Calls(Batched, RawReads):
 
 
 def _caller_row(caller_hash: str) -> dict[str, Any] | None:
-    """A `callers` row for the pseudonym, seen now, to add choices or a place to; None for anything
-    that is not a pseudonym (a number is never kept)."""
+    """The parameters of an update of a consented caller's row (ivr.store.batch), seen now, to add
+    choices or a place to; None for anything that is not a pseudonym (a number is never kept)."""
     key = pseudonym(caller_hash)
     if key is None:
         return None
-    now = utc_now()
-    return {"caller_hash": key, "first_seen": now, "last_seen": now}
+    return {"who": key, "seen": utc_now()}
 
 
 def _utc(value: object) -> datetime | None:

@@ -94,7 +94,14 @@ class KnownCaller(Base):
     language: Mapped[str | None] = mapped_column(String(LANG_LEN))
     rate: Mapped[str | None] = mapped_column(String(16))
     first_seen: Mapped[datetime]
-    last_seen: Mapped[datetime]
+    # When the caller last called (consented callers only): a caller unused for IVR_RETAIN_PREFS_DAYS
+    # is forgotten by `flask data purge`.
+    last_seen: Mapped[datetime] = mapped_column(index=True)
+    # When the caller agreed ("To have me remember your language and speed next time, press 1") and
+    # the version of the notice they heard (ivr/engine/consent.py NOTICE_VERSION): a row exists only
+    # with both, so the line can show that consent was given (DPDP Act 2023, s. 6).
+    consent_at: Mapped[datetime | None]
+    consent_version: Mapped[str | None] = mapped_column(String(16))
     # The part of a topic the caller was hearing (a section id and a part) and when: offered on
     # their next call ("To carry on, press 1."), forgotten at the topic's end and after KEEP_PLACE
     # (30 days, ivr/store/calls.py). Only for that offer.
@@ -164,6 +171,11 @@ class Recording(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(64))
     # Twilio's RecordingSid: one row per recording, however often its action is redelivered.
     recording_sid: Mapped[str | None] = mapped_column(String(SID_LEN), unique=True, index=True)
+    # To be deleted (an erasure, or past IVR_RETAIN_RECORDING_DAYS): hidden from staff at once, the
+    # audio deleted at Twilio and then the row, by the eraser or `flask data purge`'s retries;
+    # erase_claimed_at is set by the one process deleting it now, so it is never deleted twice.
+    erase_requested_at: Mapped[datetime | None] = mapped_column(index=True)
+    erase_claimed_at: Mapped[datetime | None]
 
 
 class SmsOutbox(Base):

@@ -53,7 +53,9 @@ class Stats(Batched):
                     select(func.count()).select_from(Callback).where(Callback.done_at.is_(None))
                 ),
                 unreviewed_recordings=count(
-                    select(func.count()).select_from(Recording).where(Recording.reviewed_at.is_(None))
+                    select(func.count())
+                    .select_from(Recording)
+                    .where(Recording.reviewed_at.is_(None), Recording.erase_requested_at.is_(None))
                 ),
             )
 

@@ -14,9 +14,11 @@ from twilio.request_validator import RequestValidator
 from werkzeug.exceptions import NotFound
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
+from ivr.config import Settings
 from ivr.factory import create_app
 from ivr.simulator import Phone, Turn
 from tests.support.twilio_fake import FakeTwilioHttp
+from tests.support.twiml import assert_valid_twiml
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 BASE_URL = "http://localhost"
@@ -78,6 +80,15 @@ class SignedClient:
         root = ET.fromstring(body) if response.mimetype == "text/xml" else None
         return response.status_code, root
 
+    def follow(self, root: ET.Element, params: Mapping[str, str]) -> ET.Element:
+        """Answer a reply's one <Gather> as Twilio would (its action URL, signed): the reply, checked
+        against Twilio's TwiML schema."""
+        (found,) = root.findall("Gather")
+        status, reply = self.post(found.get("action", ""), params)
+        assert status == 200 and reply is not None
+        assert_valid_twiml(ET.tostring(reply))
+        return reply
+
 
 def other_leg(phone: Phone, url: str) -> tuple[int, str]:
     """Request a URL of a reply that Twilio requests on another leg of the call (a <Number url>
@@ -92,8 +103,25 @@ def indian_mobile() -> str:
     return f"+919{secrets.randbelow(10**9):09d}"
 
 
-def answer(phone: Phone, lang_key: str = "1") -> Turn:
-    """Dial as a new caller and pick a language (1 English, 2 Hindi) at the language menu."""
+def answer(phone: Phone, lang_key: str = "1", *, remember: bool = False) -> Turn:
+    """Dial as a new caller and pick a language (1 English, 2 Hindi) at the language menu; when the
+    line asks whether to remember it (not for a withheld number), 1 if `remember`, else 2: the
+    welcome (after "Thank you. I will remember." with `remember`)."""
     chooser = phone.dial()
     assert chooser.gather is not None and "n=_language" in chooser.gather.get("action", ""), chooser.says
-    return phone.press(lang_key)
+    return choose(phone, lang_key, remember=remember)
+
+
+def choose(phone: Phone, lang_key: str, *, remember: bool = False) -> Turn:
+    """At the language menu, press `lang_key`; when the line asks whether to remember the choice,
+    1 if `remember`, else 2 (a withheld number is never asked)."""
+    chosen = phone.press(lang_key)
+    if chosen.gather is not None and "n=_consent" in chosen.gather.get("action", ""):
+        return phone.press("1" if remember else "2")
+    return chosen
+
+
+# How long a call back's number and a recorded question are kept by default (the settings the
+# offers say: "... delete it 30 days later.").
+CALLBACK_DAYS: int = Settings.model_fields["retain_callback_days"].default
+RECORDING_DAYS: int = Settings.model_fields["retain_recording_days"].default

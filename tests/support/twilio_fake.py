@@ -1,4 +1,5 @@
-"""A fake of Twilio's REST edge: a twilio.http.HttpClient that answers like the Messages and Calls APIs."""
+"""A fake of Twilio's REST edge: a twilio.http.HttpClient that answers like the Messages, Calls and
+Recordings APIs."""
 
 from __future__ import annotations
 
@@ -67,6 +68,8 @@ class FakeTwilioHttp(HttpClient):  # type: ignore[misc]
                 "more_info": f"https://www.twilio.com/docs/errors/{code}",
             }
             return Response(status, json.dumps(body))
+        if method.upper() == "DELETE":  # e.g. a recording (Recordings/RE….json): Twilio answers 204, no body
+            return Response(204, "")
         sid = ("CA" if uri.endswith("/Calls.json") else "SM") + secrets.token_hex(16)
         if self.while_placing is not None and uri.endswith("/Calls.json"):
             self.while_placing(sid, dict(data or {}))

@@ -33,7 +33,7 @@ def gather(root: ET.Element) -> ET.Element:
 
 def spoken(root: ET.Element) -> list[str]:
     """Every <Say> text in document order, inside Gathers too."""
-    return [(el.text or "").strip() for el in root.iter("Say")]
+    return ["".join(el.itertext()).strip() for el in root.iter("Say")]  # a speed's <prosody> too
 
 
 def query(url: str) -> dict[str, str]:
