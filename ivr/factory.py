@@ -75,6 +75,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from ivr.phone import agents, data_cli, sending, views
     from ivr.simulator import cli as simulator_cli
     from ivr.store import cli as store_cli
+    from ivr.web import exports_cli
 
     for finding in review_findings(content, Path(app.config["CONTENT_DIR"]), date.today()):
         log.warning("content review: %s: %s", finding.where, finding.message)
@@ -115,6 +116,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.cli.add_command(audio_cli.audio)
     app.cli.add_command(simulator_cli.call)
     app.cli.add_command(store_cli.db)
+    data_cli.data.add_command(exports_cli.export_command)
     app.cli.add_command(data_cli.data)
     sending.init_app(app)
 

@@ -87,10 +87,11 @@ STAFF_PAGES = {
     "listening figures": "/staff/figures/",
     "listening figures, a period": "/staff/figures/?from=2026-01-01&to=2026-12-31",
     "audit log": "/staff/audit/",
+    "erase a caller's data": "/staff/erase/",
     "clinical review": "/staff/review/",
     "clinical review of a topic, part by part": f"/staff/review/{REVIEWED_TOPIC}",
 }
-WITHOUT_TABLES = {"/staff/", f"/staff/review/{REVIEWED_TOPIC}"}
+WITHOUT_TABLES = {"/staff/", f"/staff/review/{REVIEWED_TOPIC}", "/staff/erase/"}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 
 from ivr import services
 from ivr.audio.cache import AudioSettings, path_for
@@ -22,12 +21,11 @@ from ivr.store import Store
 from ivr.store.audit import SIGN_OFF
 from ivr.web.review_render import RENDERS
 from ivr.web.review_status import parts
-from ivr.web.staff import hash_password
 from tests.support.app import make_app
 from tests.support.content import edit
 from tests.support.refusals import refusing_writes
 from tests.support.signoffs import CLINICIAN_NAME, render_topic_audio, sign, topic_end
-from tests.support.web import STAFF_PASSWORD, csrf_token, log_in
+from tests.support.web import client_as, csrf_token, log_in
 
 pytestmark = pytest.mark.integration
 
@@ -38,13 +36,6 @@ TODAY = date(2026, 11, 25)
 def app_on(tmp_path: Path, **overrides: object) -> Flask:
     """An app on a database of its own (sign-offs must not reach other tests' apps)."""
     return make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'review.sqlite3'}", **overrides)
-
-
-def client_as(app: Flask, username: str, role: str) -> FlaskClient:
-    assert services.store(app).add_staff_user(username, hash_password(STAFF_PASSWORD), role)
-    client = app.test_client()
-    assert log_in(client, username) == 303
-    return client
 
 
 def reviewed(app: Flask, lang: str, day: date) -> str:

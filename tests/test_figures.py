@@ -20,8 +20,8 @@ from sqlalchemy import update
 from ivr import services
 from ivr.privacy import caller_hash
 from ivr.store import Store
+from ivr.store.audit import command_line_actor
 from ivr.store.models import Call
-from ivr.web.audit import command_line_actor
 from ivr.web.staff import hash_password
 from tests.support.html_tables import table_by_caption
 from tests.support.scripted_calls import ScriptedCalls, figures_app, walk_scripted_calls
@@ -35,12 +35,14 @@ JOURNEY_HEADER = next(
 )
 FIGURE_HEADER = next(csv.reader(["from,to,table,topic,topic_title,node,node_title,part,figure,value"]))
 LANGUAGE, MAIN, SC = "Language choice", "Main menu (main)", "Symptoms and causes (symptoms_causes)"
+CONSENT = "Asked to remember"
 ABOUT = "What neuromuscular disorders are (about)"
 # Each scripted call's journey as the export says it: event, node, node title, part (1 = the first).
 STEPS = {
     "whole": [
         ("start:language", "_language", LANGUAGE, ""),
-        ("language:en", "main", MAIN, ""),
+        ("language:en", "_consent", CONSENT, ""),
+        ("consent:yes", "main", MAIN, ""),
         ("option:1", "symptoms_causes", SC, ""),
         ("option:1", "symptoms", "Symptoms", "1"),
         ("play", "symptoms", "Symptoms", "2"),
@@ -50,7 +52,8 @@ STEPS = {
     ],
     "skipper": [
         ("start:language", "_language", LANGUAGE, ""),
-        ("language:hi", "main", MAIN, ""),
+        ("language:hi", "_consent", CONSENT, ""),
+        ("consent:no", "main", MAIN, ""),
         ("option:1", "symptoms_causes", SC, ""),
         ("option:1", "symptoms", "Symptoms", "1"),
         ("next", "symptoms", "Symptoms", "2"),
@@ -60,14 +63,16 @@ STEPS = {
     ],
     "hung_up": [
         ("start:language", "_language", LANGUAGE, ""),
-        ("language:en", "main", MAIN, ""),
+        ("language:en", "_consent", CONSENT, ""),
+        ("consent:no", "main", MAIN, ""),
         ("option:1", "symptoms_causes", SC, ""),
         ("option:2", "causes", "Causes", "1"),
         ("play", "causes", "Causes", "2"),
     ],
     "answered": [
         ("start:language", "_language", LANGUAGE, ""),
-        ("language:en", "main", MAIN, ""),
+        ("language:en", "_consent", CONSENT, ""),
+        ("consent:no", "main", MAIN, ""),
         ("option:4", "about", ABOUT, "1"),
         ("transfer:helpdesk", "about", ABOUT, "1"),
         ("whisper:accepted", "about", ABOUT, "1"),
@@ -75,7 +80,8 @@ STEPS = {
     ],
     "not_answered": [
         ("start:language", "_language", LANGUAGE, ""),
-        ("language:en", "main", MAIN, ""),
+        ("language:en", "_consent", CONSENT, ""),
+        ("consent:no", "main", MAIN, ""),
         ("transfer:helpdesk", "main", MAIN, ""),
         ("dial:no-answer", "_specialist", "Call back or question", ""),
     ],
@@ -87,7 +93,11 @@ STEPS = {
         ("play", "symptoms", "Symptoms", "3"),
         ("play", "symptoms", "Symptoms", "4"),
     ],
-    "live": [("start:language", "_language", LANGUAGE, ""), ("language:en", "main", MAIN, "")],
+    "live": [
+        ("start:language", "_language", LANGUAGE, ""),
+        ("language:en", "_consent", CONSENT, ""),
+        ("consent:no", "main", MAIN, ""),
+    ],
 }
 LANGUAGES = {"skipper": "hi"}  # every other call is in English
 # Per topic, in menu order: title, parts, calls that reached it, callers, heard at least half (calls,

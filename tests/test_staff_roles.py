@@ -9,18 +9,16 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text as sql
 
-from ivr import services
-from ivr.store import Store
-from ivr.web.audit import command_line_actor
-from ivr.web.staff import hash_password
+from ivr.store.audit import command_line_actor
 from tests.support.web import (
     CALLBACK_DIGITS,
     CALLBACK_NUMBER,
     RECORDING_URL,
-    STAFF_PASSWORD,
     STAFF_USER,
     Seeded,
+    client_as,
     log_in,
+    store_of,
 )
 
 pytestmark = pytest.mark.integration
@@ -28,18 +26,6 @@ pytestmark = pytest.mark.integration
 CLINICIAN = "meera"
 ADMIN = "ravi"
 CALL_CENTRE_PAGES = ["/staff/calls", "/staff/callbacks", "/staff/missed-calls", "/staff/recordings"]
-
-
-def store_of(app: Flask) -> Store:
-    store: Store = services.store(app)
-    return store
-
-
-def client_as(app: Flask, username: str, role: str) -> FlaskClient:
-    assert store_of(app).add_staff_user(username, hash_password(STAFF_PASSWORD), role)
-    client = app.test_client()
-    assert log_in(client, username) == 303
-    return client
 
 
 def nav_links(page: str) -> list[str]:

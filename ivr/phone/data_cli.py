@@ -10,9 +10,19 @@ from datetime import UTC, datetime
 import click
 from flask.cli import AppGroup
 
-from ivr.phone.erasure import InvalidNumberError, StoreUnavailableError, erase_number, purge
+from ivr.phone.erasure import (
+    AuditUnavailableError,
+    InvalidNumberError,
+    StoreUnavailableError,
+    erase_number_for_staff,
+    purge,
+)
+from ivr.store.audit import command_line_actor
 
-data = AppGroup("data", help="Callers' personal data: erase a number, purge what is past its retention.")
+data = AppGroup(
+    "data",
+    help="Callers' personal data: erase a number, purge what is past its retention, export journeys.",
+)
 
 
 def _counts(counts: Mapping[str, int]) -> str:
@@ -24,14 +34,15 @@ def _counts(counts: Mapping[str, int]) -> str:
 def erase_command(number: str) -> None:
     """Erase everything kept for NUMBER (any spelling of an international number: +91 98123 45678,
     0091…): remembered choices, call-backs, missed calls, texts, recorded questions; its calls stay
-    as anonymous figures. Exit 2 for an invalid number, 1 when the database cannot be reached."""
+    as anonymous figures. Recorded in the audit log first (as "cli:" and the system user). Exit 2
+    for an invalid number, 1 when the audit log or the database cannot be written."""
     try:
-        erased = erase_number(number)
+        ref, erased = erase_number_for_staff(number, command_line_actor())
     except InvalidNumberError as exc:
         raise click.BadParameter(f"{exc} (write it with its country code, e.g. +91 98123 45678)") from None
-    except StoreUnavailableError as exc:
+    except (AuditUnavailableError, StoreUnavailableError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"erased: {_counts(asdict(erased))}")
+    click.echo(f"erased for {ref}: {_counts(asdict(erased))}")
 
 
 def _when(raw: str | None) -> datetime | None:

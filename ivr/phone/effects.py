@@ -14,8 +14,9 @@ import logging
 from ivr import services
 from ivr.engine import FORGET_EFFECT, Step
 from ivr.phone.callers import Caller
-from ivr.phone.erasure import erase_caller
+from ivr.phone.erasure import erase_caller, erased_summary
 from ivr.phone.texts import topic_text
+from ivr.store.audit import CALLER_BY_VOICE, ERASE
 
 log = logging.getLogger("ivr.voice")
 
@@ -63,4 +64,10 @@ def _forget(who: Caller) -> str:
     a call that has ended: a caller who asked to be forgotten and hung up is forgotten."""
     if who.key is None:
         return "hidden"
-    return "done" if erase_caller(who) is not None else "failed"
+    erased = erase_caller(who)
+    if erased is None:
+        return "failed"
+    # The caller's own request, kept with the staff's (after it, best effort: their right to be
+    # forgotten does not wait on the audit log).
+    services.store().audit(CALLER_BY_VOICE, ERASE, who.ref, detail="done: " + erased_summary(erased))
+    return "done"

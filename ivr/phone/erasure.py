@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import datetime
 
 from flask import current_app
@@ -25,6 +25,7 @@ from ivr.numbers import caller_number
 from ivr.phone.callers import Caller, identify
 from ivr.phone.texts import rest_client
 from ivr.store import Store
+from ivr.store.audit import ERASE
 from ivr.store.core import utc_now
 from ivr.store.erasure import Erased
 from ivr.store.retention import Periods
@@ -39,6 +40,39 @@ class InvalidNumberError(ValueError):
 
 class StoreUnavailableError(RuntimeError):
     """The database could not erase now (it is down): nothing was erased."""
+
+
+class AuditUnavailableError(RuntimeError):
+    """The audit log could not record a staff erasure first: nothing was erased."""
+
+
+def erase_number_for_staff(
+    number: str, actor: str, *, role: str | None = None, now: datetime | None = None
+) -> tuple[str, Erased]:
+    """`erase_number` done by a person (a staff user, or "cli:" and a system user): recorded in the
+    audit log first (`erase`, the caller's log pseudonym, "requested"; nothing is erased when that
+    cannot be written), then with what went ("done: ...") or that it failed. The pseudonym and the
+    counts. Raises InvalidNumberError, AuditUnavailableError or StoreUnavailableError."""
+    read = caller_number(number)
+    if read.reachable is None:
+        raise InvalidNumberError(f"not a valid phone number in international form: {_masked(number)}")
+    ref = identify(read.reachable, str(current_app.config["HASH_SALT"])).ref
+    store = services.store()
+    if not store.audit(actor, ERASE, ref, role=role, detail="requested"):
+        raise AuditUnavailableError(f"the audit log in {store.url} could not be written: nothing was erased")
+    try:
+        erased = erase_number(number, now=now)
+    except StoreUnavailableError:
+        store.audit(actor, ERASE, ref, role=role, detail="failed: the database could not erase")
+        raise
+    store.audit(actor, ERASE, ref, role=role, detail="done: " + erased_summary(erased))
+    return ref, erased
+
+
+def erased_summary(erased: Erased) -> str:
+    """What an erasure removed, the kinds it found only: "callers 1, callbacks 2" (or "nothing kept")."""
+    found = [f"{kind.replace('_', ' ')} {n}" for kind, n in asdict(erased).items() if n]
+    return ", ".join(found) or "nothing kept"
 
 
 def erase_number(number: str, *, now: datetime | None = None) -> Erased:

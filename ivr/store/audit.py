@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +20,16 @@ ERASE = "erase"
 EXPORT = "export"
 SIGN_OFF = "sign-off"
 ROLE_CHANGE = "role-change"
+CALLER_BY_VOICE = "caller (by voice)"  # the actor of a caller's own "forget me"
 ACTIONS = (VIEW_NUMBERS, LISTEN_RECORDING, ERASE, EXPORT, SIGN_OFF, ROLE_CHANGE)
+
+
+def command_line_actor() -> str:
+    """Who runs a `flask` command, as the audit log names them: "cli:" and the system user."""
+    try:
+        return "cli:" + getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        return "cli:unknown"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import BadRequest
 
-from ivr.web import audit, cli, exports_cli, figures_page, public, review, staff
+from ivr.web import audit, cli, erasure, figures_page, public, review, staff
 from ivr.web.site import LanguageConverter, PageSessions, secure_headers
 
 log = logging.getLogger("ivr.web")
@@ -42,8 +42,8 @@ def init_app(app: Flask, webhooks: Iterable[Blueprint] = ()) -> None:
     app.register_blueprint(audit.bp)
     app.register_blueprint(figures_page.bp)
     app.register_blueprint(review.bp)
+    app.register_blueprint(erasure.bp)
     app.cli.add_command(cli.staff)
-    app.cli.add_command(exports_cli.data)
 
 
 def _stale_form(error: CSRFError) -> ResponseReturnValue:

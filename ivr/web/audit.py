@@ -4,8 +4,6 @@ the `flask` commands as `command_line_actor()`."""
 
 from __future__ import annotations
 
-import getpass
-
 from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 
@@ -22,14 +20,6 @@ PAGE_SIZE = 50
 # Far past any log's end, and its offset still fits the database's integers (a bigger one failed
 # there, and the page said the database could not be read).
 LAST_PAGE = 10**9
-
-
-def command_line_actor() -> str:
-    """Who runs a `flask` command, as the audit log names them: "cli:" and the system user."""
-    try:
-        return "cli:" + getpass.getuser()
-    except (KeyError, OSError):  # no name for this uid (a bare container)
-        return "cli:unknown"
 
 
 @bp.get("/")

@@ -6,9 +6,8 @@ import click
 from flask.cli import AppGroup
 
 from ivr import services
-from ivr.store.audit import ROLE_CHANGE
+from ivr.store.audit import ROLE_CHANGE, command_line_actor
 from ivr.store.models import STAFF_ROLES
-from ivr.web.audit import command_line_actor
 from ivr.web.staff import MIN_PASSWORD, hash_password, normal_username
 
 ROLE = click.Choice(STAFF_ROLES)

@@ -1,17 +1,17 @@
 """`flask data export journeys|figures [--from DAY] [--to DAY] [--out FILE]`: the staff pages' CSV
-exports from the command line, recorded in the audit log (as "cli:" and the system user) first."""
+exports from the command line, recorded in the audit log (as "cli:" and the system user) first.
+The command joins `flask data` (ivr/phone/data_cli.py: erase, purge) in ivr/factory.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
 import click
-from flask.cli import AppGroup
+from flask.cli import with_appcontext
 
 from ivr import services
-from ivr.store.audit import EXPORT
+from ivr.store.audit import EXPORT, command_line_actor
 from ivr.web import staff
-from ivr.web.audit import command_line_actor
 from ivr.web.exports import (
     FIGURE_COLUMNS,
     JOURNEY_COLUMNS,
@@ -24,10 +24,9 @@ from ivr.web.exports import (
 from ivr.web.figures import listening_figures
 from ivr.web.figures_page import bounds, parse_period
 
-data = AppGroup("data", help="What the line keeps about calls: exports.")
 
-
-@data.command("export")
+@click.command("export")
+@with_appcontext
 @click.argument("what", type=click.Choice(("journeys", "figures")))
 @click.option(
     "--from", "first", default="", help="First day (YYYY-MM-DD, UTC); default: the first call kept."

@@ -34,7 +34,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ivr import services
 from ivr.content import Content
-from ivr.engine import CARRY_ON, EMERGENCY, LANGUAGE, SPECIALIST
+from ivr.engine import CARRY_ON, CONFIRM, CONSENT, EMERGENCY, FORGET, LANGUAGE, SPECIALIST
 from ivr.store import EventRow, StaffRow
 from ivr.store.audit import LISTEN_RECORDING, VIEW_NUMBERS
 from ivr.web import roles, throttle
@@ -54,6 +54,9 @@ SYSTEM_NODE_NAMES = {
     EMERGENCY: "Emergency",
     SPECIALIST: "Call back or question",
     CARRY_ON: "Offer to carry on",
+    CONSENT: "Asked to remember",
+    FORGET: "Asked to forget",
+    CONFIRM: "Did you mean",
 }
 RECENT_CALLS = 50
 # A row id in a link, at most the largest the database keeps (a 64-bit integer): a bigger one is

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from flask import Flask
 
 from ivr.simulator import FlaskTransport, Phone, Turn
-from tests.support.app import AUTH_TOKEN, BASE_URL, OPERATOR, indian_mobile, make_app
+from tests.support.app import AUTH_TOKEN, BASE_URL, OPERATOR, choose, indian_mobile, make_app
 from tests.support.twiml import query
 
 ENGLISH, HINDI = "1", "2"
@@ -39,11 +39,12 @@ def at(turn: Turn) -> tuple[str, int]:
     return state["n"], int(state.get("p", "0"))
 
 
-def first_call(phone: Phone, language_key: str) -> Turn:
-    """A new caller: the language menu, then a language."""
+def first_call(phone: Phone, language_key: str, *, remember: bool = False) -> Turn:
+    """A new caller: the language menu, then a language, then the answer to "To have me remember
+    ..., press 1." (1 with `remember`, else 2)."""
     chooser = phone.dial()
     assert at(chooser) == ("_language", 0)
-    return phone.press(language_key)
+    return choose(phone, language_key, remember=remember)
 
 
 def end(phone: Phone, seconds: int = 60) -> None:
@@ -71,7 +72,7 @@ class ScriptedCalls:
 def walk_scripted_calls(app: Flask) -> ScriptedCalls:
     """Walk the scripted calls on `app` (figures_app), one after another."""
     whole = new_phone(app)
-    first_call(whole, ENGLISH)
+    first_call(whole, ENGLISH, remember=True)  # so that their next call is welcomed back
     for key in SYMPTOMS:
         whole.press(key)
     for _ in range(4):

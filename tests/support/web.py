@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from flask import Flask
 from flask.testing import FlaskClient
 
+from ivr import services
 from ivr.privacy import caller_hash
 from ivr.store import Store
 from ivr.web.staff import hash_password
@@ -72,3 +74,17 @@ def log_in(client: FlaskClient, username: str = STAFF_USER, password: str = STAF
         "/staff/login", data={"username": username, "password": password, "csrf_token": token}
     )
     return response.status_code
+
+
+def store_of(app: Flask) -> Store:
+    """The app's store, typed."""
+    store: Store = services.store(app)
+    return store
+
+
+def client_as(app: Flask, username: str, role: str) -> FlaskClient:
+    """A new staff user with a role of ivr.store.models.STAFF_ROLES, logged in through the form."""
+    assert store_of(app).add_staff_user(username, hash_password(STAFF_PASSWORD), role)
+    client = app.test_client()
+    assert log_in(client, username) == 303
+    return client
