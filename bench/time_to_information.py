@@ -8,7 +8,9 @@ phone. Callers:
 - quick: presses each key as soon as the sentence that announces it has been said (barge-in);
 - full listener: hears every reply to its end before pressing;
 - passive: chooses a topic, then presses nothing.
-New callers choose their language first; returning callers are greeted in the language they
+New callers choose their language first, then hear whether the line may remember it (quick
+callers agree with 1 as soon as it is said, full listeners hear it all and say no with 2);
+returning callers (who agreed on their first call) are greeted in the language they
 chose before. Targets (issue 11): every topic's first sentence within 20 s (quick) and 45 s (full
 listener); a passive listener hears 100 % of a topic; the emergency sentence said within the first
 10 s; the first main-menu reply at most 30 s; the first call's key list at most 8 s; each page of
@@ -112,14 +114,30 @@ class Caller:
         turn = phone.dial()
         if self.returning:
             if turn.gather is not None and "n=_language" in turn.gather.get("action", ""):
-                phone.press(self.lang_key)  # a first call to be remembered; the measured call is the next
+                # A first call, agreeing to be remembered; the measured call is the next.
+                self.agree(phone.press(self.lang_key), phone)
                 phone.hangup()
                 phone = self.phone()
                 turn = phone.dial()
             return phone, turn, 0.0
         choose = self.line.prompts(self.lang).phrases.choose_language.format(key=self.lang_key)
         elapsed = self.ear.until(turn, choose) if quick else self.ear.seconds(turn.heard)
-        return phone, phone.press(self.lang_key), elapsed
+        turn = phone.press(self.lang_key)
+        if _asks_consent(turn):
+            # "To have me remember ..., press 1.": a quick caller agrees as soon as the key is said;
+            # a full listener hears all of it and says no with 2 (the welcome follows either way).
+            p = self.line.prompts(self.lang).phrases
+            if quick:
+                elapsed += self.ear.until(turn, p.consent_ask)
+                turn = phone.press("1")
+            else:
+                elapsed += self.ear.seconds(turn.heard)
+                turn = phone.press("2")
+        return phone, turn, elapsed
+
+    def agree(self, turn: Turn, phone: Phone) -> Turn:
+        """Agree to be remembered when the line asks (1), so that the next call is welcomed back."""
+        return phone.press("1") if _asks_consent(turn) else turn
 
     def to_topic(self, node: str, quick: bool) -> float:
         """Seconds from the answer to the first sentence of the topic `node` (a series: its first)."""
@@ -158,7 +176,7 @@ class Caller:
         tree = self.line.content.tree
         phone = self.phone()
         turn = phone.dial()
-        turn = phone.press(self.lang_key)
+        turn = self.agree(phone.press(self.lang_key), phone)
         for key in tree.keys_to(node):
             turn = phone.press(key)
         last = tree.topic_sections(node)[-1]
@@ -189,6 +207,11 @@ class Caller:
         return elapsed
 
 
+def _asks_consent(turn: Turn) -> bool:
+    """Whether the line is asking to remember the caller's choices (ivr.engine.consent)."""
+    return turn.gather is not None and "n=_consent" in turn.gather.get("action", "")
+
+
 def _where(turn: Turn) -> tuple[str, int] | None:
     if turn.gather is None:
         return None
@@ -215,7 +238,7 @@ def safety_seconds(app: Flask, ear: Ear, lang_key: str, returning: bool, number:
     phone = caller.phone()
     turn = phone.dial()
     if returning:
-        phone.press(lang_key)
+        caller.agree(phone.press(lang_key), phone)
         phone.hangup()
         turn = caller.phone().dial()
         return ear.until(turn, wording.safety(line, caller.lang))

@@ -23,8 +23,8 @@ from flask import Flask
 from ivr import config, engine
 from ivr.audio import cache, tts
 from ivr.audio.cache import AudioSettings, Report
+from ivr.audio.catalog import AGREED, PHRASES, fixed_phrase_names, sentences
 from ivr.audio.catalog import DIRECTORY as FROM_DIRECTORY
-from ivr.audio.catalog import PHRASES, fixed_phrase_names, sentences
 from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.content.directory import Directory
@@ -33,7 +33,7 @@ from ivr.content.tree import fill
 from ivr.engine import CHOSEN, GREETED, LANGUAGE, RATES, SAFETY, CallerInput, CallState, Line
 from ivr.engine.codec import last_part
 from ivr.engine.model import FLAGS, HELP_MORE, HINTED, MAX_MISSES, RESUME, TRANSIENT
-from ivr.engine.wording import END_KEYS, FIRST_CALL_KEYS, TOPIC_KEYS, consent_prompt
+from ivr.engine.wording import END_KEYS, FIRST_CALL_KEYS, TOPIC_KEYS, consent_given, consent_prompt
 from ivr.lexicon import spoken_form
 from ivr.simulator import Phone
 from tests.support.app import OPERATOR, SignedClient, answer, make_app
@@ -334,6 +334,10 @@ def test_the_catalog_holds_every_sentence_the_engine_can_say_except_read_backs(l
             assert s.text in {spoken(getattr(phrases, n)) for n in fixed_phrase_names()}
         elif s.source == FROM_DIRECTORY:
             assert s.text in {spoken(t) for t in engine.specialty_sentences(line, s.lang)}
+        elif s.source == AGREED:
+            assert s.text in {
+                spoken_form(t, line.prompts(s.lang).lexicon) for t in consent_given(line, s.lang)
+            }
         else:
             said_there = engine.fixed_sentences(line, s.source, s.lang)
             assert s.text in {spoken_form(t, line.prompts(lang).lexicon) for t, lang in said_there}
@@ -605,6 +609,14 @@ def test_a_call_through_the_simulated_phone_hears_audio(
     assert url(fill(part("symptoms", 0), "1 1 2")) in [h.text for h in turn.heard]
     turn = phone.wait()
     assert [h.text for h in turn.heard] == [url(part("symptoms", 1))]
+    # Another new caller says yes: the thanks and how long it is kept are played too.
+    agreeing = phone_for(app)
+    agreeing.dial()
+    agreeing.press("1")
+    turn = agreeing.press("1")
+    thanks = consent_given(Line(content=CONTENT), "en")
+    assert [h.text for h in turn.heard[: len(thanks)]] == [url(text) for text in thanks]
+    assert all(h.verb == "Play" for h in turn.heard)
 
 
 def test_without_an_audio_base_url_the_line_says_everything(

@@ -38,9 +38,14 @@ def app(tmp_path: Path) -> Iterator[Flask]:
     services.store(made).dispose()
 
 
-def asked(lang_phrases: Any, days: int = 365) -> list[str]:
-    """The question as said: what is kept, with the key, then how and for how long."""
-    return [lang_phrases.consent_ask, lang_phrases.consent_keep.format(days=days)]
+def asked(lang_phrases: Any) -> list[str]:
+    """The question as said: what is kept and why, with the key, in one sentence."""
+    return [lang_phrases.consent_ask]
+
+
+def thanked(lang_phrases: Any, days: int = 365) -> list[str]:
+    """What a yes hears first: thanks, then how it is kept and for how long."""
+    return [lang_phrases.consent_given, lang_phrases.consent_keep.format(days=days)]
 
 
 def kept_rows(app: Flask) -> list[Any]:
@@ -69,7 +74,7 @@ def test_the_question_comes_right_after_the_language_chosen_in_that_language_as_
     assert node_of(question) == CONSENT and found.get("language") == "hi-IN" and found.get("numDigits") == "1"
     assert int(query(found.get("action", ""))["f"], 16) & ASKED, "asked once: the state says so"
     welcome = signed.follow(question, {"Digits": "1"})
-    assert spoken(welcome)[:3] == [HI.consent_given, HI.welcome, HI.disclaimer]
+    assert spoken(welcome)[:4] == [*thanked(HI), HI.welcome, HI.disclaimer]
     assert node_of(welcome) == CONTENT.tree.root
     (row,) = kept_rows(app)
     assert row.caller_hash == caller_hash(signed.caller, SALT) and (row.language, row.rate) == (
@@ -142,7 +147,7 @@ def test_a_mid_call_choice_is_asked_about_then_the_caller_is_back_where_they_wer
     hindi = phone.say("Hindi")
     assert hindi.says == [HI.language_set, *asked(HI)]
     back = phone.press("1")
-    assert back.says[0] == HI.consent_given
+    assert back.says[:2] == thanked(HI)
     assert back.gather is not None and query(back.gather.get("action", ""))["n"] == "causes"
     (row,) = kept_rows(app)
     assert row.language == "hi"
@@ -177,17 +182,18 @@ def test_yes_can_be_said(app: Flask, words: str) -> None:
     phone = new_phone(app)
     phone.dial()
     phone.press("1")
-    assert phone.say(words).says[0] == EN.consent_given
+    assert phone.say(words).says[:2] == thanked(EN)
     assert len(kept_rows(app)) == 1
 
 
-def test_what_the_question_says_of_how_long_is_the_setting(tmp_path: Path) -> None:
+def test_what_a_yes_hears_of_how_long_is_the_setting(tmp_path: Path) -> None:
     app = make_app(RETAIN_PREFS_DAYS=30, DATABASE_URL=f"sqlite:///{tmp_path / 'ivr.sqlite3'}")
     phone = new_phone(app)
     phone.dial()
-    assert phone.press("1").says == asked(EN, days=30)
+    assert phone.press("1").says == asked(EN)
     with services.store(app).engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(KnownCaller)).scalar_one() == 0
+    assert phone.press("1").says[:2] == thanked(EN, days=30)
 
 
 @pytest.mark.unit

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from ivr import engine
 from ivr.content import Content
 from ivr.content.models import Phrases, placeholders
-from ivr.engine import Line
+from ivr.engine import Line, wording
 from ivr.lexicon import spoken_form
 
 PHRASES = "phrases"  # the source of system phrases, as opposed to a node id
 DIRECTORY = "directory"  # the source of sentences that name a specialist
+AGREED = "agreed"  # the source of what a yes to "To have me remember ..." hears
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ def sentences(source: Line | Content) -> list[Sentence]:
         for node in (*content.tree.nodes(), *engine.SYSTEM_NODES, engine.CARRY_ON, engine.CONSENT):
             said += [(text, own, node) for text, own in engine.fixed_sentences(line, node, lang)]
         said += [(text, lang, DIRECTORY) for text in engine.specialty_sentences(line, lang)]
+        # What a yes to "To have me remember ..." hears: its retention period is a setting.
+        said += [(text, lang, AGREED) for text in wording.consent_given(line, lang)]
         for text, own, where in said:
             spoken = spoken_form(text, line.prompts(own).lexicon)
             found.setdefault((own, spoken), Sentence(spoken, own, where))

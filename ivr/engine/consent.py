@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
+from functools import partial
 
 from ivr.engine import wording
 from ivr.engine.model import (
@@ -51,9 +52,11 @@ DECLINE = ("action", "decline")  # "no", "नहीं" where a yes/no question 
 
 
 def notice_version(line: Line) -> str:
-    """Which wording of the consent question a caller heard: a short digest of its sentences in
-    every language (16 characters), so that a changed notice is a new version by itself."""
-    texts = [text for lang in line.content.languages for text in wording.consent_prompt(line, lang)]
+    """Which wording of the consent question (and of what it says after a yes) a caller heard: a
+    short digest of its sentences in every language (16 characters), so that a changed notice is a
+    new version by itself."""
+    said = (wording.consent_prompt, wording.consent_given)
+    texts = [text for lang in line.content.languages for build in said for text in build(line, lang)]
     return "n" + hashlib.sha256("\n".join(texts).encode()).hexdigest()[:15]
 
 
@@ -88,7 +91,7 @@ def answer(line: Line, state: CallState, heard: Heard | None, *, silent: bool) -
         return _go_on(line, state, "consent:silence" if silent else "consent:no", [])
     if heard is not None and heard.kind == "key" and heard.value == "1":
         agreed = replace(state, flags=state.flags | REMEMBERED)
-        return _go_on(line, agreed, AGREED, each(line, agreed, phrases(line, "consent_given")))
+        return _go_on(line, agreed, AGREED, each(line, agreed, partial(wording.consent_given, line)))
     if heard is not None and (heard.kind, heard.value) == ("action", "repeat"):
         return gather(line, state, here(line, state), "consent:repeat")
     return None

@@ -162,9 +162,15 @@ def record_offer(line: Line, lang: str) -> str:
 
 
 def consent_prompt(line: Line, lang: str) -> list[str]:
-    """Whether to remember the caller: what is kept and for how long, with the key (ivr.engine.consent)."""
+    """Whether to remember the caller: what is kept and why, with the key (ivr.engine.consent). One
+    sentence: it stands between a new caller and the welcome (bench/time_to_information.py)."""
+    return [line.prompts(lang).phrases.consent_ask]
+
+
+def consent_given(line: Line, lang: str) -> list[str]:
+    """After a caller agreed: thanks, and how it is kept and for how long."""
     p = line.prompts(lang).phrases
-    return [p.consent_ask, p.consent_keep.format(days=line.prefs_days)]
+    return [p.consent_given, p.consent_keep.format(days=line.prefs_days)]
 
 
 def forget_prompt(line: Line, lang: str) -> list[str]:
