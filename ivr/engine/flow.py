@@ -124,6 +124,8 @@ def _next_step(line: Line, state: CallState, inp: CallerInput) -> Step:
         what, result = inp.outcome
         if what == consent.FORGET_EFFECT:
             return consent.forgotten(line, replace(settled, silences=0), result)
+        if what == consent.REMEMBER_EFFECT:
+            return consent.remembered(line, replace(settled, silences=0), result)
         return people.outcome(line, replace(settled, silences=0), what, result, inp.detail)
     if state.node == CONSENT:  # "To have me remember ..., press 1."
         silent = understanding.is_silent(inp)
