@@ -228,6 +228,20 @@ def test_other_ways_of_saying_no_decline_and_keep_nothing(app: Flask, words: str
     assert kept_rows(app) == []
 
 
+@pytest.mark.parametrize(("lang_key", "how"), [("1", "I can't breathe"), ("2", "साँस नहीं आ रही"), ("1", "5")])
+def test_an_emergency_at_the_question_hears_the_emergency_advice_first(
+    app: Flask, lang_key: str, how: str
+) -> None:
+    phone = new_phone(app)
+    phone.dial()
+    phone.press(lang_key)
+    said = phone.press(how) if how.isdigit() else phone.say(how)
+    p = EN if lang_key == "1" else HI
+    assert said.says[0] == p.emergency_advice.format(number="1 1 2"), "nothing before it"
+    assert said.gather is not None and query(said.gather.get("action", ""))["n"] == engine.EMERGENCY
+    assert kept_rows(app) == []
+
+
 def test_a_database_that_is_down_is_never_said_to_remember(tmp_path: Path) -> None:
     app = make_app(DATABASE_URL="postgresql://postgres@127.0.0.1:1/ivr")  # nothing listens there
     phone = new_phone(app)
