@@ -30,10 +30,11 @@ def test_a_call_is_kept_on_each_database(database_url: str) -> None:
         phone.press(key)
     store = services.store(app)
     events = store.events_for(phone.call_sid)
-    assert [e.event for e in events][:4] == [
+    assert [e.event for e in events][:5] == [
         "start:language",
         "language:hi",
         "consent:yes",
+        "consent:kept",
         f"option:{drugs[0]}",
     ]
     assert "sms:sent" in [e.event for e in events]

@@ -17,7 +17,7 @@ from ivr.config import REPO_ROOT
 from ivr.content import load_content
 from ivr.engine import ASKED, CONSENT, HIDDEN, REMEMBERED, CallerInput, Line
 from ivr.privacy import caller_hash
-from ivr.simulator import FlaskTransport, Phone
+from ivr.simulator import FlaskTransport, Phone, Turn
 from ivr.store import make_engine, migrate
 from ivr.store.models import KnownCaller
 from tests.support.app import AUTH_TOKEN, BASE_URL, SignedClient, answer, indian_mobile, make_app
@@ -56,6 +56,15 @@ def kept_rows(app: Flask) -> list[Any]:
 
 def call_again(phone: Phone) -> Phone:
     return Phone(phone.transport, base_url=phone.base_url, auth_token=AUTH_TOKEN, caller=phone.caller)
+
+
+def answered_in_words(app: Flask, lang_key: str, words: str) -> tuple[Turn, Any]:
+    """A new caller chooses a language by `lang_key` and answers the question with `words`: what
+    they hear next, and that language's phrases."""
+    phone = new_phone(app)
+    phone.dial()
+    phone.press(lang_key)
+    return phone.say(words), EN if lang_key == "1" else HI
 
 
 def new_phone(app: Flask, caller: str | None = None) -> Phone:
@@ -184,6 +193,70 @@ def test_yes_can_be_said(app: Flask, words: str) -> None:
     phone.press("1")
     assert phone.say(words).says[:2] == thanked(EN)
     assert len(kept_rows(app)) == 1
+
+
+@pytest.mark.parametrize(
+    ("words", "lang_key"),
+    [
+        ("yes please", "1"),
+        ("please remember me", "1"),
+        ("haan ji", "2"),
+        ("theek hai", "2"),
+        ("याद रखना", "2"),
+    ],
+)
+def test_other_ways_of_saying_yes_agree(app: Flask, words: str, lang_key: str) -> None:
+    said, p = answered_in_words(app, lang_key, words)
+    assert said.says[:3] == [*thanked(p), p.welcome]
+    assert len(kept_rows(app)) == 1
+
+
+@pytest.mark.parametrize(
+    ("words", "lang_key"),
+    [
+        ("no thanks", "1"),
+        ("don't remember", "1"),
+        ("do not keep it", "1"),
+        ("not now", "1"),
+        ("nahi chahiye", "2"),
+        ("mat rakho", "2"),
+        ("मत रखो", "2"),
+        ("याद मत रखिए", "2"),
+        ("mujhe yaad mat rakhna", "2"),
+        ("forget me", "1"),
+    ],
+)
+def test_other_ways_of_saying_no_decline_and_keep_nothing(app: Flask, words: str, lang_key: str) -> None:
+    said, p = answered_in_words(app, lang_key, words)
+    assert said.says[:2] == [p.welcome, p.disclaimer], "declined: the welcome, no 'not understood'"
+    assert said.gather is not None and query(said.gather.get("action", ""))["n"] == CONTENT.tree.root
+    assert kept_rows(app) == []
+
+
+@pytest.mark.parametrize(("lang_key", "how"), [("1", "I can't breathe"), ("2", "साँस नहीं आ रही"), ("1", "5")])
+def test_an_emergency_at_the_question_hears_the_emergency_advice_first(
+    app: Flask, lang_key: str, how: str
+) -> None:
+    phone = new_phone(app)
+    phone.dial()
+    phone.press(lang_key)
+    said = phone.press(how) if how.isdigit() else phone.say(how)
+    p = EN if lang_key == "1" else HI
+    assert said.says[0] == p.emergency_advice.format(number="1 1 2"), "nothing before it"
+    assert said.gather is not None and query(said.gather.get("action", ""))["n"] == engine.EMERGENCY
+    assert kept_rows(app) == []
+
+
+def test_a_database_that_is_down_is_never_said_to_remember(tmp_path: Path) -> None:
+    app = make_app(DATABASE_URL="postgresql://postgres@127.0.0.1:1/ivr")  # nothing listens there
+    phone = new_phone(app)
+    phone.dial()
+    assert phone.press("2").says == asked(HI)
+    said = phone.press("1")
+    assert HI.consent_given not in said.says, "'I will remember' only once it is kept"
+    assert said.says[:3] == [HI.consent_failed, HI.welcome, HI.disclaimer]
+    assert said.gather is not None and query(said.gather.get("action", ""))["n"] == CONTENT.tree.root
+    assert not int(query(said.gather.get("action", ""))["f"], 16) & REMEMBERED, "not treated as kept"
 
 
 def test_what_a_yes_hears_of_how_long_is_the_setting(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ the recordings' audio deleted at Twilio, retried by the purge when Twilio cannot
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,9 +18,11 @@ from ivr.content import load_content
 from ivr.phone.erasure import InvalidNumberError, erase_number
 from ivr.simulator import FlaskTransport, Phone
 from ivr.store import Store
+from ivr.store.audit import CALLER_BY_VOICE, ERASE
 from ivr.store.erasure import Erased
 from tests.support.app import AUTH_TOKEN, BASE_URL, SignedClient, make_app
 from tests.support.personal import EVERYTHING, NOTHING, Seeded, held, seed_caller
+from tests.support.replay import deliver, waiting_action
 from tests.support.twilio_fake import FakeTwilioHttp
 from tests.support.twiml import node_of, spoken
 
@@ -64,6 +67,14 @@ def phone_of(app: Flask, number: str) -> Phone:
 FORGET_QUESTION = [EN.forget_what, EN.forget_keys]
 
 
+def asking_to_forget(app: Flask, words: str = "forget me") -> Phone:
+    """The seeded caller ME, welcomed back, who has just said `words` and hears the question."""
+    phone = phone_of(app, ME)
+    phone.dial()
+    phone.say(words)
+    return phone
+
+
 # By voice.
 
 
@@ -75,6 +86,13 @@ FORGET_QUESTION = [EN.forget_what, EN.forget_keys]
         ("मुझे भूल जाओ", "hi"),
         ("mujhe bhool jao", "hi"),
         ("mera number hata do", "hi"),
+        ("delete everything about me", "en"),
+        ("don't keep my number", "en"),
+        ("stop remembering me", "en"),
+        ("meri jaankari hata do", "hi"),
+        ("मेरी जानकारी मिटा दो", "hi"),
+        ("mujhe yaad mat rakhna", "hi"),
+        ("मेरा नंबर डिलीट कर दो", "hi"),
     ],
 )
 def test_forget_me_by_words_erases_every_kind_and_only_theirs(
@@ -143,13 +161,23 @@ def test_star_at_the_question_keeps_everything(app: Flask, both: tuple[Seeded, S
     assert held(services.store(app), me) == {**EVERYTHING, "calls_linked": 2}, "this call as well"
 
 
+@pytest.mark.parametrize("words", ["remember me", "keep it", "no", "याद रखो", "मत भूलो", "नहीं"])
+def test_remember_or_no_at_the_question_keeps_everything(
+    app: Flask, both: tuple[Seeded, Seeded], words: str
+) -> None:
+    me, _ = both
+    phone = asking_to_forget(app, "forget my number")
+    kept = phone.say(words)
+    assert HI.forget_done not in kept.says and HI.forget_what not in kept.says
+    assert kept.gather is not None and f"n={ROOT}" in kept.gather.get("action", "")
+    assert held(services.store(app), me) == {**EVERYTHING, "calls_linked": 2}, "nothing erased"
+
+
 def test_after_forgetting_nothing_is_kept_again_in_that_call_unless_asked_again(
     app: Flask, both: tuple[Seeded, Seeded]
 ) -> None:
     me, _ = both
-    phone = phone_of(app, ME)
-    phone.dial()
-    phone.say("forget me")
+    phone = asking_to_forget(app)
     phone.press("1")
     phone.press("7")  # slower: not kept
     phone.press("1")
@@ -161,6 +189,23 @@ def test_after_forgetting_nothing_is_kept_again_in_that_call_unless_asked_again(
     assert asked.says[0] == EN.language_set and EN.consent_ask in asked.says
     phone.press("2")
     assert held(services.store(app), me) == NOTHING
+
+
+def test_a_redelivered_forget_is_answered_the_same_and_erases_once(
+    app: Flask, both: tuple[Seeded, Seeded]
+) -> None:
+    me, _ = both
+    phone = asking_to_forget(app)
+    url = waiting_action(phone)
+    token = "9d3f0f1e-0b6d-4d1c-9e7a-1c2b3d4e5f61"
+    ((status, first),) = deliver(app, phone, url, {"Digits": "1"}, token=token)
+    ((again_status, again),) = deliver(app, phone, url, {"Digits": "1"}, token=token)
+    assert status == again_status == 200 and again == first, "Twilio's redelivery: the same reply"
+    assert spoken(ET.fromstring(first))[0] == HI.forget_done
+    store = services.store(app)
+    assert held(store, me) == NOTHING
+    found = store.audit_entries(action=ERASE, actor=CALLER_BY_VOICE)
+    assert found is not None and found[1] == 1, "erased once, recorded once"
 
 
 def test_a_database_that_is_down_is_never_said_to_have_forgotten() -> None:

@@ -42,7 +42,8 @@ STEPS = {
     "whole": [
         ("start:language", "_language", LANGUAGE, ""),
         ("language:en", "_consent", CONSENT, ""),
-        ("consent:yes", "main", MAIN, ""),
+        ("consent:yes", "_consent", CONSENT, ""),  # agreed, then kept: "I will remember" only once kept
+        ("consent:kept", "main", MAIN, ""),
         ("option:1", "symptoms_causes", SC, ""),
         ("option:1", "symptoms", "Symptoms", "1"),
         ("play", "symptoms", "Symptoms", "2"),

@@ -136,6 +136,7 @@ class Phrases(Strict):
     consent_ask: NonEmpty
     consent_keep: Annotated[NonEmpty, Placeholders("days")]
     consent_given: NonEmpty
+    consent_failed: NonEmpty  # the store could not keep the consent: nothing is kept
     # Being forgotten: the key at the language menu, what is forgotten, how to answer, and how it went.
     forget_offer: Annotated[NonEmpty, Placeholders("key")]
     forget_what: NonEmpty
@@ -183,8 +184,15 @@ class SpeechWords(Strict):
     resume: list[NonEmpty] = Field(min_length=1)
     # Asking the line to forget the caller's number, from anywhere ("forget me", "मेरा नंबर हटा दो").
     forget: list[NonEmpty] = Field(min_length=1)
-    # Yes to "To have me remember ..., press 1." (with confirm_yes).
+    # Yes to "To have me remember ..., press 1." and to "To forget, press 1." (with confirm_yes):
+    # "yes", "ok", "हाँ"; never words that say which (those are keep_me and dont_keep).
     remember: list[NonEmpty] = Field(min_length=1)
+    # Keep what you know of me ("remember me", "याद रखो"): yes to being remembered, and so at
+    # "To forget, press 1." it keeps everything.
+    keep_me: list[NonEmpty] = Field(min_length=1)
+    # Do not keep it ("don't remember", "मत रखो"): no to being remembered, and so at "To forget,
+    # press 1." it forgets (as the forget words do).
+    dont_keep: list[NonEmpty] = Field(min_length=1)
     confirm_yes: list[NonEmpty] = Field(min_length=1)  # the answers to "Did you mean ...?"
     confirm_no: list[NonEmpty] = Field(min_length=1)
 

@@ -9,7 +9,7 @@ before a call (for rendering audio ahead).
 from ivr.engine.carry_on import listening_at, topic_finished
 from ivr.engine.catalog import fixed_sentences, specialty_sentences
 from ivr.engine.codec import state_from_query, state_to_query
-from ivr.engine.consent import AGREED, FORGET_EFFECT, notice_version
+from ivr.engine.consent import AGREED, FORGET_EFFECT, REMEMBER_EFFECT, notice_version
 from ivr.engine.flow import next_step, start
 from ivr.engine.model import (
     ASKED,
@@ -65,6 +65,7 @@ __all__ = [
     "PATIENCE",
     "RATES",
     "REMEMBERED",
+    "REMEMBER_EFFECT",
     "SAFETY",
     "SPECIALIST",
     "SPEECH_ACTIONS",

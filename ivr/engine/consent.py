@@ -6,9 +6,12 @@ for their number and the number is not withheld, the line asks once: "To have me
 language, speed and where you stop next time, press 1. I keep only a code made from your number,
 for 365 days after your last call."
 
-- 1, "yes", "remember me", "हाँ", "haan": agreed (REMEMBERED): thanks, then the welcome (or back to
-  where the caller was); the edge keeps the consent (`agreed_event`) and from then on their choices.
-- 2, "no", "नहीं", or silence: nothing kept; the welcome (or back), with no "I did not hear anything".
+- 1, "yes", "remember me", "हाँ", "haan": agreed: an EFFECT "remember" (event AGREED); the edge keeps
+  the consent and answers ("remember", "kept" | "failed"). Kept (REMEMBERED): thanks, then the
+  welcome (or back to where the caller was), and from then on their choices. Failed: "Sorry, I cannot
+  remember your choices right now, so nothing is kept.", then the same, with nothing kept.
+- 2, "no", "नहीं", "don't remember", "मत रखो", "forget me", or silence: nothing kept; the welcome
+  (or back), with no "I did not hear anything".
 - 9 or "repeat": the question again.
 - Anything else: taken as said at the main menu (as at the offer to carry on, ivr.engine.carry_on).
 
@@ -48,7 +51,12 @@ from ivr.engine.understanding import Heard
 
 AGREED = "consent:yes"  # the event of the step on which the caller agreed: the edge keeps the consent
 FORGET_EFFECT = "forget"
+# Keeping the consent is an EFFECT: "I will remember" is said only once the edge has kept it.
+REMEMBER_EFFECT = "remember"
 DECLINE = ("action", "decline")  # "no", "नहीं" where a yes/no question is asked (ivr.engine.understanding)
+# No to being remembered: "no", "don't remember", "मत रखो", and "forget me" (asked whether to be
+# remembered, a caller who says "forget me" or "mujhe yaad mat rakhna" is saying no; nothing is kept).
+NO = (DECLINE, ("action", "forget"))
 
 
 def notice_version(line: Line) -> str:
@@ -87,14 +95,23 @@ def _go_on(line: Line, state: CallState, event: str, lead: Said) -> Step:
 def answer(line: Line, state: CallState, heard: Heard | None, *, silent: bool) -> Step | None:
     """The caller's answer to the question; None for anything that is not one (the flow then takes
     it as said at the main menu, `at_main_menu`)."""
-    if silent or (heard is not None and ((heard.kind, heard.value) == DECLINE or heard == Heard("key", "2"))):
+    if silent or (heard is not None and ((heard.kind, heard.value) in NO or heard == Heard("key", "2"))):
         return _go_on(line, state, "consent:silence" if silent else "consent:no", [])
     if heard is not None and heard.kind == "key" and heard.value == "1":
-        agreed = replace(state, flags=state.flags | REMEMBERED)
-        return _go_on(line, agreed, AGREED, each(line, agreed, partial(wording.consent_given, line)))
+        return Step(Kind.EFFECT, (), state, AGREED, effect=REMEMBER_EFFECT)
     if heard is not None and (heard.kind, heard.value) == ("action", "repeat"):
         return gather(line, state, here(line, state), "consent:repeat")
     return None
+
+
+def remembered(line: Line, state: CallState, result: str) -> Step:
+    """How keeping the consent went: "kept" is thanked ("Thank you. I will remember.") and the
+    caller's choices are kept from now on (REMEMBERED); anything else (the database could not keep
+    it) is said truthfully, nothing is kept, and the call goes on all the same."""
+    if result == "kept":
+        agreed = replace(state, flags=state.flags | REMEMBERED)
+        return _go_on(line, agreed, "consent:kept", each(line, agreed, partial(wording.consent_given, line)))
+    return _go_on(line, state, "consent:failed", each(line, state, phrases(line, "consent_failed")))
 
 
 def at_main_menu(line: Line, state: CallState) -> tuple[CallState, Said]:

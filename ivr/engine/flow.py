@@ -124,6 +124,8 @@ def _next_step(line: Line, state: CallState, inp: CallerInput) -> Step:
         what, result = inp.outcome
         if what == consent.FORGET_EFFECT:
             return consent.forgotten(line, replace(settled, silences=0), result)
+        if what == consent.REMEMBER_EFFECT:
+            return consent.remembered(line, replace(settled, silences=0), result)
         return people.outcome(line, replace(settled, silences=0), what, result, inp.detail)
     if state.node == CONSENT:  # "To have me remember ..., press 1."
         silent = understanding.is_silent(inp)
@@ -132,7 +134,9 @@ def _next_step(line: Line, state: CallState, inp: CallerInput) -> Step:
         if answered is not None:
             return answered
         menu, lead = consent.at_main_menu(line, state)  # not an answer: as if said at the main menu
-        return prefixed(_next_step(line, menu, inp), lead)
+        step = _next_step(line, menu, inp)
+        # An emergency hears its advice first: no disclaimer before "hang up now and call 112".
+        return step if step.state.node == EMERGENCY else prefixed(step, lead)
     if understanding.is_silent(inp):
         return _silence(line, state)
     heard = understanding.resolve(line, state, inp)

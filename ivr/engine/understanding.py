@@ -338,15 +338,19 @@ def _here(line: Line, state: CallState) -> dict[str, list[str]]:
         }
     if state.node == SPECIALIST:
         return {"key:1": [w for p in every for w in p.speech.callback]}
-    if state.node == CONSENT:  # "yes", "remember me", "हाँ": 1; "no", "नहीं": declined
+    if state.node == CONSENT:  # "yes", "remember me", "हाँ": 1; "no", "don't remember", "मत रखो": declined
         return {
-            "key:1": [w for p in every for w in (*p.speech.remember, *p.speech.confirm_yes)],
-            "action:decline": [w for p in every for w in p.speech.confirm_no],
+            "key:1": [
+                w for p in every for w in (*p.speech.remember, *p.speech.keep_me, *p.speech.confirm_yes)
+            ],
+            "action:decline": [w for p in every for w in (*p.speech.confirm_no, *p.speech.dont_keep)],
         }
-    if state.node == FORGET:  # "yes": forget; "no": keep
+    if state.node == FORGET:  # "yes", "don't keep it": forget; "no", "remember me", "याद रखो": keep
         return {
-            "key:1": [w for p in every for w in (*p.speech.remember, *p.speech.confirm_yes)],
-            "key:2": [w for p in every for w in p.speech.confirm_no],
+            "key:1": [
+                w for p in every for w in (*p.speech.remember, *p.speech.confirm_yes, *p.speech.dont_keep)
+            ],
+            "key:2": [w for p in every for w in (*p.speech.confirm_no, *p.speech.keep_me)],
         }
     if state.node == CARRY_ON:  # "carry on", "yes", "जारी रखें": here, not the next part of a topic
         return {

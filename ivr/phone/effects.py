@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 
-from ivr import services
-from ivr.engine import FORGET_EFFECT, Step
+from ivr import engine, services
+from ivr.engine import FORGET_EFFECT, REMEMBER_EFFECT, Step
 from ivr.phone.callers import Caller
 from ivr.phone.erasure import erase_caller, erased_summary
 from ivr.phone.texts import topic_text
@@ -24,7 +24,8 @@ log = logging.getLogger("ivr.voice")
 def carry_out(step: Step, who: Caller, call_sid: str) -> tuple[tuple[str, str], str]:
     """Do what an EFFECT step asks: ((what, how it went), detail for the caller).
 
-    How it went: "sent"/"saved"/"failed"/"capped"/"not_allowed" for a text (ivr/phone/texts.py),
+    How it went: "kept"/"failed" for consent to be remembered, "done"/"failed"/"hidden" for
+    forgetting; "sent"/"saved"/"failed"/"capped"/"not_allowed" for a text (ivr/phone/texts.py),
     "saved"/"failed" for a call back, "no_number" for either when the line has no number to call
     or text back (withheld, junk, not valid: Caller.number is None), "failed" for either without a
     CallSid (nothing is done: "we could not" is true), "ended" when the call has ended (a late
@@ -34,6 +35,8 @@ def carry_out(step: Step, who: Caller, call_sid: str) -> tuple[tuple[str, str], 
     what = step.effect or ""
     if what == FORGET_EFFECT:
         return (what, _forget(who)), ""
+    if what == REMEMBER_EFFECT:
+        return (what, _remember(step, who)), ""
     if who.number is None or who.key is None:
         return (what, "no_number"), ""
     if not call_sid:
@@ -55,6 +58,16 @@ def carry_out(step: Step, who: Caller, call_sid: str) -> tuple[tuple[str, str], 
         call_sid, who.key, who.number, specialty=step.specialty, language=step.state.lang
     )
     return ("callback", "saved" if saved is not None else "failed"), who.number[-4:]
+
+
+def _remember(step: Step, who: Caller) -> str:
+    """Keep the caller's consent, with the notice they heard and their language and speed: "kept"
+    only once the database has it, else "failed" (the line then says nothing is kept)."""
+    if who.key is None:  # never asked (a withheld number): nothing to keep it under
+        return "failed"
+    notice = engine.notice_version(services.line())
+    kept = services.store().save_consent(who.key, notice, language=step.state.lang, rate=step.state.rate)
+    return "kept" if kept else "failed"
 
 
 def _forget(who: Caller) -> str:

@@ -16,7 +16,7 @@ from flask import Blueprint, Request, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from ivr import engine, services
-from ivr.engine import AGREED, LANGUAGE, REMEMBERED, CallerInput, CallState, Kind, Place, Step
+from ivr.engine import LANGUAGE, REMEMBERED, CallerInput, CallState, Kind, Place, Step
 from ivr.logs import STEP_ENVIRON
 from ivr.phone import admission, effects, missed, transfers
 from ivr.phone.callers import call_sid as _call_sid
@@ -62,10 +62,6 @@ def _reply(step: Step) -> Response:
         "node": step.state.node,
         "part": step.state.part,
     }
-    if key and any(done.event == AGREED for done in steps):
-        # The caller agreed to be remembered: from now on their choices are kept (with this consent).
-        notice = engine.notice_version(rt.line)
-        store.save_consent(key, notice, language=step.state.lang, rate=step.state.rate)
     remembered = step.state.has(REMEMBERED)
     if (
         key
