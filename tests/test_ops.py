@@ -140,6 +140,7 @@ def test_call_starts_and_choices_are_batched_too_in_order(store: Store) -> None:
 
     store.batch_events(interval=60)
     me = caller_hash(NUMBER, "test-salt")
+    assert store.save_consent(me, "n1", language="en", rate="normal")  # kept only for one who agreed
     assert store.call_started("CAdeferred", me, "en") is True
     assert store.save_prefs(me, language="hi") is True
     assert store.save_prefs(me, rate="slow") is True

@@ -492,19 +492,26 @@ def test_twilio_webhooks_need_no_csrf_token(web_app: Flask) -> None:
 WEBHOOK_BLUEPRINTS = ("voice", "agents")
 
 
+URL_SAMPLES = {"topic": "symptoms", "lang": "en"}
+
+
 def post_rules(app: Flask) -> list[tuple[str, str]]:
     """(blueprint, a URL) for every route that takes POST."""
     found = []
     for rule in app.url_map.iter_rules():
         if "POST" in (rule.methods or ()):
-            url = rule.rule.replace("<int:callback_id>", "1").replace("<int:recording_id>", "1")
+            # Each variable part filled with a value it takes: an id, a topic, a language.
+            url = re.sub(
+                r"<(?:[^:>]+:)?([^>]+)>", lambda part: URL_SAMPLES.get(part.group(1), "1"), rule.rule
+            )
             found.append((rule.endpoint.partition(".")[0], url))
     return found
 
 
 def test_every_post_outside_the_webhooks_needs_the_token(web_app: Flask, staff: FlaskClient) -> None:
     forms = [url for bp, url in post_rules(web_app) if bp not in WEBHOOK_BLUEPRINTS]
-    assert {"/staff/login", "/staff/logout", "/staff/callbacks/1/done"} <= set(forms)
+    assert {"/staff/login", "/staff/logout", "/staff/callbacks/1/done", "/staff/erase/"} <= set(forms)
+    assert "/staff/review/symptoms/en/sign-off" in forms
     for url in forms:
         response = staff.post(url, data={"username": STAFF_USER, "password": STAFF_PASSWORD})
         assert response.status_code == 400, url
