@@ -34,7 +34,10 @@ TODAY = date(2026, 11, 25)
 
 
 def app_on(tmp_path: Path, **overrides: object) -> Flask:
-    """An app on a database of its own (sign-offs must not reach other tests' apps)."""
+    """An app on a database and an audio cache of its own (sign-offs must not reach other tests'
+    apps, and audio rendered elsewhere, by `flask audio render` or the console phone, must not
+    reach this one)."""
+    overrides.setdefault("AUDIO_DIR", str(tmp_path / "audio"))
     return make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'review.sqlite3'}", **overrides)
 
 
