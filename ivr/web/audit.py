@@ -4,7 +4,7 @@ the `flask` commands as `command_line_actor()`."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import render_template, request
 from flask.typing import ResponseReturnValue
 
 from ivr import services
@@ -12,9 +12,7 @@ from ivr.store.audit import ACTIONS
 from ivr.web import staff
 from ivr.web.roles import AUDIT, requires
 
-bp = Blueprint("audit", __name__, url_prefix="/staff/audit")
-bp.before_request(staff.guard)
-bp.context_processor(staff.template_helpers)
+bp = staff.blueprint("audit", __name__, "/staff/audit")
 
 PAGE_SIZE = 50
 # Far past any log's end, and its offset still fits the database's integers (a bigger one failed

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from flask import Blueprint, render_template, request
+from flask import render_template, request
 from flask.typing import ResponseReturnValue
 
 from ivr.phone.erasure import (
@@ -19,9 +19,7 @@ from ivr.phone.erasure import (
 from ivr.web import staff
 from ivr.web.roles import ERASE, requires
 
-bp = Blueprint("erasure", __name__, url_prefix="/staff/erase")
-bp.before_request(staff.guard)
-bp.context_processor(staff.template_helpers)
+bp = staff.blueprint("erasure", __name__, "/staff/erase")
 
 NOT_CONFIRMED = "Tick the box to confirm that the caller asked for this."
 NOT_A_NUMBER = "That is not a phone number with its country code, like +91 98123 45678."

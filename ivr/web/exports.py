@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime
 
 from ivr.content import Content
 from ivr.store import Journey
-from ivr.web.figures import ListeningFigures, call_language, is_topic
+from ivr.web.figures import ListeningFigures, call_language, is_topic, listening_figures
 
 JOURNEY_COLUMNS = (
     "caller",
@@ -187,3 +187,27 @@ def figure_rows(
         yield row(table, topic, node, "", "requested", tr.requested)
         yield row(table, topic, node, "", "accepted", tr.accepted)
         yield row(table, topic, node, "", "no_one_free", tr.no_one_free)
+
+
+EXPORTS = ("journeys", "figures")
+
+
+@dataclass(frozen=True)
+class Export:
+    """One export of a period, ready to write: its columns, its rows and how many (for the audit log)."""
+
+    header: Sequence[str]
+    rows: Iterable[Sequence[Cell]]
+    count: int
+
+
+def export(
+    name: str, content: Content, journeys: Sequence[Journey], period: Period, node_title: Callable[[str], str]
+) -> Export:
+    """The journeys export (fresh pseudonyms, rows made as they are written) or the figures export
+    (`name` of EXPORTS) of a period's journeys: the same for the staff page and `flask data export`."""
+    if name == "journeys":
+        count = sum(len(journey.events) for journey in journeys)
+        return Export(JOURNEY_COLUMNS, journey_rows(content, journeys, Pseudonyms(), node_title), count)
+    table = list(figure_rows(content, listening_figures(content.tree, journeys), period, node_title))
+    return Export(FIGURE_COLUMNS, table, len(table))

@@ -4,30 +4,19 @@ The command joins `flask data` (ivr/phone/data_cli.py: erase, purge) in ivr/fact
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-
 import click
 from flask.cli import with_appcontext
 
 from ivr import services
 from ivr.store.audit import EXPORT, command_line_actor
 from ivr.web import staff
-from ivr.web.exports import (
-    FIGURE_COLUMNS,
-    JOURNEY_COLUMNS,
-    Cell,
-    Pseudonyms,
-    csv_lines,
-    figure_rows,
-    journey_rows,
-)
-from ivr.web.figures import listening_figures
+from ivr.web.exports import EXPORTS, csv_lines, export
 from ivr.web.figures_page import bounds, parse_period
 
 
 @click.command("export")
 @with_appcontext
-@click.argument("what", type=click.Choice(("journeys", "figures")))
+@click.argument("what", type=click.Choice(EXPORTS))
 @click.option(
     "--from", "first", default="", help="First day (YYYY-MM-DD, UTC); default: the first call kept."
 )
@@ -50,19 +39,11 @@ def export_command(what: str, first: str, last: str, out: str) -> None:
     journeys = store.journeys(*bounds(period))
     if journeys is None:
         raise click.ClickException(f"could not read the calls from {store.url} (see the log above)")
-    content = services.line().content
-    header: Sequence[str]
-    rows: Iterable[Sequence[Cell]]
-    if what == "journeys":
-        header, count = JOURNEY_COLUMNS, sum(len(journey.events) for journey in journeys)
-        rows = journey_rows(content, journeys, Pseudonyms(), staff.node_name)
-    else:
-        table = list(figure_rows(content, listening_figures(content.tree, journeys), period, staff.node_name))
-        header, rows, count = FIGURE_COLUMNS, table, len(table)
-    if not store.audit(command_line_actor(), EXPORT, f"{what} {period.label()}", detail=f"{count} rows"):
+    made = export(what, services.line().content, journeys, period, staff.node_name)
+    if not store.audit(command_line_actor(), EXPORT, f"{what} {period.label()}", detail=f"{made.count} rows"):
         raise click.ClickException("the audit log could not be written, so nothing was exported")
     with click.open_file(out, "w", encoding="utf-8") as sink:
-        for line in csv_lines(header, rows):
+        for line in csv_lines(made.header, made.rows):
             sink.write(line)
     if out != "-":
-        click.echo(f"{count} rows written to {out}", err=True)
+        click.echo(f"{made.count} rows written to {out}", err=True)

@@ -12,29 +12,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from flask import Blueprint, Response, render_template, request, stream_with_context
+from flask import Response, render_template, request, stream_with_context
 from flask.typing import ResponseReturnValue
 
 from ivr import services
 from ivr.store import Journey
 from ivr.store.audit import EXPORT
 from ivr.web import staff
-from ivr.web.exports import (
-    FIGURE_COLUMNS,
-    JOURNEY_COLUMNS,
-    Cell,
-    Period,
-    Pseudonyms,
-    csv_lines,
-    figure_rows,
-    journey_rows,
-)
-from ivr.web.figures import ListeningFigures, TopicRow, listening_figures
+from ivr.web.exports import Cell, Period, csv_lines, export
+from ivr.web.figures import TopicRow, listening_figures
 from ivr.web.roles import FIGURES, requires
 
-bp = Blueprint("figures", __name__, url_prefix="/staff/figures")
-bp.before_request(staff.guard)
-bp.context_processor(staff.template_helpers)
+bp = staff.blueprint("figures", __name__, "/staff/figures")
 
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 NOT_READ = "The database could not be read: the figures cannot be shown or exported now. Try again shortly."
@@ -164,11 +153,6 @@ def _part_label(node: str, part: int) -> str:
     return "the topic's end" if part >= tree.part_count(node) else f"part {part + 1}"
 
 
-def figure_table(figures: ListeningFigures, period: Period) -> list[list[Cell]]:
-    """The figures export's rows (FIGURE_COLUMNS), for this line's content."""
-    return list(figure_rows(services.line().content, figures, period, staff.node_name))
-
-
 def csv_response(
     name: str, period: Period, header: Sequence[str], rows: Iterable[Sequence[Cell]]
 ) -> Response:
@@ -185,19 +169,11 @@ def _export(name: str) -> ResponseReturnValue:
     args, period, journeys = _asked()
     if isinstance(journeys, str):
         return _error_page(journeys.split("\n"), args, 503 if journeys == NOT_READ else 400)
-    content = services.line().content
-    if name == "journeys":
-        header: Sequence[str] = JOURNEY_COLUMNS
-        count = sum(len(journey.events) for journey in journeys)
-        rows: Iterable[Sequence[Cell]] = journey_rows(content, journeys, Pseudonyms(), staff.node_name)
-    else:
-        header = FIGURE_COLUMNS
-        rows = figure_table(listening_figures(content.tree, journeys), period)
-        count = len(rows)
+    made = export(name, services.line().content, journeys, period, staff.node_name)
     # Recorded before anything is sent: an export the audit log does not know of is never made.
-    if not staff.record(EXPORT, f"{name} {period.label()}", f"{count} rows"):
+    if not staff.record(EXPORT, f"{name} {period.label()}", f"{made.count} rows"):
         return render_template("staff/unavailable.html", page="figures", what=NOT_RECORDED), 503
-    return csv_response(name, period, header, rows)
+    return csv_response(name, period, made.header, made.rows)
 
 
 @bp.get("/journeys.csv")

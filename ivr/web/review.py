@@ -16,7 +16,6 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from flask import (
-    Blueprint,
     Response,
     abort,
     current_app,
@@ -45,9 +44,7 @@ from ivr.web.site import CSP
 
 log = logging.getLogger("ivr.web.review")
 
-bp = Blueprint("review", __name__, url_prefix="/staff/review")
-bp.before_request(staff.guard)
-bp.context_processor(staff.template_helpers)
+bp = staff.blueprint("review", __name__, "/staff/review")
 
 # The site's policy, and the players may load this site's audio (the app's own CSP allows no media).
 TOPIC_CSP = CSP.replace("img-src 'self';", "img-src 'self'; media-src 'self';")
